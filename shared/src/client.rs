@@ -1,0 +1,213 @@
+//! The client of a bridge's local socket: blocking calls for the command
+//! line and tests, and a threaded session for the GUI.
+
+use std::io::{self, BufReader, Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::thread;
+
+use crossbeam_channel::{Receiver, Sender};
+use interprocess::local_socket::{GenericFilePath, Stream, ToFsName, prelude::*};
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::codec::{DEFAULT_READ_CAP, FrameError, FrameReader, FrameWriter};
+use crate::protocol::{AgentHello, BridgeInfo, ClientMsg, Command, Outcome, ServerMsg, Snapshot};
+
+/// Reads and writes one stream from two places (a reader thread and a writer).
+#[derive(Clone)]
+pub struct SharedStream(Arc<Stream>);
+
+impl Read for SharedStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self.0).read(buf)
+    }
+}
+
+impl Write for SharedStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self.0).write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self.0).flush()
+    }
+}
+
+impl SharedStream {
+    pub fn new(stream: Stream) -> Self {
+        Self(Arc::new(stream))
+    }
+
+    pub fn stream(&self) -> &Stream {
+        &self.0
+    }
+}
+
+/// The socket framing: the same codec, a larger cap (snapshots of
+/// thousands of tabs are megabytes).
+pub fn socket_reader(s: SharedStream) -> FrameReader<BufReader<SharedStream>> {
+    FrameReader::new(BufReader::with_capacity(64 * 1024, s)).with_max_len(DEFAULT_READ_CAP)
+}
+
+pub fn socket_writer(s: SharedStream) -> FrameWriter<SharedStream> {
+    FrameWriter::new(s).with_max_len(DEFAULT_READ_CAP)
+}
+
+#[derive(Debug, Error)]
+pub enum ClientError {
+    #[error("cannot connect to the bridge at {path}: {source}")]
+    Connect { path: String, source: io::Error },
+    #[error("bridge connection: {0}")]
+    Frame(#[from] FrameError),
+    #[error("the bridge closed the connection")]
+    Closed,
+    #[error("{0}")]
+    Browser(String),
+}
+
+pub fn connect_stream(socket: &Path) -> Result<Stream, ClientError> {
+    let err = |source| ClientError::Connect { path: socket.display().to_string(), source };
+    let name = socket.to_fs_name::<GenericFilePath>().map_err(err)?;
+    Stream::connect(name).map_err(err)
+}
+
+/// A blocking connection: one request at a time.
+pub struct Client {
+    reader: FrameReader<BufReader<SharedStream>>,
+    writer: FrameWriter<SharedStream>,
+    next_id: u64,
+    /// What the bridge said first.
+    pub bridge: Option<BridgeInfo>,
+    pub agent: Option<Box<AgentHello>>,
+}
+
+impl Client {
+    pub fn connect(socket: &Path) -> Result<Self, ClientError> {
+        let s = SharedStream::new(connect_stream(socket)?);
+        Ok(Self {
+            reader: socket_reader(s.clone()),
+            writer: socket_writer(s),
+            next_id: 1,
+            bridge: None,
+            agent: None,
+        })
+    }
+
+    /// The next message; `Closed` when the bridge is gone.
+    pub fn recv(&mut self) -> Result<ServerMsg, ClientError> {
+        let msg = self.reader.read_message::<ServerMsg>()?.ok_or(ClientError::Closed)?;
+        if let ServerMsg::Hello { bridge, agent, .. } = &msg {
+            self.bridge = Some(bridge.clone());
+            if agent.is_some() {
+                self.agent = agent.clone();
+            }
+        }
+        Ok(msg)
+    }
+
+    pub fn send(&mut self, msg: &ClientMsg) -> Result<(), ClientError> {
+        Ok(self.writer.write_message(msg)?)
+    }
+
+    /// Sends a command and returns its id without waiting.
+    pub fn command(&mut self, method: &str, params: Value) -> Result<u64, ClientError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&ClientMsg::Command(Command { id, method: method.into(), params }))?;
+        Ok(id)
+    }
+
+    /// Calls a browser function and waits for its reply; other messages
+    /// that arrive meanwhile go to `on_other`.
+    pub fn call_with(
+        &mut self,
+        method: &str,
+        params: Value,
+        mut on_other: impl FnMut(ServerMsg),
+    ) -> Result<Value, ClientError> {
+        let id = self.command(method, params)?;
+        loop {
+            match self.recv()? {
+                ServerMsg::Reply(r) if r.id == id => {
+                    return match r.outcome {
+                        Outcome::Result(v) => Ok(v),
+                        Outcome::Error(e) => Err(ClientError::Browser(e)),
+                    };
+                }
+                other => on_other(other),
+            }
+        }
+    }
+
+    pub fn call(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
+        self.call_with(method, params, |_| {})
+    }
+
+    /// Waits for the first snapshot (every connection gets one after hello).
+    pub fn snapshot(&mut self) -> Result<Snapshot, ClientError> {
+        loop {
+            if let ServerMsg::Snapshot { snapshot, .. } = self.recv()? {
+                return Ok(snapshot);
+            }
+        }
+    }
+}
+
+/// What a background session reports to its owner.
+#[derive(Debug)]
+pub enum SessionEvent {
+    Msg(ServerMsg),
+    /// A message that could not be read; the connection goes on.
+    Warning(String),
+    /// The connection ended; the reason is for people.
+    Closed(String),
+}
+
+/// A connection run by two threads: the owner sends with `tx` and receives
+/// with `rx`, never blocking on the socket. `wake` runs after every event
+/// (the GUI asks for a repaint there).
+pub struct Session {
+    pub tx: Sender<ClientMsg>,
+    pub rx: Receiver<SessionEvent>,
+}
+
+impl Session {
+    pub fn spawn(socket: &Path, wake: Arc<dyn Fn() + Send + Sync>) -> Result<Self, ClientError> {
+        let s = SharedStream::new(connect_stream(socket)?);
+        let (out_tx, out_rx) = crossbeam_channel::unbounded::<ClientMsg>();
+        let (in_tx, in_rx) = crossbeam_channel::unbounded();
+        let mut reader = socket_reader(s.clone());
+        let mut writer = socket_writer(s);
+        let wake_r = wake.clone();
+        thread::Builder::new().name("tabscope-session-read".into()).spawn(move || {
+            let reason = loop {
+                match reader.read_message::<ServerMsg>() {
+                    Ok(Some(m)) => {
+                        if in_tx.send(SessionEvent::Msg(m)).is_err() {
+                            return;
+                        }
+                        wake_r();
+                    }
+                    Ok(None) => break "the bridge closed the connection (the browser quit or the add-on disconnected)".to_owned(),
+                    Err(e) if e.stream_intact() => {
+                        let _ = in_tx.send(SessionEvent::Warning(format!("bad message from the bridge: {e}")));
+                    }
+                    Err(e) => break format!("connection lost: {e}"),
+                }
+            };
+            let _ = in_tx.send(SessionEvent::Closed(reason));
+            wake_r();
+        }).map_err(|e| ClientError::Frame(e.into()))?;
+        thread::Builder::new()
+            .name("tabscope-session-write".into())
+            .spawn(move || {
+                for msg in out_rx {
+                    if writer.write_message(&msg).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| ClientError::Frame(e.into()))?;
+        Ok(Self { tx: out_tx, rx: in_rx })
+    }
+}

@@ -1,0 +1,307 @@
+//! Native-messaging framing: a 4-byte length in native byte order, then that
+//! many bytes of UTF-8 JSON. Used on the browser's stdio and, unchanged, on
+//! the bridge's local socket.
+//!
+//! The reader never trusts a length: it checks it against a cap before it
+//! allocates, and grows its buffer only as bytes really arrive, so a bogus
+//! header cannot make it reserve gigabytes.
+
+use std::io::{self, Read, Write};
+
+use byteorder::{NativeEndian, ReadBytesExt, WriteBytesExt};
+use serde::{Serialize, de::DeserializeOwned};
+use thiserror::Error;
+
+/// Gecko's limit for one host-to-browser message.
+pub const BROWSER_MAX_INCOMING: usize = 1024 * 1024;
+/// Default cap on frames we read (Gecko allows 4 GiB browser-to-host; nothing
+/// tabscope exchanges comes near this).
+pub const DEFAULT_READ_CAP: usize = 64 * 1024 * 1024;
+
+/// Everything that can go wrong between a byte stream and a message.
+#[derive(Debug, Error)]
+pub enum FrameError {
+    #[error("i/o error: {0}")]
+    Io(#[from] io::Error),
+    /// The stream ended inside a length header.
+    #[error("stream ended inside a frame header ({got} of 4 bytes)")]
+    TruncatedHeader { got: usize },
+    /// The stream ended inside a frame body.
+    #[error("stream ended inside a frame: got {got} of {expected} bytes")]
+    TruncatedBody { expected: usize, got: usize },
+    /// A zero-length frame: not even empty JSON.
+    #[error("zero-length frame (a native-messaging frame always holds a JSON value)")]
+    Empty,
+    /// A length over the cap. When the four length bytes are printable text,
+    /// something wrote text to the stream: say so.
+    #[error("{}", describe_too_large(*.len, *.max, .header))]
+    TooLarge { len: u64, max: usize, header: [u8; 4] },
+    /// A message we were asked to write is over the limit.
+    #[error("message of {len} bytes exceeds the {max}-byte limit for one frame")]
+    TooLargeToSend { len: usize, max: usize },
+    #[error("frame is not valid UTF-8: {0}")]
+    InvalidUtf8(#[from] std::str::Utf8Error),
+    #[error("frame is not valid JSON: {0}")]
+    InvalidJson(serde_json::Error),
+    /// Valid JSON that is not the message we expected.
+    #[error("frame is valid JSON but not a known message: {0}")]
+    WrongShape(serde_json::Error),
+}
+
+impl FrameError {
+    /// Whether the byte stream can still be read after this error. A bad
+    /// payload inside a well-formed frame leaves the framing intact; anything
+    /// else means the stream is lost.
+    pub fn stream_intact(&self) -> bool {
+        matches!(self, FrameError::InvalidUtf8(_) | FrameError::InvalidJson(_) | FrameError::WrongShape(_))
+    }
+
+    fn from_json(e: serde_json::Error) -> Self {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => FrameError::WrongShape(e),
+            Category::Syntax | Category::Eof | Category::Io => FrameError::InvalidJson(e),
+        }
+    }
+}
+
+fn describe_too_large(len: u64, max: usize, header: &[u8; 4]) -> String {
+    let mut s = format!("frame length {len} exceeds the limit of {max} bytes");
+    if header.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+        let text: String = header.iter().map(|&b| b as char).collect();
+        s = format!("length {len} = {text:?}: something printed text to stdout instead of a frame ({s})");
+    }
+    s
+}
+
+/// Parses a frame's payload as `T`, keeping UTF-8, syntax and shape errors apart.
+pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
+    let text = std::str::from_utf8(payload)?;
+    serde_json::from_str(text).map_err(FrameError::from_json)
+}
+
+/// Reads frames from any `Read`. Wrap unbuffered streams in a `BufReader`.
+pub struct FrameReader<R> {
+    inner: R,
+    max: usize,
+}
+
+impl<R: Read> FrameReader<R> {
+    pub fn new(inner: R) -> Self {
+        Self { inner, max: DEFAULT_READ_CAP }
+    }
+
+    /// Refuses frames longer than `max` bytes.
+    pub fn with_max_len(mut self, max: usize) -> Self {
+        self.max = max;
+        self
+    }
+
+    /// The next frame's payload, or `None` on a clean end of stream between frames.
+    pub fn read_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
+        let mut header = [0u8; 4];
+        let got = read_full(&mut self.inner, &mut header)?;
+        match got {
+            0 => return Ok(None),
+            4 => {}
+            got => return Err(FrameError::TruncatedHeader { got }),
+        }
+        let len = (&header[..]).read_u32::<NativeEndian>()? as usize;
+        if len == 0 {
+            return Err(FrameError::Empty);
+        }
+        if len > self.max {
+            return Err(FrameError::TooLarge { len: len as u64, max: self.max, header });
+        }
+        // Grow with the data, not with the claim: a truncated stream with a
+        // large header costs only what really arrived.
+        let mut body = Vec::with_capacity(len.min(64 * 1024));
+        let got = (&mut self.inner).take(len as u64).read_to_end(&mut body)?;
+        if got < len {
+            return Err(FrameError::TruncatedBody { expected: len, got });
+        }
+        Ok(Some(body))
+    }
+
+    /// The next frame decoded as `T`, or `None` on a clean end of stream.
+    /// A payload error (UTF-8, JSON, shape) leaves the reader usable.
+    pub fn read_message<T: DeserializeOwned>(&mut self) -> Result<Option<T>, FrameError> {
+        match self.read_frame()? {
+            None => Ok(None),
+            Some(body) => decode(&body).map(Some),
+        }
+    }
+
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+}
+
+/// Reads until `buf` is full or the stream ends; returns how many bytes came.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Writes frames to any `Write`, flushing each one.
+pub struct FrameWriter<W> {
+    inner: W,
+    max: usize,
+}
+
+impl<W: Write> FrameWriter<W> {
+    /// A writer for the browser side: at most [`BROWSER_MAX_INCOMING`] bytes a frame.
+    pub fn new(inner: W) -> Self {
+        Self { inner, max: BROWSER_MAX_INCOMING }
+    }
+
+    pub fn with_max_len(mut self, max: usize) -> Self {
+        self.max = max;
+        self
+    }
+
+    pub fn max_len(&self) -> usize {
+        self.max
+    }
+
+    /// Writes one frame. Refuses (and writes nothing) when it is over the limit.
+    pub fn write_frame(&mut self, payload: &[u8]) -> Result<(), FrameError> {
+        check_len(payload.len(), self.max)?;
+        // One write for header and body keeps a frame whole even if several
+        // writers share a pipe.
+        let mut buf = Vec::with_capacity(4 + payload.len());
+        buf.write_u32::<NativeEndian>(payload.len() as u32)?;
+        buf.extend_from_slice(payload);
+        self.inner.write_all(&buf)?;
+        self.inner.flush()?;
+        Ok(())
+    }
+
+    pub fn write_message<T: Serialize + ?Sized>(&mut self, msg: &T) -> Result<(), FrameError> {
+        let payload = encode(msg)?;
+        self.write_frame(&payload)
+    }
+
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+}
+
+/// Serialises a message to a frame payload.
+pub fn encode<T: Serialize + ?Sized>(msg: &T) -> Result<Vec<u8>, FrameError> {
+    serde_json::to_vec(msg).map_err(|e| FrameError::Io(io::Error::other(e)))
+}
+
+/// Checks a payload against a frame limit; also the check commands get
+/// before they are forwarded, so a refusal names the real size.
+pub fn check_len(len: usize, max: usize) -> Result<(), FrameError> {
+    if len > max || len > u32::MAX as usize {
+        return Err(FrameError::TooLargeToSend { len, max });
+    }
+    if len == 0 {
+        return Err(FrameError::Empty);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let mut v = (payload.len() as u32).to_ne_bytes().to_vec();
+        v.extend_from_slice(payload);
+        v
+    }
+
+    #[test]
+    fn reads_back_what_it_writes() {
+        let mut out = FrameWriter::new(Vec::new());
+        out.write_message(&json!({"type":"hello"})).unwrap();
+        out.write_message(&json!([1, 2, 3])).unwrap();
+        let bytes = out.get_ref().clone();
+        let mut r = FrameReader::new(&bytes[..]);
+        assert_eq!(r.read_message::<Value>().unwrap(), Some(json!({"type":"hello"})));
+        assert_eq!(r.read_message::<Value>().unwrap(), Some(json!([1, 2, 3])));
+        assert_eq!(r.read_message::<Value>().unwrap(), None);
+    }
+
+    #[test]
+    fn zero_length_is_its_own_error() {
+        let bytes = frame(b"");
+        let err = FrameReader::new(&bytes[..]).read_frame().unwrap_err();
+        assert!(matches!(err, FrameError::Empty), "{err}");
+    }
+
+    #[test]
+    fn text_on_stdout_is_diagnosed() {
+        let bytes = b"/home/user/.mozilla\n".to_vec();
+        let err = FrameReader::new(&bytes[..]).read_frame().unwrap_err();
+        let msg = err.to_string();
+        let expected = u32::from_ne_bytes(*b"/hom");
+        assert!(msg.contains(&format!("length {expected} = \"/hom\"")), "{msg}");
+        assert!(msg.contains("something printed text to stdout"), "{msg}");
+        assert!(!err.stream_intact());
+    }
+
+    #[test]
+    fn absurd_binary_length_is_refused_without_text_diagnosis() {
+        let bytes = [0xff, 0xff, 0xff, 0x7f, 1, 2];
+        let err = FrameReader::new(&bytes[..]).read_frame().unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge { .. }));
+        assert!(!err.to_string().contains("stdout"), "{err}");
+    }
+
+    #[test]
+    fn cap_is_configurable() {
+        let bytes = frame(b"\"0123456789\"");
+        let err = FrameReader::new(&bytes[..]).with_max_len(8).read_frame().unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge { len: 12, max: 8, .. }), "{err}");
+    }
+
+    #[test]
+    fn truncation_is_not_a_clean_eof() {
+        let bytes = frame(b"{\"a\":1}");
+        let err = FrameReader::new(&bytes[..2]).read_frame().unwrap_err();
+        assert!(matches!(err, FrameError::TruncatedHeader { got: 2 }), "{err}");
+        let err = FrameReader::new(&bytes[..7]).read_frame().unwrap_err();
+        assert!(matches!(err, FrameError::TruncatedBody { expected: 7, got: 3 }), "{err}");
+    }
+
+    #[test]
+    fn bad_payloads_have_distinct_errors_and_keep_the_stream() {
+        let mut bytes = frame(b"\xff\xfe");
+        bytes.extend(frame(b"{not json"));
+        bytes.extend(frame(b"\"a string\""));
+        bytes.extend(frame(b"[1]"));
+        let mut r = FrameReader::new(&bytes[..]);
+        let e = r.read_message::<Value>().unwrap_err();
+        assert!(matches!(e, FrameError::InvalidUtf8(_)), "{e}");
+        assert!(e.stream_intact());
+        let e = r.read_message::<Value>().unwrap_err();
+        assert!(matches!(e, FrameError::InvalidJson(_)), "{e}");
+        let e = r.read_message::<Vec<u8>>().unwrap_err();
+        assert!(matches!(e, FrameError::WrongShape(_)), "{e}");
+        assert_eq!(r.read_message::<Vec<u8>>().unwrap(), Some(vec![1]));
+    }
+
+    #[test]
+    fn refuses_to_write_over_the_browser_limit() {
+        let payload = vec![b' '; BROWSER_MAX_INCOMING + 1];
+        let mut w = FrameWriter::new(Vec::new());
+        let err = w.write_frame(&payload).unwrap_err();
+        assert_eq!(err.to_string(), "message of 1048577 bytes exceeds the 1048576-byte limit for one frame");
+        assert!(w.get_ref().is_empty(), "nothing may be written");
+        w.write_frame(&payload[..BROWSER_MAX_INCOMING]).unwrap();
+        assert_eq!(w.get_ref().len(), BROWSER_MAX_INCOMING + 4);
+    }
+}

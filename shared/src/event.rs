@@ -1,0 +1,373 @@
+//! Browser events, typed. On the wire an event is its listener's name and
+//! arguments ([`EventRecord`]); this module gives them meaning.
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+use crate::protocol::{EventRecord, Scope, SessionValue, Tab, TabId, Window, WindowId};
+
+/// The synthetic event the agent sends when a session value changes.
+pub const SESSION_VALUE_CHANGED: &str = "tabscope.onSessionValueChanged";
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum BrowserEvent {
+    TabCreated(Tab),
+    TabUpdated {
+        tab_id: TabId,
+        change: Map<String, Value>,
+        tab: Tab,
+    },
+    TabActivated {
+        tab_id: TabId,
+        window_id: WindowId,
+        previous_tab_id: Option<TabId>,
+    },
+    TabMoved {
+        tab_id: TabId,
+        window_id: WindowId,
+        from_index: usize,
+        to_index: usize,
+    },
+    TabAttached {
+        tab_id: TabId,
+        new_window_id: WindowId,
+        new_position: usize,
+    },
+    TabDetached {
+        tab_id: TabId,
+        old_window_id: WindowId,
+        old_position: usize,
+    },
+    TabRemoved {
+        tab_id: TabId,
+        window_id: WindowId,
+        is_window_closing: bool,
+    },
+    TabHighlighted {
+        window_id: WindowId,
+        tab_ids: Vec<TabId>,
+    },
+    TabReplaced {
+        added_tab_id: TabId,
+        removed_tab_id: TabId,
+    },
+    WindowCreated(Window),
+    WindowRemoved(WindowId),
+    WindowFocusChanged(WindowId),
+    SessionValueChanged {
+        scope: Scope,
+        id: i64,
+        key: String,
+        value: Option<SessionValue>,
+    },
+    /// A real event the model has nothing to do with (`tabs.onZoomChange`, ...).
+    Unmodelled(String),
+}
+
+#[derive(Debug, Error, PartialEq)]
+pub enum EventError {
+    #[error("unknown event {0:?}")]
+    Unknown(String),
+    #[error("{name}: arguments do not match the API ({message})")]
+    BadArgs { name: String, message: String },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ActiveInfo {
+    tab_id: TabId,
+    window_id: WindowId,
+    #[serde(default)]
+    previous_tab_id: Option<TabId>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MoveInfo {
+    window_id: WindowId,
+    from_index: usize,
+    to_index: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AttachInfo {
+    new_window_id: WindowId,
+    new_position: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DetachInfo {
+    old_window_id: WindowId,
+    old_position: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RemoveInfo {
+    window_id: WindowId,
+    #[serde(default)]
+    is_window_closing: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HighlightInfo {
+    window_id: WindowId,
+    tab_ids: Vec<TabId>,
+}
+
+#[derive(Deserialize)]
+struct ValueChange {
+    scope: Scope,
+    id: i64,
+    key: String,
+    #[serde(default)]
+    value: Option<SessionValue>,
+}
+
+/// The typed form of the listener's arguments `args[i]`.
+fn arg<T: DeserializeOwned>(name: &str, args: &[Value], i: usize) -> Result<T, EventError> {
+    let v = args.get(i).ok_or_else(|| EventError::BadArgs {
+        name: name.to_owned(),
+        message: format!("argument {} missing", i + 1),
+    })?;
+    T::deserialize(v).map_err(|e| EventError::BadArgs {
+        name: name.to_owned(),
+        message: format!("argument {}: {e}", i + 1),
+    })
+}
+
+impl BrowserEvent {
+    pub fn parse(name: &str, args: &[Value]) -> Result<Self, EventError> {
+        use BrowserEvent as E;
+        Ok(match name {
+            "tabs.onCreated" => E::TabCreated(arg(name, args, 0)?),
+            "tabs.onUpdated" => E::TabUpdated {
+                tab_id: arg(name, args, 0)?,
+                change: arg(name, args, 1)?,
+                tab: arg(name, args, 2)?,
+            },
+            "tabs.onActivated" => {
+                let i: ActiveInfo = arg(name, args, 0)?;
+                E::TabActivated {
+                    tab_id: i.tab_id,
+                    window_id: i.window_id,
+                    previous_tab_id: i.previous_tab_id,
+                }
+            }
+            "tabs.onMoved" => {
+                let i: MoveInfo = arg(name, args, 1)?;
+                E::TabMoved {
+                    tab_id: arg(name, args, 0)?,
+                    window_id: i.window_id,
+                    from_index: i.from_index,
+                    to_index: i.to_index,
+                }
+            }
+            "tabs.onAttached" => {
+                let i: AttachInfo = arg(name, args, 1)?;
+                E::TabAttached {
+                    tab_id: arg(name, args, 0)?,
+                    new_window_id: i.new_window_id,
+                    new_position: i.new_position,
+                }
+            }
+            "tabs.onDetached" => {
+                let i: DetachInfo = arg(name, args, 1)?;
+                E::TabDetached {
+                    tab_id: arg(name, args, 0)?,
+                    old_window_id: i.old_window_id,
+                    old_position: i.old_position,
+                }
+            }
+            "tabs.onRemoved" => {
+                let i: RemoveInfo = arg(name, args, 1)?;
+                E::TabRemoved {
+                    tab_id: arg(name, args, 0)?,
+                    window_id: i.window_id,
+                    is_window_closing: i.is_window_closing,
+                }
+            }
+            "tabs.onHighlighted" => {
+                let i: HighlightInfo = arg(name, args, 0)?;
+                E::TabHighlighted { window_id: i.window_id, tab_ids: i.tab_ids }
+            }
+            "tabs.onReplaced" => {
+                E::TabReplaced { added_tab_id: arg(name, args, 0)?, removed_tab_id: arg(name, args, 1)? }
+            }
+            "windows.onCreated" => E::WindowCreated(arg(name, args, 0)?),
+            "windows.onRemoved" => E::WindowRemoved(arg(name, args, 0)?),
+            "windows.onFocusChanged" => E::WindowFocusChanged(arg(name, args, 0)?),
+            SESSION_VALUE_CHANGED => {
+                let c: ValueChange = arg(name, args, 0)?;
+                E::SessionValueChanged { scope: c.scope, id: c.id, key: c.key, value: c.value }
+            }
+            "tabs.onZoomChange" => E::Unmodelled(name.to_owned()),
+            _ => return Err(EventError::Unknown(name.to_owned())),
+        })
+    }
+
+    pub fn from_record(r: &EventRecord) -> Result<Self, EventError> {
+        Self::parse(&r.name, &r.args)
+    }
+}
+
+/// The window and tab an event is about, for filtering and selection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Target {
+    pub window: Option<WindowId>,
+    pub tab: Option<TabId>,
+}
+
+impl EventRecord {
+    /// Where the event points, read from its raw arguments so that even
+    /// events the model does not parse can be filtered by tab and window.
+    pub fn target(&self) -> Target {
+        let first = self.args.first();
+        let second = self.args.get(1);
+        let num = |v: Option<&Value>, k: &str| v.and_then(|v| v.get(k)).and_then(Value::as_i64);
+        match self.name.as_str() {
+            "tabs.onCreated" => Target { window: num(first, "windowId"), tab: num(first, "id") },
+            "tabs.onActivated" => Target { window: num(first, "windowId"), tab: num(first, "tabId") },
+            "tabs.onHighlighted" | "tabs.onZoomChange" => {
+                Target { window: num(first, "windowId"), tab: num(first, "tabId") }
+            }
+            "tabs.onUpdated" => {
+                Target { window: num(self.args.get(2), "windowId"), tab: first.and_then(Value::as_i64) }
+            }
+            "tabs.onMoved" | "tabs.onRemoved" => {
+                Target { window: num(second, "windowId"), tab: first.and_then(Value::as_i64) }
+            }
+            "tabs.onAttached" => {
+                Target { window: num(second, "newWindowId"), tab: first.and_then(Value::as_i64) }
+            }
+            "tabs.onDetached" => {
+                Target { window: num(second, "oldWindowId"), tab: first.and_then(Value::as_i64) }
+            }
+            "tabs.onReplaced" => Target { window: None, tab: first.and_then(Value::as_i64) },
+            "windows.onCreated" => Target { window: num(first, "id"), tab: None },
+            "windows.onRemoved" | "windows.onFocusChanged" => {
+                Target { window: first.and_then(Value::as_i64), tab: None }
+            }
+            SESSION_VALUE_CHANGED => {
+                let id = num(first, "id");
+                match first.and_then(|v| v.get("scope")).and_then(Value::as_str) {
+                    Some("window") => Target { window: id, tab: None },
+                    _ => Target { window: None, tab: id },
+                }
+            }
+            _ => Target::default(),
+        }
+    }
+
+    /// A one-line human summary of the arguments.
+    pub fn summary(&self) -> String {
+        let first = self.args.first();
+        let s = |v: Option<&Value>, k: &str| {
+            v.and_then(|v| v.get(k)).map(|x| match x {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+        };
+        match self.name.as_str() {
+            "tabs.onCreated" => format!(
+                "{} {}",
+                s(first, "type").unwrap_or_default(),
+                s(first, "url").or_else(|| s(first, "title")).unwrap_or_default()
+            ),
+            "tabs.onUpdated" => self
+                .args
+                .get(1)
+                .and_then(Value::as_object)
+                .map(|c| c.iter().map(|(k, v)| format!("{k}={}", short(v))).collect::<Vec<_>>().join(" "))
+                .unwrap_or_default(),
+            "tabs.onMoved" => format!(
+                "{} -> {}",
+                s(self.args.get(1), "fromIndex").unwrap_or_default(),
+                s(self.args.get(1), "toIndex").unwrap_or_default()
+            ),
+            "tabs.onRemoved" => {
+                if self.args.get(1).and_then(|v| v.get("isWindowClosing")) == Some(&Value::Bool(true)) {
+                    "window closing".into()
+                } else {
+                    String::new()
+                }
+            }
+            "tabs.onAttached" => format!("at {}", s(self.args.get(1), "newPosition").unwrap_or_default()),
+            "tabs.onDetached" => format!("from {}", s(self.args.get(1), "oldPosition").unwrap_or_default()),
+            "windows.onCreated" => {
+                format!("{} {}", s(first, "type").unwrap_or_default(), s(first, "title").unwrap_or_default())
+            }
+            SESSION_VALUE_CHANGED => match first.and_then(|v| v.get("value")) {
+                Some(v) if !v.is_null() => format!(
+                    "{} = {}",
+                    s(first, "key").unwrap_or_default(),
+                    short(v.get("value").unwrap_or(v))
+                ),
+                _ => format!("{} removed", s(first, "key").unwrap_or_default()),
+            },
+            _ => self.args.iter().map(short).collect::<Vec<_>>().join(", "),
+        }
+    }
+}
+
+/// A value cut to a length that fits a table cell.
+fn short(v: &Value) -> String {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if text.chars().count() > 80 {
+        let cut: String = text.chars().take(79).collect();
+        format!("{cut}…")
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_thunderbird_events() {
+        let e = BrowserEvent::parse(
+            "tabs.onRemoved",
+            &[json!(3), json!({"windowId": 2, "isWindowClosing": true})],
+        )
+        .unwrap();
+        assert_eq!(e, BrowserEvent::TabRemoved { tab_id: 3, window_id: 2, is_window_closing: true });
+        let e = BrowserEvent::parse("windows.onFocusChanged", &[json!(-1)]).unwrap();
+        assert_eq!(e, BrowserEvent::WindowFocusChanged(-1));
+    }
+
+    #[test]
+    fn bad_arguments_say_which() {
+        let e = BrowserEvent::parse("tabs.onMoved", &[json!(3)]).unwrap_err();
+        assert_eq!(
+            e,
+            EventError::BadArgs { name: "tabs.onMoved".into(), message: "argument 2 missing".into() }
+        );
+        assert_eq!(
+            BrowserEvent::parse("tabs.onExploded", &[]).unwrap_err(),
+            EventError::Unknown("tabs.onExploded".into())
+        );
+    }
+
+    #[test]
+    fn target_and_summary_read_raw_args() {
+        let r = EventRecord {
+            seq: 1,
+            time: 0.0,
+            name: "tabs.onUpdated".into(),
+            args: vec![json!(3), json!({"status":"complete"}), json!({"id":3,"windowId":1,"index":0})],
+        };
+        assert_eq!(r.target(), Target { window: Some(1), tab: Some(3) });
+        assert_eq!(r.summary(), "status=complete");
+    }
+}

@@ -1,0 +1,20 @@
+//! What every part of tabscope shares: the native-messaging framing codec,
+//! the protocol, the model of windows, tabs and session values, the trace
+//! format, bridge discovery and the bridge client.
+
+pub mod client;
+pub mod codec;
+pub mod discovery;
+pub mod event;
+pub mod methods;
+pub mod model;
+pub mod protocol;
+pub mod trace;
+
+/// Milliseconds since the epoch, as the browser's `Date.now()` counts.
+pub fn now_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
+}

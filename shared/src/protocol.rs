@@ -1,0 +1,441 @@
+//! Messages between the agent (add-on), the bridge and inspectors.
+//! `docs/protocol.md` shows one example of each.
+//!
+//! Browser objects (`Tab`, `Window`) name every documented field and keep
+//! the rest in `extra`: Thunderbird sends fields no document lists.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Bumped on any incompatible change; the hello of each side carries it.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The native-messaging host name the agent connects to.
+pub const HOST_NAME: &str = "tabscope_bridge";
+/// The gecko id of tabscope's own add-on.
+pub const ADDON_ID: &str = "tabscope-agent@tabscope.dev";
+
+pub type TabId = i64;
+pub type WindowId = i64;
+/// `windows.WINDOW_ID_NONE`: no window has focus.
+pub const WINDOW_ID_NONE: WindowId = -1;
+
+/// A `tabs.Tab`: Thunderbird's fields, Firefox's extras, and whatever else came.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tab {
+    pub id: TabId,
+    pub index: usize,
+    pub window_id: WindowId,
+    #[serde(default)]
+    pub active: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub highlighted: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fav_icon_url: Option<String>,
+    /// Thunderbird's tab type: mail, addressBook, calendar, tasks, chat,
+    /// content, special, messageCompose, messageDisplay, ...
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail_tab: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub space_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie_store_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incognito: Option<bool>,
+    // Firefox extras.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discarded: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audible: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub muted_info: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_discardable: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_article: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_in_reader_mode: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_accessed: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opener_tab_id: Option<TabId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub successor_tab_id: Option<TabId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sharing_state: Option<Value>,
+    /// Fields no document lists (`splitViewId`, ...), kept as they came.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Tab {
+    /// A bare tab, for tests and for windows known only by an event.
+    pub fn new(id: TabId, window_id: WindowId, index: usize) -> Self {
+        serde_json::from_value(serde_json::json!({"id": id, "windowId": window_id, "index": index}))
+            .expect("a minimal tab always deserialises")
+    }
+
+    /// What a person calls this tab: its title, else its url, else its type.
+    pub fn label(&self) -> &str {
+        self.title
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .or(self.url.as_deref())
+            .or(self.kind.as_deref())
+            .unwrap_or("")
+    }
+}
+
+/// A `windows.Window`. `tabs` is present only when populated.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Window {
+    pub id: WindowId,
+    #[serde(default)]
+    pub focused: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incognito: Option<bool>,
+    /// normal, popup, panel, devtools, messageCompose, messageDisplay, ...
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// normal, minimized, maximized, fullscreen, docked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub always_on_top: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tabs: Option<Vec<Tab>>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Window {
+    pub fn new(id: WindowId) -> Self {
+        serde_json::from_value(serde_json::json!({ "id": id })).expect("a minimal window always deserialises")
+    }
+}
+
+/// A session value exactly as the browser stores it. Thunderbird stores
+/// strings only; Firefox also objects (kept as JSON).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "lowercase")]
+pub enum SessionValue {
+    String(String),
+    Json(Value),
+}
+
+impl SessionValue {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            SessionValue::String(_) => "string",
+            SessionValue::Json(_) => "json",
+        }
+    }
+
+    /// The value as the sessions API takes it back.
+    pub fn to_api_value(&self) -> Value {
+        match self {
+            SessionValue::String(s) => Value::String(s.clone()),
+            SessionValue::Json(v) => v.clone(),
+        }
+    }
+
+    /// Classifies a value read from the sessions API.
+    pub fn from_api_value(v: Value) -> Self {
+        match v {
+            Value::String(s) => SessionValue::String(s),
+            other => SessionValue::Json(other),
+        }
+    }
+}
+
+pub type SessionValues = BTreeMap<String, SessionValue>;
+
+/// Which kind of object a session value belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Tab,
+    Window,
+}
+
+/// The whole world as one message: `windows.getAll({populate: true})` plus
+/// every session value the agent knows of.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    pub windows: Vec<Window>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tab_values: BTreeMap<TabId, SessionValues>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub window_values: BTreeMap<WindowId, SessionValues>,
+}
+
+/// What the running browser offers, as the agent found it at run time.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Capabilities {
+    #[serde(default)]
+    pub tabs: Vec<String>,
+    #[serde(default)]
+    pub tabs_events: Vec<String>,
+    #[serde(default)]
+    pub windows: Vec<String>,
+    #[serde(default)]
+    pub windows_events: Vec<String>,
+    #[serde(default)]
+    pub sessions: Vec<String>,
+    /// Whether `sessions.setTabValue` accepts objects (Firefox) or strings
+    /// only (Thunderbird). `None` until the agent could test it on a tab.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_object_values: Option<bool>,
+}
+
+impl Capabilities {
+    pub fn window_values(&self) -> bool {
+        self.sessions.iter().any(|m| m == "setWindowValue")
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BrowserInfo {
+    pub name: String,
+    #[serde(default)]
+    pub vendor: String,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_id: Option<String>,
+}
+
+/// The agent's first message (and again whenever its capabilities change).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentHello {
+    pub protocol: u32,
+    pub browser: BrowserInfo,
+    pub extension_id: String,
+    #[serde(default)]
+    pub agent_version: String,
+    #[serde(default)]
+    pub manifest_version: u32,
+    #[serde(default)]
+    pub capabilities: Capabilities,
+}
+
+/// One browser event, as its listener received it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// The agent's sequence number, from 1, without gaps.
+    pub seq: u64,
+    /// The browser's clock when the listener ran, ms since the epoch.
+    pub time: f64,
+    /// `tabs.onCreated`, `windows.onRemoved`, `tabscope.onSessionValueChanged`, ...
+    pub name: String,
+    /// The listener's arguments, exactly as passed.
+    pub args: Vec<Value>,
+}
+
+/// A call of a browser API function, with its parameters named as the API
+/// reference names them (`tabId`, `updateProperties`, ...).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    pub id: u64,
+    pub method: String,
+    #[serde(default = "empty_object")]
+    pub params: Value,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Map::new())
+}
+
+/// The answer to a command: its result or the browser's own error message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    pub id: u64,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Result(Value),
+    Error(String),
+}
+
+impl Outcome {
+    pub fn into_result(self) -> Result<Value, String> {
+        match self {
+            Outcome::Result(v) => Ok(v),
+            Outcome::Error(e) => Err(e),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// Agent -> bridge.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum AgentMsg {
+    Hello(AgentHello),
+    Snapshot(Snapshot),
+    Event(EventRecord),
+    Reply(Reply),
+    Log { level: LogLevel, message: String },
+}
+
+/// Bridge -> agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum BridgeMsg {
+    Command(Command),
+}
+
+/// Who the bridge is, for inspectors and the discovery file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BridgeInfo {
+    pub pid: u32,
+    pub version: String,
+    /// Wall clock at start, ms since the epoch.
+    pub started: f64,
+    /// The browser's extension id (argv\[2\]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+}
+
+/// Bridge -> inspector.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum ServerMsg {
+    /// First message on every connection, and again when the agent's hello changes.
+    Hello {
+        protocol: u32,
+        bridge: BridgeInfo,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<Box<AgentHello>>,
+    },
+    /// The full model. Replaces whatever the inspector had.
+    Snapshot {
+        /// Bridge receive time of what it reflects, ms since the epoch.
+        received: f64,
+        snapshot: Snapshot,
+    },
+    Event {
+        /// Bridge receive time, ms since the epoch (monotonic within a bridge).
+        received: f64,
+        event: EventRecord,
+    },
+    /// The reply to a command this inspector sent.
+    Reply(Reply),
+    /// A message from the browser the bridge could not use.
+    Error { received: f64, message: String },
+    /// The agent's own log line.
+    AgentLog { received: f64, level: LogLevel, message: String },
+    /// This inspector fell behind: `dropped` messages were skipped and a
+    /// fresh snapshot follows.
+    Lagged { dropped: u64 },
+}
+
+/// Inspector -> bridge.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum ClientMsg {
+    Command(Command),
+    /// Asks for a fresh snapshot.
+    Resync,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tab_keeps_unknown_fields() {
+        let raw = json!({"id":1,"index":0,"windowId":1,"highlighted":true,"active":true,
+            "status":"complete","width":0,"height":0,"groupId":-1,"splitViewId":-1,
+            "cookieStoreId":"firefox-default","favIconUrl":"chrome://messenger/skin/icons/new/compact/folder.svg",
+            "spaceId":1,"type":"mail","mailTab":true});
+        let tab: Tab = serde_json::from_value(raw.clone()).unwrap();
+        assert_eq!(tab.kind.as_deref(), Some("mail"));
+        assert_eq!(tab.extra.get("splitViewId"), Some(&json!(-1)));
+        assert_eq!(serde_json::to_value(&tab).unwrap(), raw);
+    }
+
+    #[test]
+    fn reply_has_result_or_error() {
+        let ok = Reply { id: 3, outcome: Outcome::Result(json!({"id": 5})) };
+        assert_eq!(serde_json::to_value(&ok).unwrap(), json!({"id":3,"result":{"id":5}}));
+        let err: Reply = serde_json::from_value(json!({"id":4,"error":"Invalid tab ID: 999999"})).unwrap();
+        assert_eq!(err.outcome, Outcome::Error("Invalid tab ID: 999999".into()));
+        let null_result: Reply = serde_json::from_value(json!({"id":5,"result":null})).unwrap();
+        assert_eq!(null_result.outcome, Outcome::Result(Value::Null));
+    }
+
+    #[test]
+    fn session_values_say_their_type() {
+        let s = SessionValue::String("{\"a\":1}".into());
+        assert_eq!(serde_json::to_value(&s).unwrap(), json!({"type":"string","value":"{\"a\":1}"}));
+        let j = SessionValue::from_api_value(json!({"a":1}));
+        assert_eq!(serde_json::to_value(&j).unwrap(), json!({"type":"json","value":{"a":1}}));
+    }
+
+    #[test]
+    fn snapshot_value_maps_use_numeric_ids() {
+        let snap: Snapshot = serde_json::from_value(json!({
+            "windows": [],
+            "tabValues": {"3": {"k": {"type":"string","value":"v"}}}
+        }))
+        .unwrap();
+        assert_eq!(snap.tab_values[&3]["k"], SessionValue::String("v".into()));
+    }
+}
