@@ -1,0 +1,130 @@
+//! `tabscope-bridge`: the native-messaging host. The browser starts it with
+//! `[path, host-manifest-path, extension-id]` when the tabscope agent calls
+//! `runtime.connectNative("tabscope_bridge")`.
+//!
+//! stdout carries frames and nothing else: logs go to stderr and to
+//! `bridge.log` in the state directory (a headless browser shows no stderr).
+
+mod logging;
+mod router;
+mod server;
+mod stdio;
+
+use std::fs::File;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use router::{Clock, Config, Exit, Input, Router};
+use tabscope_shared::discovery;
+use tabscope_shared::protocol::BridgeInfo;
+use tabscope_shared::trace::TraceWriter;
+use tracing::{error, info};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--version" || a == "-V") {
+        // Safe: only a person runs this flag, never the browser.
+        eprintln!("tabscope-bridge {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    let log_path = logging::init();
+    match run(&args) {
+        Ok(Exit::Eof) => {
+            info!("browser closed the connection; bye");
+            ExitCode::SUCCESS
+        }
+        Ok(Exit::Signal(sig)) => {
+            info!("signal {sig}; bye");
+            ExitCode::SUCCESS
+        }
+        Ok(Exit::Fatal(why)) => {
+            error!("the browser's byte stream is broken, stopping: {why}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            error!("cannot start: {e:#} (log: {})", log_path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> anyhow::Result<Exit> {
+    let clock = Clock::new();
+    let pid = std::process::id();
+    let extension_id = args.get(2).cloned();
+    info!(
+        "tabscope-bridge {} started: pid {pid}, manifest {:?}, extension {:?}",
+        env!("CARGO_PKG_VERSION"),
+        args.get(1),
+        extension_id
+    );
+    let runtime_dir = discovery::runtime_dir().context("runtime directory")?;
+    let socket = discovery::socket_path(&runtime_dir, pid);
+    // Entries of bridges that died without cleaning up.
+    let _ = discovery::list_bridges(&runtime_dir);
+    let listener = server::listen(&socket).with_context(|| format!("listening on {}", socket.display()))?;
+
+    let trace = match std::env::var_os("TABSCOPE_TRACE").filter(|p| !p.is_empty()) {
+        Some(path) => {
+            let f = File::create(&path).with_context(|| format!("trace file {}", path.to_string_lossy()))?;
+            info!("recording the trace to {}", path.to_string_lossy());
+            Some(TraceWriter::new(f))
+        }
+        None => None,
+    };
+    let command_timeout = std::env::var("TABSCOPE_COMMAND_TIMEOUT_MS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(Duration::from_secs(5));
+
+    let info = BridgeInfo {
+        pid,
+        version: env!("CARGO_PKG_VERSION").into(),
+        started: clock.started(),
+        extension_id,
+        profile: browser_profile(),
+    };
+    let (tx, rx) = crossbeam_channel::unbounded::<Input>();
+    let (out_tx, out_rx) = crossbeam_channel::unbounded::<Vec<u8>>();
+    stdio::spawn_stdout(out_rx)?;
+    spawn_signals(tx.clone())?;
+    let router = Router::new(Config { runtime_dir, socket, info, command_timeout, trace }, clock, out_tx);
+    server::spawn_accept(listener, tx.clone())?;
+    stdio::spawn_stdin(tx)?;
+    Ok(router.run(rx))
+}
+
+#[cfg(unix)]
+fn spawn_signals(tx: crossbeam_channel::Sender<Input>) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    std::thread::Builder::new().name("signals".into()).spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            let _ = tx.send(Input::Signal(sig));
+        }
+    })?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn spawn_signals(_tx: crossbeam_channel::Sender<Input>) -> anyhow::Result<()> {
+    Ok(())
+}
+
+/// The browser's profile folder, read from its command line when it was
+/// given one (`-profile DIR`), as `tabscope launch` does.
+fn browser_profile() -> Option<String> {
+    #[cfg(target_os = "linux")]
+    {
+        let ppid = std::os::unix::process::parent_id();
+        let raw = std::fs::read(format!("/proc/{ppid}/cmdline")).ok()?;
+        let args: Vec<String> =
+            raw.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        let at = args.iter().position(|a| a == "-profile" || a == "--profile")?;
+        args.get(at + 1).cloned()
+    }
+    #[cfg(not(target_os = "linux"))]
+    None
+}

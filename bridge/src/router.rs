@@ -1,0 +1,466 @@
+//! The bridge's one owner of state: the model, the connected inspectors,
+//! the commands in flight and the trace. Every other thread only moves
+//! bytes and talks to the router through one channel, so the order the
+//! router sees is the order everyone gets.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use serde_json::Value;
+use tabscope_shared::codec::{BROWSER_MAX_INCOMING, check_len, encode};
+use tabscope_shared::discovery::{self, Discovery};
+use tabscope_shared::event::EventError;
+use tabscope_shared::methods;
+use tabscope_shared::model::{ApplyError, Model};
+use tabscope_shared::protocol::{
+    AgentHello, AgentMsg, BridgeInfo, BridgeMsg, ClientMsg, Command, EventRecord, LogLevel, Outcome,
+    PROTOCOL_VERSION, Reply, ServerMsg,
+};
+use tabscope_shared::trace::{Direction, TraceRecord, TraceWriter};
+use tracing::{debug, error, info, warn};
+
+use crate::server::{ClientHandle, ClientId, Payload};
+use crate::stdio::FromBrowser;
+
+pub enum Input {
+    Browser(FromBrowser),
+    ClientConnected(ClientHandle),
+    ClientMsg { id: ClientId, msg: Result<ClientMsg, String> },
+    ClientGone { id: ClientId },
+    Signal(i32),
+}
+
+/// Why the bridge stops.
+#[derive(Debug, PartialEq)]
+pub enum Exit {
+    /// The browser closed the port or quit.
+    Eof,
+    /// The browser's byte stream broke.
+    Fatal(String),
+    Signal(i32),
+}
+
+/// Milliseconds since the epoch that never go backwards: the wall clock at
+/// start plus a monotonic clock since.
+pub struct Clock {
+    start_wall: f64,
+    start: Instant,
+}
+
+impl Clock {
+    pub fn new() -> Self {
+        Self { start_wall: tabscope_shared::now_ms(), start: Instant::now() }
+    }
+    pub fn now(&self) -> f64 {
+        self.start_wall + self.start.elapsed().as_secs_f64() * 1000.0
+    }
+    pub fn started(&self) -> f64 {
+        self.start_wall
+    }
+}
+
+enum Origin {
+    Client {
+        id: ClientId,
+        request: u64,
+    },
+    /// The bridge's own resync request.
+    Bridge,
+}
+
+struct Pending {
+    origin: Origin,
+    method: String,
+    deadline: Instant,
+}
+
+pub struct Config {
+    pub runtime_dir: PathBuf,
+    pub socket: PathBuf,
+    pub info: BridgeInfo,
+    pub command_timeout: Duration,
+    pub trace: Option<TraceWriter<File>>,
+}
+
+pub struct Router {
+    cfg: Config,
+    clock: Clock,
+    agent: Option<AgentHello>,
+    model: Model,
+    model_received: f64,
+    clients: BTreeMap<ClientId, ClientHandle>,
+    pending: HashMap<u64, Pending>,
+    next_command: u64,
+    last_seq: Option<u64>,
+    resync_asked: Option<Instant>,
+    to_browser: Sender<Vec<u8>>,
+    last_flush: Instant,
+}
+
+impl Router {
+    pub fn new(cfg: Config, clock: Clock, to_browser: Sender<Vec<u8>>) -> Self {
+        let received = clock.now();
+        let r = Self {
+            cfg,
+            clock,
+            agent: None,
+            model: Model::new(),
+            model_received: received,
+            clients: BTreeMap::new(),
+            pending: HashMap::new(),
+            next_command: 1,
+            last_seq: None,
+            resync_asked: None,
+            to_browser,
+            last_flush: Instant::now(),
+        };
+        r.write_discovery();
+        r
+    }
+
+    pub fn run(mut self, rx: Receiver<Input>) -> Exit {
+        let exit = loop {
+            let wait = self
+                .pending
+                .values()
+                .map(|p| p.deadline.saturating_duration_since(Instant::now()))
+                .min()
+                .unwrap_or(Duration::from_secs(1))
+                .min(Duration::from_secs(1));
+            match rx.recv_timeout(wait) {
+                Ok(input) => {
+                    if let Some(exit) = self.handle(input) {
+                        break exit;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break Exit::Eof,
+            }
+            self.expire_commands();
+            if self.last_flush.elapsed() >= Duration::from_secs(1) {
+                self.flush_trace();
+            }
+        };
+        self.shut_down();
+        exit
+    }
+
+    fn handle(&mut self, input: Input) -> Option<Exit> {
+        match input {
+            Input::Browser(FromBrowser::Eof) => return Some(Exit::Eof),
+            Input::Browser(FromBrowser::Fatal(why)) => return Some(Exit::Fatal(why)),
+            Input::Signal(sig) => return Some(Exit::Signal(sig)),
+            Input::Browser(FromBrowser::BadPayload(why)) => {
+                self.browser_error(format!("bad message from the browser: {why}"));
+            }
+            Input::Browser(FromBrowser::Msg { raw, msg }) => {
+                self.record(Direction::In, raw);
+                match msg {
+                    Ok(m) => self.from_agent(m),
+                    Err(why) => self.browser_error(format!("unknown message from the agent: {why}")),
+                }
+            }
+            Input::ClientConnected(c) => {
+                info!("inspector {} connected (pid {:?})", c.id, c.pid);
+                let id = c.id;
+                self.clients.insert(id, c);
+                let hello = self.hello();
+                self.send_to(id, &hello);
+                self.send_snapshot_to(id);
+            }
+            Input::ClientGone { id } => {
+                info!("inspector {id} disconnected");
+                self.clients.remove(&id);
+            }
+            Input::ClientMsg { id, msg: Ok(ClientMsg::Command(c)) } => self.command(id, c),
+            Input::ClientMsg { id, msg: Ok(ClientMsg::Resync) } => self.send_snapshot_to(id),
+            Input::ClientMsg { id, msg: Err(why) } => {
+                warn!("inspector {id} sent a bad message: {why}");
+                let msg = ServerMsg::Error {
+                    received: self.clock.now(),
+                    message: format!("bad message from inspector: {why}"),
+                };
+                self.send_to(id, &msg);
+            }
+        }
+        None
+    }
+
+    fn from_agent(&mut self, msg: AgentMsg) {
+        let received = self.clock.now();
+        match msg {
+            AgentMsg::Hello(h) => {
+                info!(
+                    "agent hello: {} {} (extension {}, protocol {})",
+                    h.browser.name, h.browser.version, h.extension_id, h.protocol
+                );
+                if h.protocol != PROTOCOL_VERSION {
+                    self.browser_error(format!(
+                        "the agent speaks protocol {}, this bridge {PROTOCOL_VERSION}: update the add-on or tabscope",
+                        h.protocol
+                    ));
+                }
+                self.agent = Some(h);
+                self.write_discovery();
+                let hello = self.hello();
+                self.broadcast(&hello);
+            }
+            AgentMsg::Snapshot(s) => {
+                self.model = Model::from_snapshot(s);
+                self.model_received = received;
+                self.resync_asked = None;
+                debug!("snapshot: {} windows, {} tabs", self.model.window_count(), self.model.tab_count());
+                let msg = self.snapshot_msg();
+                self.broadcast(&msg);
+            }
+            AgentMsg::Event(e) => self.event(received, e),
+            AgentMsg::Reply(r) => self.reply(r),
+            AgentMsg::Log { level, message } => {
+                match level {
+                    LogLevel::Error => error!("agent: {message}"),
+                    LogLevel::Warn => warn!("agent: {message}"),
+                    LogLevel::Info => info!("agent: {message}"),
+                    LogLevel::Debug => debug!("agent: {message}"),
+                }
+                self.broadcast(&ServerMsg::AgentLog { received, level, message });
+            }
+        }
+    }
+
+    fn event(&mut self, received: f64, e: EventRecord) {
+        if let Some(last) = self.last_seq
+            && e.seq != last + 1
+            && e.seq > 1
+        {
+            warn!("event sequence jumped from {last} to {}: events were lost", e.seq);
+            self.ask_resync();
+        }
+        self.last_seq = Some(e.seq);
+        match self.model.apply_record(&e) {
+            Ok(()) => {}
+            Err(ApplyError::Event(EventError::Unknown(name))) => {
+                debug!("event {name} is forwarded but not modelled")
+            }
+            Err(ApplyError::Event(err)) => self.browser_error(err.to_string()),
+            Err(ApplyError::Drift(d)) => {
+                warn!("{d}");
+                self.ask_resync();
+            }
+        }
+        self.model_received = received;
+        self.broadcast(&ServerMsg::Event { received, event: e });
+    }
+
+    fn reply(&mut self, r: Reply) {
+        let Some(p) = self.pending.remove(&r.id) else {
+            warn!("reply to unknown or expired command {}", r.id);
+            return;
+        };
+        match p.origin {
+            Origin::Client { id, request } => {
+                let msg = ServerMsg::Reply(Reply { id: request, outcome: r.outcome });
+                self.send_to(id, &msg);
+            }
+            Origin::Bridge => {
+                if let Outcome::Error(e) = r.outcome {
+                    warn!("{} failed: {e}", p.method);
+                }
+            }
+        }
+    }
+
+    fn command(&mut self, client: ClientId, c: Command) {
+        let request = c.id;
+        let refuse = |this: &mut Self, why: String| {
+            debug!("refused {} from inspector {client}: {why}", c.method);
+            this.send_to(client, &ServerMsg::Reply(Reply { id: request, outcome: Outcome::Error(why) }));
+        };
+        if let Err(why) = methods::validate(&c.method, &c.params) {
+            return refuse(self, why);
+        }
+        let id = self.next_command;
+        self.next_command += 1;
+        let method = c.method.clone();
+        let out = BridgeMsg::Command(Command { id, method: c.method.clone(), params: c.params.clone() });
+        match self.send_browser(&out) {
+            Ok(()) => {
+                let deadline = Instant::now() + self.cfg.command_timeout;
+                self.pending
+                    .insert(id, Pending { origin: Origin::Client { id: client, request }, method, deadline });
+            }
+            Err(why) => refuse(self, why),
+        }
+    }
+
+    /// Encodes, checks against the browser's limit, records and sends.
+    fn send_browser(&mut self, msg: &BridgeMsg) -> Result<(), String> {
+        let payload = encode(msg).map_err(|e| e.to_string())?;
+        check_len(payload.len(), BROWSER_MAX_INCOMING).map_err(|e| {
+            format!("{e}: the browser accepts at most {BROWSER_MAX_INCOMING} bytes in one message, so it was not sent")
+        })?;
+        if let Ok(v) = serde_json::to_value(msg) {
+            self.record(Direction::Out, v);
+        }
+        self.to_browser.send(payload).map_err(|_| "the browser connection is closed".to_owned())
+    }
+
+    /// Asks the agent for a fresh snapshot, at most every few seconds.
+    fn ask_resync(&mut self) {
+        if self.resync_asked.is_some_and(|t| t.elapsed() < Duration::from_secs(3)) {
+            return;
+        }
+        self.resync_asked = Some(Instant::now());
+        let id = self.next_command;
+        self.next_command += 1;
+        let cmd = BridgeMsg::Command(Command {
+            id,
+            method: "agent.snapshot".into(),
+            params: Value::Object(Default::default()),
+        });
+        if self.send_browser(&cmd).is_ok() {
+            let deadline = Instant::now() + self.cfg.command_timeout;
+            self.pending
+                .insert(id, Pending { origin: Origin::Bridge, method: "agent.snapshot".into(), deadline });
+        }
+    }
+
+    fn expire_commands(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<u64> =
+            self.pending.iter().filter(|(_, p)| p.deadline <= now).map(|(id, _)| *id).collect();
+        for id in expired {
+            let p = self.pending.remove(&id).expect("listed above");
+            let why = format!(
+                "{} timed out: no reply from the browser within {} s",
+                p.method,
+                self.cfg.command_timeout.as_secs_f64()
+            );
+            warn!("{why}");
+            if let Origin::Client { id: client, request } = p.origin {
+                self.send_to(client, &ServerMsg::Reply(Reply { id: request, outcome: Outcome::Error(why) }));
+            }
+        }
+    }
+
+    fn browser_error(&mut self, message: String) {
+        warn!("{message}");
+        self.broadcast(&ServerMsg::Error { received: self.clock.now(), message });
+    }
+
+    // ----- inspectors -----
+
+    fn hello(&self) -> ServerMsg {
+        ServerMsg::Hello {
+            protocol: PROTOCOL_VERSION,
+            bridge: self.cfg.info.clone(),
+            agent: self.agent.clone().map(Box::new),
+        }
+    }
+
+    fn snapshot_msg(&self) -> ServerMsg {
+        ServerMsg::Snapshot { received: self.model_received, snapshot: self.model.to_snapshot() }
+    }
+
+    fn send_snapshot_to(&mut self, id: ClientId) {
+        let msg = self.snapshot_msg();
+        self.send_to(id, &msg);
+    }
+
+    fn broadcast(&mut self, msg: &ServerMsg) {
+        if self.clients.is_empty() {
+            return;
+        }
+        let Some(payload) = payload(msg) else { return };
+        let ids: Vec<ClientId> = self.clients.keys().copied().collect();
+        for id in ids {
+            self.push(id, payload.clone());
+        }
+    }
+
+    fn send_to(&mut self, id: ClientId, msg: &ServerMsg) {
+        if let Some(p) = payload(msg) {
+            self.push(id, p);
+        }
+    }
+
+    /// Queues a payload for one client without ever blocking. A client whose
+    /// queue is full loses its backlog, is told how much, and gets a fresh
+    /// snapshot: it is resynced, never silently skipped.
+    fn push(&mut self, id: ClientId, p: Payload) {
+        let Some(c) = self.clients.get(&id) else { return };
+        match c.tx.try_send(p) {
+            Ok(()) => {}
+            Err(TrySendError::Disconnected(_)) => {
+                self.clients.remove(&id);
+            }
+            Err(TrySendError::Full(_)) => {
+                let dropped = 1 + c.drain.try_iter().count() as u64;
+                warn!("inspector {id} fell behind: dropped {dropped} messages, resyncing it");
+                let lagged = payload(&ServerMsg::Lagged { dropped });
+                let snap = payload(&self.snapshot_msg());
+                let c = &self.clients[&id];
+                for p in [lagged, snap].into_iter().flatten() {
+                    let _ = c.tx.try_send(p);
+                }
+            }
+        }
+    }
+
+    // ----- files -----
+
+    fn record(&mut self, dir: Direction, msg: Value) {
+        if let Some(t) = &mut self.cfg.trace
+            && let Err(e) = t.write(&TraceRecord { ts: self.clock.now(), dir, msg })
+        {
+            error!("trace write failed, recording stopped: {e}");
+            self.cfg.trace = None;
+        }
+    }
+
+    fn flush_trace(&mut self) {
+        self.last_flush = Instant::now();
+        if let Some(t) = &mut self.cfg.trace
+            && let Err(e) = t.flush()
+        {
+            error!("trace flush failed: {e}");
+        }
+    }
+
+    fn write_discovery(&self) {
+        let d = Discovery {
+            bridge: self.cfg.info.clone(),
+            browser: self.agent.as_ref().map(|a| a.browser.clone()),
+            socket: self.cfg.socket.clone(),
+        };
+        if let Err(e) = discovery::write_discovery(&self.cfg.runtime_dir, &d) {
+            error!("cannot write the discovery file: {e}");
+        }
+    }
+
+    fn shut_down(&mut self) {
+        self.flush_trace();
+        if let Some(t) = &self.cfg.trace {
+            info!("trace: {} records written", t.count());
+        }
+        discovery::remove_discovery(&self.cfg.runtime_dir, self.cfg.info.pid);
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn payload(msg: &ServerMsg) -> Option<Payload> {
+    match encode(msg) {
+        Ok(bytes) => Some(bytes.into()),
+        Err(e) => {
+            error!("cannot encode a message for inspectors: {e}");
+            None
+        }
+    }
+}

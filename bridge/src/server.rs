@@ -1,0 +1,159 @@
+//! The inspector side: a local socket (Unix domain socket, named pipe on
+//! Windows) that only this user can reach, a thread accepting connections,
+//! and per client a reader thread and a writer thread fed by a bounded queue.
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::thread;
+
+use crossbeam_channel::{Receiver, Sender};
+use interprocess::local_socket::{GenericFilePath, Listener, ListenerOptions, ToFsName, prelude::*};
+use tabscope_shared::client::{SharedStream, socket_reader, socket_writer};
+use tabscope_shared::protocol::ClientMsg;
+use tracing::{info, warn};
+
+use crate::router::Input;
+
+/// How many messages may wait for one inspector before it counts as
+/// lagging: about a few seconds of a busy browser.
+pub const CLIENT_QUEUE: usize = 4096;
+
+pub type ClientId = u64;
+
+/// An encoded frame payload, shared by every client it goes to.
+pub type Payload = Arc<[u8]>;
+
+/// The router's handle on a connected inspector.
+pub struct ClientHandle {
+    pub id: ClientId,
+    pub tx: Sender<Payload>,
+    /// A second receiver on the same queue: lets the router empty the queue
+    /// of a client that fell behind, before it resyncs it.
+    pub drain: Receiver<Payload>,
+    pub pid: Option<i32>,
+}
+
+pub fn listen(path: &Path) -> io::Result<Listener> {
+    let _ = std::fs::remove_file(path);
+    let name = path.to_fs_name::<GenericFilePath>()?;
+    let opts = ListenerOptions::new().name(name);
+    #[cfg(unix)]
+    let opts = {
+        use interprocess::os::unix::local_socket::ListenerOptionsExt;
+        opts.mode(0o600)
+    };
+    opts.create_sync()
+}
+
+pub fn spawn_accept(listener: Listener, tx: Sender<Input>) -> io::Result<()> {
+    thread::Builder::new().name("accept".into()).spawn(move || {
+        let mut next_id: ClientId = 1;
+        for conn in listener.incoming() {
+            let stream = match conn {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!("accepting an inspector failed: {e}");
+                    continue;
+                }
+            };
+            let pid = match check_peer(&stream) {
+                Ok(pid) => pid,
+                Err(e) => {
+                    warn!("refused a connection: {e}");
+                    continue;
+                }
+            };
+            let id = next_id;
+            next_id += 1;
+            if start_client(id, pid, stream, tx.clone()).is_err() {
+                warn!("could not start threads for inspector {id}");
+            }
+        }
+    })?;
+    Ok(())
+}
+
+/// Refuses peers of another user (Linux and the BSDs report the peer's
+/// effective uid; the socket's 0600 mode already keeps them out, this is
+/// the second lock). Returns the peer's pid when known.
+#[cfg(unix)]
+fn check_peer(stream: &interprocess::local_socket::Stream) -> io::Result<Option<i32>> {
+    let creds = stream.peer_creds()?;
+    check_uid(creds.euid(), tabscope_shared::discovery::current_uid())?;
+    Ok(creds.pid())
+}
+
+#[cfg(not(unix))]
+fn check_peer(_stream: &interprocess::local_socket::Stream) -> io::Result<Option<i32>> {
+    Ok(None)
+}
+
+/// The decision itself, separate so that it is tested with a foreign uid.
+pub fn check_uid(peer: Option<u32>, ours: u32) -> io::Result<()> {
+    match peer {
+        Some(uid) if uid == ours => Ok(()),
+        Some(uid) => Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("peer runs as uid {uid}, the bridge as uid {ours}"),
+        )),
+        None => Err(io::Error::new(io::ErrorKind::PermissionDenied, "peer credentials unavailable")),
+    }
+}
+
+fn start_client(
+    id: ClientId,
+    pid: Option<i32>,
+    stream: interprocess::local_socket::Stream,
+    tx: Sender<Input>,
+) -> io::Result<()> {
+    let shared = SharedStream::new(stream);
+    let (qtx, qrx) = crossbeam_channel::bounded::<Payload>(CLIENT_QUEUE);
+    let handle = ClientHandle { id, tx: qtx, drain: qrx.clone(), pid };
+    let mut writer = socket_writer(shared.clone());
+    thread::Builder::new().name(format!("client-{id}-write")).spawn(move || {
+        for payload in qrx {
+            if writer.write_frame(&payload).is_err() {
+                return;
+            }
+        }
+    })?;
+    // Registered before its reader starts: the router always knows a client
+    // before that client's first message.
+    if tx.send(Input::ClientConnected(handle)).is_err() {
+        return Ok(());
+    }
+    let mut reader = socket_reader(shared);
+    thread::Builder::new().name(format!("client-{id}-read")).spawn(move || {
+        loop {
+            let msg = match reader.read_message::<ClientMsg>() {
+                Ok(Some(m)) => Ok(m),
+                Ok(None) => break,
+                Err(e) if e.stream_intact() => Err(e.to_string()),
+                Err(e) => {
+                    info!("inspector {id}: {e}");
+                    break;
+                }
+            };
+            if tx.send(Input::ClientMsg { id, msg }).is_err() {
+                return;
+            }
+        }
+        let _ = tx.send(Input::ClientGone { id });
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn other_users_are_refused() {
+        assert!(check_uid(Some(1000), 1000).is_ok());
+        let e = check_uid(Some(0), 1000).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+        assert_eq!(e.to_string(), "peer runs as uid 0, the bridge as uid 1000");
+        assert!(check_uid(None, 1000).is_err());
+    }
+}
