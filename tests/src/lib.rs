@@ -1,0 +1,304 @@
+//! Helpers for tests that run tabscope's real binaries: an isolated
+//! environment (HOME, runtime and log folders), the bridge driven exactly as
+//! a browser drives it, and socket clients with timeouts.
+
+use std::io::{BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tabscope_shared::client::{Session, SessionEvent};
+use tabscope_shared::codec::{FrameReader, FrameWriter};
+use tabscope_shared::discovery::{self, Discovery};
+use tabscope_shared::protocol::{ClientMsg, Command as Cmd, ServerMsg};
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").to_path_buf()
+}
+
+/// Builds the real binaries once per test process (cargo test does not
+/// build other packages' binaries) and returns the folder holding them.
+pub fn bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "tabscope-bridge", "-p", "tabscope", "--bins"])
+            .current_dir(workspace_root())
+            .status()
+            .expect("running cargo build");
+        assert!(status.success(), "building the binaries failed");
+        // target/debug/deps/this-test -> target/debug
+        let exe = std::env::current_exe().expect("test path");
+        exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf()
+    })
+}
+
+pub fn bridge_bin() -> PathBuf {
+    bin_dir().join("tabscope-bridge")
+}
+
+pub fn tabscope_bin() -> PathBuf {
+    bin_dir().join("tabscope")
+}
+
+/// A throwaway world: HOME, the runtime folder and the log folder.
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+}
+
+impl Default for TestEnv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestEnv {
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new().prefix("tabscope-test-").tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        Self { dir }
+    }
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+    pub fn runtime(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+    pub fn logs(&self) -> PathBuf {
+        self.dir.path().join("logs")
+    }
+
+    /// A command with this environment.
+    pub fn command(&self, program: impl AsRef<Path>) -> Command {
+        let mut c = Command::new(program.as_ref());
+        c.env("HOME", self.home())
+            .env("TABSCOPE_RUNTIME_DIR", self.runtime())
+            .env("TABSCOPE_LOG_DIR", self.logs())
+            .env_remove("XDG_RUNTIME_DIR");
+        c
+    }
+
+    pub fn tabscope(&self, args: &[&str]) -> std::process::Output {
+        self.command(tabscope_bin()).args(args).stdin(Stdio::null()).output().expect("run tabscope")
+    }
+
+    pub fn bridges(&self) -> Vec<Discovery> {
+        discovery::list_bridges(&self.runtime()).unwrap_or_default()
+    }
+
+    pub fn bridge_log(&self) -> String {
+        std::fs::read_to_string(self.logs().join("bridge.log")).unwrap_or_default()
+    }
+
+    /// Starts the bridge as a browser does.
+    pub fn start_bridge(&self) -> BridgeProc {
+        self.start_bridge_with(&[])
+    }
+
+    pub fn start_bridge_with(&self, env: &[(&str, &str)]) -> BridgeProc {
+        let mut c = self.command(bridge_bin());
+        c.arg("/fake/manifest/tabscope_bridge.json").arg("tabscope-agent@tabscope.dev");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let mut child = c
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn bridge");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        std::thread::spawn(move || {
+            let mut r = FrameReader::new(BufReader::new(stdout));
+            while let Ok(Some(v)) = r.read_message::<Value>() {
+                if tx.send(v).is_err() {
+                    return;
+                }
+            }
+        });
+        let pid = child.id();
+        let runtime = self.runtime();
+        let disc = wait_for(Duration::from_secs(10), || {
+            discovery::list_bridges(&runtime).ok()?.into_iter().find(|d| d.bridge.pid == pid)
+        })
+        .expect("the bridge wrote its discovery file");
+        BridgeProc {
+            child,
+            stdin: Some(FrameWriter::new(stdin).with_max_len(64 << 20)),
+            from_bridge: rx,
+            disc,
+        }
+    }
+}
+
+/// The bridge process, with the browser's end of its stdio.
+pub struct BridgeProc {
+    pub child: Child,
+    pub stdin: Option<FrameWriter<ChildStdin>>,
+    /// Frames the bridge wrote to stdout (what the browser would receive).
+    pub from_bridge: crossbeam_channel::Receiver<Value>,
+    pub disc: Discovery,
+}
+
+impl BridgeProc {
+    pub fn send(&mut self, msg: &Value) {
+        self.stdin.as_mut().expect("stdin open").write_message(msg).expect("write to bridge");
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        let w = self.stdin.as_mut().expect("stdin open");
+        // FrameWriter owns the pipe; reach it for raw bytes.
+        let pipe: &ChildStdin = w.get_ref();
+        let mut pipe = pipe;
+        pipe.write_all(bytes).expect("raw write");
+        pipe.flush().unwrap();
+    }
+
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// The next frame the bridge sent to the browser.
+    pub fn next_to_browser(&self, timeout: Duration) -> Option<Value> {
+        self.from_bridge.recv_timeout(timeout).ok()
+    }
+
+    pub fn session(&self) -> TestSession {
+        TestSession::connect(&self.disc.socket)
+    }
+
+    /// Waits for exit; returns the exit code and how long it took.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<(Option<i32>, Duration)> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return Some((st.code(), start.elapsed()));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        None
+    }
+}
+
+impl Drop for BridgeProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A socket client with timeouts.
+pub struct TestSession {
+    pub session: Session,
+    next_id: u64,
+}
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+impl TestSession {
+    pub fn connect(socket: &Path) -> Self {
+        Self { session: Session::spawn(socket, Arc::new(|| {})).expect("connect"), next_id: 1 }
+    }
+
+    pub fn recv(&self, timeout: Duration) -> Option<ServerMsg> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.session.rx.recv_timeout(left).ok()? {
+                SessionEvent::Msg(m) => return Some(m),
+                SessionEvent::Warning(w) => panic!("warning from session: {w}"),
+                SessionEvent::Closed(_) => return None,
+            }
+        }
+    }
+
+    /// The first message `pick` accepts, skipping others.
+    pub fn until<T>(&self, timeout: Duration, mut pick: impl FnMut(&ServerMsg) -> Option<T>) -> Option<T> {
+        let deadline = Instant::now() + timeout;
+        while let Some(m) = self.recv(deadline.saturating_duration_since(Instant::now())) {
+            if let Some(t) = pick(&m) {
+                return Some(t);
+            }
+        }
+        None
+    }
+
+    pub fn command(&mut self, method: &str, params: Value) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.session
+            .tx
+            .send(ClientMsg::Command(Cmd { id, method: method.into(), params }))
+            .expect("session open");
+        id
+    }
+
+    /// Sends a command and waits for its reply.
+    pub fn call(&mut self, method: &str, params: Value) -> Result<Value, String> {
+        let id = self.command(method, params);
+        self.until(WAIT, |m| match m {
+            ServerMsg::Reply(r) if r.id == id => Some(r.outcome.clone().into_result()),
+            _ => None,
+        })
+        .unwrap_or_else(|| Err(format!("no reply to {method}")))
+    }
+}
+
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if start.elapsed() > timeout {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Thunderbird 153's real objects (see browser-facts.md).
+pub mod fixtures {
+    use super::*;
+
+    pub fn mail_tab() -> Value {
+        json!({"id":1,"index":0,"windowId":1,"highlighted":true,"active":true,"status":"complete","width":0,"height":0,
+               "groupId":-1,"splitViewId":-1,"cookieStoreId":"firefox-default",
+               "favIconUrl":"chrome://messenger/skin/icons/new/compact/folder.svg","spaceId":1,"type":"mail","mailTab":true})
+    }
+
+    pub fn content_tab(id: i64, index: usize) -> Value {
+        json!({"id":id,"index":index,"windowId":1,"highlighted":false,"active":false,"status":"complete","width":1321,
+               "height":626,"groupId":-1,"splitViewId":-1,"cookieStoreId":"firefox-default","url":"https://example.org/",
+               "title":"Server Not Found","favIconUrl":"chrome://global/skin/icons/info.svg","type":"content","mailTab":false})
+    }
+
+    pub fn main_window() -> Value {
+        json!({"id":1,"focused":true,"top":0,"left":0,"width":1366,"height":768,"incognito":false,"type":"normal",
+               "state":"maximized","alwaysOnTop":false,"title":"Home - Mozilla Thunderbird"})
+    }
+
+    pub fn hello() -> Value {
+        json!({"type":"hello","protocol":1,"agentVersion":"0.1.0",
+               "browser":{"name":"Thunderbird","vendor":"Mozilla","version":"153.7.0"},
+               "extensionId":"tabscope-agent@tabscope.dev","manifestVersion":2,
+               "capabilities":{"tabs":["create","get","query","update"],"tabsEvents":["onCreated","onUpdated"],
+                               "windows":["getAll"],"windowsEvents":["onCreated"],
+                               "sessions":["getTabValue","removeTabValue","setTabValue"],"sessionObjectValues":false}})
+    }
+
+    pub fn snapshot() -> Value {
+        let mut w = main_window();
+        w["tabs"] = json!([mail_tab()]);
+        json!({"type":"snapshot","windows":[w]})
+    }
+
+    pub fn event(seq: u64, name: &str, args: Value) -> Value {
+        json!({"type":"event","seq":seq,"time":1.7637e12 + seq as f64,"name":name,"args":args})
+    }
+}
