@@ -201,10 +201,35 @@ pub enum Scope {
 #[serde(rename_all = "camelCase")]
 pub struct Snapshot {
     pub windows: Vec<Window>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", with = "id_keys")]
     pub tab_values: BTreeMap<TabId, SessionValues>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", with = "id_keys")]
     pub window_values: BTreeMap<WindowId, SessionValues>,
+}
+
+/// Maps keyed by tab or window id travel as JSON objects with string keys.
+/// serde cannot turn those back into integers inside tagged enums (it
+/// buffers them as strings), so the keys are parsed here.
+mod id_keys {
+    use std::collections::BTreeMap;
+
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<V: Serialize, S: Serializer>(map: &BTreeMap<i64, V>, s: S) -> Result<S::Ok, S::Error> {
+        map.serialize(s)
+    }
+
+    pub fn deserialize<'de, V: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<i64, V>, D::Error> {
+        BTreeMap::<String, V>::deserialize(d)?
+            .into_iter()
+            .map(|(k, v)| {
+                k.parse().map(|id| (id, v)).map_err(|_| D::Error::custom(format!("id {k:?} is not a number")))
+            })
+            .collect()
+    }
 }
 
 /// What the running browser offers, as the agent found it at run time.
@@ -427,6 +452,20 @@ mod tests {
         assert_eq!(serde_json::to_value(&s).unwrap(), json!({"type":"string","value":"{\"a\":1}"}));
         let j = SessionValue::from_api_value(json!({"a":1}));
         assert_eq!(serde_json::to_value(&j).unwrap(), json!({"type":"json","value":{"a":1}}));
+    }
+
+    #[test]
+    fn value_maps_survive_tagged_messages() {
+        let raw =
+            json!({"type":"snapshot","windows":[],"tabValues":{"2":{"k":{"type":"string","value":"v"}}}});
+        let AgentMsg::Snapshot(s) = serde_json::from_value(raw.clone()).unwrap() else { panic!() };
+        assert_eq!(s.tab_values[&2]["k"], SessionValue::String("v".into()));
+        let msg = ServerMsg::Snapshot { received: 1.0, snapshot: s };
+        let back: ServerMsg = serde_json::from_str(&serde_json::to_string(&msg).unwrap()).unwrap();
+        assert_eq!(back, msg);
+        let bad = json!({"type":"snapshot","windows":[],"tabValues":{"x":{}}});
+        let e = serde_json::from_value::<AgentMsg>(bad).unwrap_err().to_string();
+        assert!(e.contains("id \"x\" is not a number"), "{e}");
     }
 
     #[test]

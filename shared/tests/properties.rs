@@ -154,7 +154,9 @@ impl Sim {
     /// The browser's events for one step, as the browser would send them.
     fn events(&mut self, m: &Model, s: &Step) -> Vec<BrowserEvent> {
         let windows: Vec<i64> = m.window_ids().collect();
-        let tabs: Vec<i64> = m.tabs().map(|t| t.id).collect();
+        // Only tabs placed in a window: a chaos step may leave one detached,
+        // and no browser sends events about a tab mid-move.
+        let tabs: Vec<i64> = windows.iter().flat_map(|&w| m.tabs_of(w).map(|t| t.id)).collect();
         let mut out = Vec::new();
         match *s {
             Step::CreateTab { window, at, active } => {

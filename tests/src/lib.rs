@@ -302,3 +302,76 @@ pub mod fixtures {
         json!({"type":"event","seq":seq,"time":1.7637e12 + seq as f64,"name":name,"args":args})
     }
 }
+
+/// A program the test needs. Under `CI=true` a missing one fails the test;
+/// elsewhere the test is skipped with a message saying what to install.
+pub fn require_program(names: &[&str], install_hint: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path).flat_map(|d| names.iter().map(move |n| d.join(n))).find(|p| p.is_file())
+    });
+    if found.is_none() {
+        let msg = format!("{} not found ({install_hint})", names.join(" / "));
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{msg}: required under CI=true");
+        }
+        eprintln!("SKIPPED: {msg}");
+    }
+    found
+}
+
+/// The real agent in Node on the fake browser, connected to the real bridge.
+pub struct NodeAgent {
+    pub child: Child,
+    stdin: ChildStdin,
+    pub lines: crossbeam_channel::Receiver<Value>,
+}
+
+impl NodeAgent {
+    pub fn start(env: &TestEnv, node: &Path, flavor: &str) -> Self {
+        let script = workspace_root().join("tests/node/agent-host.js");
+        let mut child = env
+            .command(node)
+            .arg(script)
+            .arg(bridge_bin())
+            .arg(flavor)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start node");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+        Self { child, stdin, lines: rx }
+    }
+
+    pub fn op(&mut self, op: Value) {
+        writeln!(self.stdin, "{op}").expect("node stdin");
+        self.stdin.flush().unwrap();
+    }
+
+    /// The next status line with this `event`.
+    pub fn wait_event(&self, name: &str, timeout: Duration) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())).ok()?;
+            if v["event"] == name {
+                return Some(v);
+            }
+        }
+    }
+}
+
+impl Drop for NodeAgent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

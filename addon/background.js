@@ -1,0 +1,2 @@
+// tabscope's own add-on: just the agent.
+TabscopeAgent.start();

@@ -1,0 +1,555 @@
+/*
+ * tabscope agent: reports windows, tabs and session values to the
+ * tabscope bridge (a native-messaging host) and runs the commands it sends.
+ *
+ * One file, no dependencies. In tabscope's own add-on, background.js starts
+ * it; another add-on can include this file and call TabscopeAgent.start() to
+ * make its own session values visible (session values are visible only to
+ * the add-on that set them). See addon/README.md.
+ */
+(function (root) {
+  "use strict";
+
+  const PROTOCOL_VERSION = 1;
+  const AGENT_VERSION = "0.1.0";
+  const HOST_NAME = "tabscope_bridge";
+  const REGISTRY_KEY = "tabscope.knownKeys";
+  const PROBE_KEY = "tabscope.probe";
+
+  // Parameter names per function, as the API reference names them. Must
+  // equal METHODS in shared/src/methods.rs (a test compares them).
+  const API_METHODS = {
+    "tabs.create": ["createProperties"],
+    "tabs.duplicate": ["tabId", "duplicateProperties"],
+    "tabs.executeScript": ["tabId", "details"],
+    "tabs.get": ["tabId"],
+    "tabs.getCurrent": [],
+    "tabs.insertCSS": ["tabId", "details"],
+    "tabs.move": ["tabIds", "moveProperties"],
+    "tabs.query": ["queryInfo"],
+    "tabs.reload": ["tabId", "reloadProperties"],
+    "tabs.remove": ["tabIds"],
+    "tabs.removeCSS": ["tabId", "details"],
+    "tabs.sendMessage": ["tabId", "message", "options"],
+    "tabs.update": ["tabId", "updateProperties"],
+    "tabs.captureTab": ["tabId", "options"],
+    "tabs.captureVisibleTab": ["windowId", "options"],
+    "tabs.detectLanguage": ["tabId"],
+    "tabs.discard": ["tabIds"],
+    "tabs.getZoom": ["tabId"],
+    "tabs.getZoomSettings": ["tabId"],
+    "tabs.goBack": ["tabId"],
+    "tabs.goForward": ["tabId"],
+    "tabs.hide": ["tabIds"],
+    "tabs.highlight": ["highlightInfo"],
+    "tabs.moveInSuccession": ["tabIds", "tabId", "options"],
+    "tabs.print": [],
+    "tabs.printPreview": [],
+    "tabs.saveAsPDF": ["pageSettings"],
+    "tabs.setZoom": ["tabId", "zoomFactor"],
+    "tabs.setZoomSettings": ["tabId", "zoomSettings"],
+    "tabs.show": ["tabIds"],
+    "tabs.toggleReaderMode": ["tabId"],
+    "tabs.warmup": ["tabId"],
+    "windows.create": ["createData"],
+    "windows.get": ["windowId", "getInfo"],
+    "windows.getAll": ["getInfo"],
+    "windows.getCurrent": ["getInfo"],
+    "windows.getLastFocused": ["getInfo"],
+    "windows.openDefaultBrowser": ["url"],
+    "windows.remove": ["windowId"],
+    "windows.update": ["windowId", "updateInfo"],
+    "sessions.getTabValue": ["tabId", "key"],
+    "sessions.setTabValue": ["tabId", "key", "value"],
+    "sessions.removeTabValue": ["tabId", "key"],
+    "sessions.getWindowValue": ["windowId", "key"],
+    "sessions.setWindowValue": ["windowId", "key", "value"],
+    "sessions.removeWindowValue": ["windowId", "key"],
+    "sessions.getRecentlyClosed": ["filter"],
+    "sessions.restore": ["sessionId"],
+    "sessions.forgetClosedTab": ["windowId", "sessionId"],
+    "sessions.forgetClosedWindow": ["sessionId"],
+    "agent.snapshot": [],
+    "agent.knownKeys": [],
+    "agent.probeKey": ["key"],
+    "agent.forgetKey": ["key"],
+  };
+
+  const TAB_EVENTS = [
+    "onActivated", "onAttached", "onCreated", "onDetached", "onHighlighted",
+    "onMoved", "onRemoved", "onReplaced", "onUpdated", "onZoomChange",
+  ];
+  const WINDOW_EVENTS = ["onCreated", "onRemoved", "onFocusChanged"];
+  // windows.getAll shows only some types by default; ask for all this
+  // browser knows (an unknown type is a schema error, hence the fallback).
+  const WINDOW_TYPES = {
+    Thunderbird: ["normal", "popup", "messageCompose", "messageDisplay"],
+    default: ["normal", "popup", "panel", "app", "devtools"],
+  };
+
+  function describe(err) {
+    if (err && typeof err.message === "string") return err.message;
+    return String(err);
+  }
+
+  /** The functions and events an API namespace really has here. */
+  function inventory(ns) {
+    const fns = [];
+    const events = [];
+    if (!ns) return { fns, events };
+    for (const k of Object.keys(ns).sort()) {
+      let v;
+      try { v = ns[k]; } catch (e) { continue; }
+      if (typeof v === "function") fns.push(k);
+      else if (v && typeof v.addListener === "function") events.push(k);
+    }
+    return { fns, events };
+  }
+
+  function createAgent(options) {
+    const opts = Object.assign({
+      browser: root.browser,
+      hostName: HOST_NAME,
+      wrapSessions: true,
+      retryMs: 500,
+      maxRetryMs: 30000,
+      missingHostRetryMs: 60000,
+      snapshotDebounceMs: 250,
+      log: root.console,
+    }, options || {});
+    const api = opts.browser;
+    const log = opts.log;
+
+    let port = null;
+    let connectedAt = 0;
+    let retryMs = opts.retryMs;
+    let retryTimer = null;
+    let stopped = false;
+    let seq = 0;
+    let browserInfo = { name: "unknown", vendor: "", version: "" };
+    let objectValues = null;
+    let missingHostReported = false;
+    let snapshotTimer = null;
+    let building = null; // events held while a snapshot is built
+    const registry = { tab: new Set(), window: new Set() };
+    let registryLoaded = null;
+    const listeners = [];
+    const status = { state: "starting", error: null };
+
+    // The real sessions functions; wrapping replaces the public ones.
+    const rawSessions = {};
+    if (api.sessions) {
+      for (const fn of Object.keys(api.sessions)) {
+        if (typeof api.sessions[fn] === "function") rawSessions[fn] = api.sessions[fn].bind(api.sessions);
+      }
+    }
+
+    function post(msg) {
+      if (!port) return false;
+      try {
+        port.postMessage(msg);
+        return true;
+      } catch (e) {
+        log.warn("tabscope: cannot post to the bridge:", describe(e));
+        return false;
+      }
+    }
+
+    function emit(name, args) {
+      seq += 1;
+      const msg = { type: "event", seq, time: Date.now(), name, args };
+      if (building) building.push(msg);
+      else post(msg);
+    }
+
+    function agentLog(level, message) {
+      post({ type: "log", level, message });
+    }
+
+    // ----- session values and the key registry -----
+
+    function loadRegistry() {
+      if (!registryLoaded) {
+        registryLoaded = (async () => {
+          try {
+            const got = await api.storage.local.get(REGISTRY_KEY);
+            const saved = got && got[REGISTRY_KEY];
+            if (saved) {
+              for (const k of saved.tab || []) registry.tab.add(k);
+              for (const k of saved.window || []) registry.window.add(k);
+            }
+          } catch (e) {
+            log.warn("tabscope: cannot read the key registry:", describe(e));
+          }
+        })();
+      }
+      return registryLoaded;
+    }
+
+    function saveRegistry() {
+      const data = { tab: [...registry.tab].sort(), window: [...registry.window].sort() };
+      return Promise.resolve(api.storage && api.storage.local.set({ [REGISTRY_KEY]: data }))
+        .catch((e) => log.warn("tabscope: cannot save the key registry:", describe(e)));
+    }
+
+    function learnKey(scope, key) {
+      if (key === PROBE_KEY || registry[scope].has(key)) return;
+      registry[scope].add(key);
+      saveRegistry();
+    }
+
+    function stored(value) {
+      if (value === undefined) return null;
+      return typeof value === "string" ? { type: "string", value } : { type: "json", value };
+    }
+
+    function valueChanged(scope, id, key, value) {
+      emit("tabscope.onSessionValueChanged", [{ scope, id, key, value: stored(value) }]);
+    }
+
+    // Every change of a session value goes through these, whoever calls.
+    const tracked = {
+      async setTabValue(tabId, key, value) {
+        const r = await rawSessions.setTabValue(tabId, key, value);
+        learnKey("tab", key);
+        valueChanged("tab", tabId, key, await rawSessions.getTabValue(tabId, key));
+        return r;
+      },
+      async removeTabValue(tabId, key) {
+        const r = await rawSessions.removeTabValue(tabId, key);
+        valueChanged("tab", tabId, key, undefined);
+        return r;
+      },
+      async getTabValue(tabId, key) {
+        const v = await rawSessions.getTabValue(tabId, key);
+        if (v !== undefined) learnKey("tab", key);
+        return v;
+      },
+      async setWindowValue(windowId, key, value) {
+        const r = await rawSessions.setWindowValue(windowId, key, value);
+        learnKey("window", key);
+        valueChanged("window", windowId, key, await rawSessions.getWindowValue(windowId, key));
+        return r;
+      },
+      async removeWindowValue(windowId, key) {
+        const r = await rawSessions.removeWindowValue(windowId, key);
+        valueChanged("window", windowId, key, undefined);
+        return r;
+      },
+      async getWindowValue(windowId, key) {
+        const v = await rawSessions.getWindowValue(windowId, key);
+        if (v !== undefined) learnKey("window", key);
+        return v;
+      },
+    };
+
+    /** Makes the embedding add-on's own sessions calls visible too. */
+    function wrapSessions() {
+      if (!api.sessions) return;
+      for (const fn of Object.keys(tracked)) {
+        if (!rawSessions[fn]) continue;
+        try {
+          api.sessions[fn] = tracked[fn];
+        } catch (e) {
+          log.warn(`tabscope: cannot wrap sessions.${fn}; use TabscopeAgent.sessions.${fn} instead`);
+        }
+      }
+    }
+
+    async function windowTypes() {
+      return WINDOW_TYPES[browserInfo.name] || WINDOW_TYPES.default;
+    }
+
+    async function getAllWindows() {
+      try {
+        return await api.windows.getAll({ populate: true, windowTypes: await windowTypes() });
+      } catch (e) {
+        return api.windows.getAll({ populate: true });
+      }
+    }
+
+    async function valuesOf(scope, ids) {
+      const get = scope === "tab" ? rawSessions.getTabValue : rawSessions.getWindowValue;
+      const keys = [...registry[scope]];
+      const out = {};
+      if (!get || keys.length === 0) return out;
+      await Promise.all(ids.map(async (id) => {
+        for (const key of keys) {
+          let v;
+          try { v = await get(id, key); } catch (e) { continue; }
+          if (v !== undefined) (out[id] = out[id] || {})[key] = stored(v);
+        }
+      }));
+      return out;
+    }
+
+    /** Tests, once a tab exists, whether this browser stores objects. */
+    async function probeObjectValues(windows) {
+      if (objectValues !== null || !rawSessions.setTabValue) return false;
+      const tab = windows.flatMap((w) => w.tabs || [])[0];
+      if (!tab) return false;
+      try {
+        await rawSessions.setTabValue(tab.id, PROBE_KEY, { probe: true });
+        objectValues = true;
+      } catch (e) {
+        objectValues = false;
+      }
+      try { await rawSessions.removeTabValue(tab.id, PROBE_KEY); } catch (e) { /* nothing stored */ }
+      return true;
+    }
+
+    function hello() {
+      const tabs = inventory(api.tabs);
+      const windows = inventory(api.windows);
+      const sessions = inventory(api.sessions);
+      let extensionId = "";
+      let manifestVersion = 0;
+      try {
+        extensionId = api.runtime.id;
+        manifestVersion = api.runtime.getManifest().manifest_version;
+      } catch (e) { /* fake or restricted runtime */ }
+      const capabilities = {
+        tabs: tabs.fns, tabsEvents: tabs.events,
+        windows: windows.fns, windowsEvents: windows.events,
+        sessions: sessions.fns,
+      };
+      if (objectValues !== null) capabilities.sessionObjectValues = objectValues;
+      return {
+        type: "hello", protocol: PROTOCOL_VERSION, agentVersion: AGENT_VERSION,
+        browser: browserInfo, extensionId, manifestVersion, capabilities,
+      };
+    }
+
+    async function snapshot() {
+      await loadRegistry();
+      const windows = await getAllWindows();
+      const tabIds = windows.flatMap((w) => (w.tabs || []).map((t) => t.id));
+      const tabValues = await valuesOf("tab", tabIds);
+      const windowValues = await valuesOf("window", windows.map((w) => w.id));
+      return { windows, tabValues, windowValues, probed: await probeObjectValues(windows) };
+    }
+
+    /**
+     * Sends a full snapshot. Events that happen meanwhile are held and sent
+     * after it, so the bridge never applies a snapshot older than an event
+     * it has already seen.
+     */
+    async function sendSnapshot() {
+      if (building) return; // one at a time; the held events follow it
+      building = [];
+      try {
+        const s = await snapshot();
+        if (s.probed) post(hello());
+        post({ type: "snapshot", windows: s.windows, tabValues: s.tabValues, windowValues: s.windowValues });
+      } catch (e) {
+        agentLog("error", "snapshot failed: " + describe(e));
+      } finally {
+        const held = building;
+        building = null;
+        for (const msg of held) post(msg);
+      }
+    }
+
+    /** Thunderbird starts us before its main window: re-snapshot as windows appear. */
+    function snapshotSoon() {
+      if (snapshotTimer) clearTimeout(snapshotTimer);
+      snapshotTimer = setTimeout(() => {
+        snapshotTimer = null;
+        if (port) sendSnapshot();
+      }, opts.snapshotDebounceMs);
+    }
+
+    // ----- commands -----
+
+    async function probeKey(key) {
+      const found = { key, tabs: {}, windows: {} };
+      const windows = await getAllWindows();
+      for (const w of windows) {
+        for (const t of w.tabs || []) {
+          let v;
+          try { v = await rawSessions.getTabValue(t.id, key); } catch (e) { continue; }
+          if (v !== undefined) {
+            found.tabs[t.id] = stored(v);
+            learnKey("tab", key);
+            valueChanged("tab", t.id, key, v);
+          }
+        }
+        if (rawSessions.getWindowValue) {
+          let v;
+          try { v = await rawSessions.getWindowValue(w.id, key); } catch (e) { v = undefined; }
+          if (v !== undefined) {
+            found.windows[w.id] = stored(v);
+            learnKey("window", key);
+            valueChanged("window", w.id, key, v);
+          }
+        }
+      }
+      return found;
+    }
+
+    const agentMethods = {
+      "agent.snapshot": async () => { sendSnapshot(); return null; },
+      "agent.knownKeys": async () => {
+        await loadRegistry();
+        return { tab: [...registry.tab].sort(), window: [...registry.window].sort() };
+      },
+      "agent.probeKey": async (p) => {
+        if (typeof p.key !== "string" || p.key === "") throw new Error("agent.probeKey needs a non-empty string key");
+        return probeKey(p.key);
+      },
+      "agent.forgetKey": async (p) => {
+        registry.tab.delete(p.key);
+        registry.window.delete(p.key);
+        await saveRegistry();
+        return null;
+      },
+    };
+
+    async function execute(method, params) {
+      const names = API_METHODS[method];
+      if (!names) throw new Error(`unknown method ${JSON.stringify(method)}`);
+      params = params || {};
+      if (agentMethods[method]) return agentMethods[method](params);
+      const [nsName, fnName] = method.split(".");
+      const ns = api[nsName];
+      let fn = ns && ns[fnName];
+      if (typeof fn !== "function") {
+        throw new Error(`${method} is not supported by ${browserInfo.name} ${browserInfo.version}`);
+      }
+      if (nsName === "sessions" && tracked[fnName]) fn = tracked[fnName];
+      const args = names.map((n) => params[n]);
+      while (args.length && args[args.length - 1] === undefined) args.pop();
+      const result = await fn.apply(ns, args);
+      return result === undefined ? null : result;
+    }
+
+    function onMessage(msg) {
+      if (!msg || msg.type !== "command") {
+        agentLog("warn", "ignored a message that is not a command: " + JSON.stringify(msg).slice(0, 200));
+        return;
+      }
+      execute(msg.method, msg.params).then(
+        (result) => post({ type: "reply", id: msg.id, result }),
+        (err) => post({ type: "reply", id: msg.id, error: describe(err) }),
+      );
+    }
+
+    // ----- connection -----
+
+    function connect() {
+      retryTimer = null;
+      if (stopped) return;
+      let p;
+      try {
+        p = api.runtime.connectNative(opts.hostName);
+      } catch (e) {
+        onDisconnect(null, describe(e));
+        return;
+      }
+      port = p;
+      connectedAt = Date.now();
+      status.state = "connected";
+      status.error = null;
+      p.onMessage.addListener(onMessage);
+      p.onDisconnect.addListener((dp) => {
+        const err = (dp && dp.error) || (api.runtime.lastError) || null;
+        onDisconnect(p, err ? describe(err) : null);
+      });
+      post(hello());
+      sendSnapshot();
+    }
+
+    function onDisconnect(p, error) {
+      if (p && p !== port) return;
+      port = null;
+      building = null;
+      const lived = connectedAt ? Date.now() - connectedAt : 0;
+      connectedAt = 0;
+      if (stopped) return;
+      const missing = error && /No such native application|not found|NativeMessagingHosts/i.test(error);
+      let delay;
+      if (missing) {
+        status.state = "no-host";
+        if (!missingHostReported) {
+          missingHostReported = true;
+          log.error(`tabscope: cannot start the native host "${opts.hostName}": ${error}. ` +
+            "Install it with `tabscope install` (or run `tabscope doctor`); retrying every " +
+            `${Math.round(opts.missingHostRetryMs / 1000)} s.`);
+        }
+        delay = opts.missingHostRetryMs;
+      } else {
+        status.state = "reconnecting";
+        if (lived > 10000) retryMs = opts.retryMs; // it was healthy: start over
+        delay = retryMs;
+        retryMs = Math.min(retryMs * 2, opts.maxRetryMs);
+        log.warn(`tabscope: bridge disconnected${error ? ": " + error : ""}; reconnecting in ${delay} ms`);
+      }
+      status.error = error;
+      retryTimer = setTimeout(connect, delay);
+    }
+
+    function listen(ns, nsName, events) {
+      if (!ns) return;
+      for (const ev of events) {
+        const target = ns[ev];
+        if (!target || typeof target.addListener !== "function") continue;
+        const name = `${nsName}.${ev}`;
+        const fn = (...args) => {
+          emit(name, args);
+          if (name === "windows.onCreated") snapshotSoon();
+        };
+        target.addListener(fn);
+        listeners.push([target, fn]);
+      }
+    }
+
+    async function start() {
+      stopped = false;
+      try {
+        const info = api.runtime.getBrowserInfo ? await api.runtime.getBrowserInfo() : null;
+        if (info) browserInfo = { name: info.name, vendor: info.vendor || "", version: info.version, buildId: info.buildID };
+      } catch (e) { /* keep unknown */ }
+      await loadRegistry();
+      if (opts.wrapSessions) wrapSessions();
+      listen(api.tabs, "tabs", TAB_EVENTS);
+      listen(api.windows, "windows", WINDOW_EVENTS);
+      connect();
+      return agent;
+    }
+
+    function stop() {
+      stopped = true;
+      if (retryTimer) clearTimeout(retryTimer);
+      if (snapshotTimer) clearTimeout(snapshotTimer);
+      for (const [target, fn] of listeners.splice(0)) target.removeListener(fn);
+      if (port) {
+        const p = port;
+        port = null;
+        try { p.disconnect(); } catch (e) { /* already gone */ }
+      }
+      status.state = "stopped";
+    }
+
+    const agent = { start, stop, status, sessions: tracked, execute, knownKeys: registry };
+    return agent;
+  }
+
+  let instance = null;
+  const TabscopeAgent = {
+    PROTOCOL_VERSION,
+    API_METHODS,
+    createAgent,
+    /** Starts the agent once; later calls return the same one. */
+    start(options) {
+      if (!instance) {
+        instance = createAgent(options);
+        instance.start().catch((e) => root.console.error("tabscope: agent failed to start:", describe(e)));
+      }
+      return instance;
+    },
+    get sessions() { return instance && instance.sessions; },
+  };
+
+  root.TabscopeAgent = TabscopeAgent;
+  if (typeof module !== "undefined" && module.exports) module.exports = TabscopeAgent;
+})(typeof globalThis !== "undefined" ? globalThis : this);

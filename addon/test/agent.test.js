@@ -1,0 +1,231 @@
+// Fast unit tests of the agent against a fake Thunderbird/Firefox.
+// Run: node --test addon/test/
+"use strict";
+
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const TabscopeAgent = require("../tabscope-agent.js");
+const { createFakeBrowser } = require("./fake-browser.js");
+
+const quietLog = { warn() {}, error() {}, log() {} };
+
+/** Runs pending promise jobs and immediates until the agent is idle. */
+async function settle(n = 20) {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+}
+
+/** Waits for the debounced re-snapshot that follows windows.onCreated. */
+async function resnapshot() {
+  await new Promise((r) => setTimeout(r, 10));
+  await settle();
+}
+
+async function started(flavor = "thunderbird", extra = {}) {
+  const fake = createFakeBrowser({ flavor });
+  const logs = [];
+  const log = { warn: (...a) => logs.push(["warn", a.join(" ")]), error: (...a) => logs.push(["error", a.join(" ")]) };
+  const agent = TabscopeAgent.createAgent(Object.assign({ browser: fake.browser, log, snapshotDebounceMs: 1, retryMs: 5, missingHostRetryMs: 50 }, extra));
+  await agent.start();
+  await settle();
+  const port = fake.ports[0];
+  return { fake, agent, port, logs, sent: () => port.sent };
+}
+
+async function call(port, method, params, id = 100) {
+  port.deliver({ type: "command", id, method, params });
+  await settle();
+  const reply = port.sent.find((m) => m.type === "reply" && m.id === id);
+  assert.ok(reply, `no reply to ${method}`);
+  return reply;
+}
+
+const events = (port, name) => port.sent.filter((m) => m.type === "event" && (!name || m.name === name));
+const snapshots = (port) => port.sent.filter((m) => m.type === "snapshot");
+
+test("hello names the browser and what it can do", async () => {
+  const { port, agent } = await started();
+  const hello = port.sent[0];
+  assert.equal(hello.type, "hello");
+  assert.equal(hello.protocol, 1);
+  assert.equal(hello.browser.name, "Thunderbird");
+  assert.equal(hello.extensionId, "tabscope-agent@tabscope.dev");
+  assert.ok(hello.capabilities.tabs.includes("create"));
+  assert.ok(hello.capabilities.tabsEvents.includes("onUpdated"));
+  assert.ok(!hello.capabilities.tabsEvents.includes("onHighlighted"), "Thunderbird has no onHighlighted");
+  assert.deepEqual(hello.capabilities.sessions, ["getTabValue", "removeTabValue", "setTabValue"]);
+  agent.stop();
+});
+
+test("Thunderbird's empty start is not final: the world arrives by events and a new snapshot", async () => {
+  const { fake, port, agent } = await started();
+  assert.deepEqual(snapshots(port)[0].windows, []);
+  fake.startUp();
+  await resnapshot();
+  const names = events(port).map((e) => e.name);
+  assert.deepEqual(names.slice(0, 3), ["windows.onCreated", "tabs.onCreated", "windows.onFocusChanged"]);
+  const last = snapshots(port).at(-1);
+  assert.equal(last.windows.length, 1);
+  assert.equal(last.windows[0].tabs[0].type, "mail");
+  assert.equal(last.windows[0].tabs[0].splitViewId, -1, "unknown fields pass through");
+  // After the probe on the first tab, hello says values are strings only.
+  const hellos = port.sent.filter((m) => m.type === "hello");
+  assert.equal(hellos.at(-1).capabilities.sessionObjectValues, false);
+  agent.stop();
+});
+
+test("events carry a gapless sequence and the browser's time", async () => {
+  const { fake, port, agent } = await started();
+  fake.startUp();
+  await call(port, "tabs.create", { createProperties: { url: "https://example.org/" } });
+  await settle();
+  const evs = events(port);
+  evs.forEach((e, i) => assert.equal(e.seq, i + 1));
+  assert.ok(evs.every((e) => typeof e.time === "number" && e.time > 1.6e12));
+  const names = evs.map((e) => e.name);
+  const created = names.indexOf("tabs.onCreated", 2);
+  assert.deepEqual(names.slice(created, created + 3), ["tabs.onCreated", "tabs.onActivated", "tabs.onUpdated"]);
+  agent.stop();
+});
+
+test("commands map named params to the API and reply with the result", async () => {
+  const { fake, port, agent } = await started();
+  const { tabId } = fake.startUp();
+  const r = await call(port, "tabs.get", { tabId });
+  assert.equal(r.result.id, tabId);
+  assert.equal(r.result.type, "mail");
+  const q = await call(port, "tabs.query", { queryInfo: { type: "mail" } }, 101);
+  assert.equal(q.result.length, 1);
+  const none = await call(port, "tabs.getCurrent", {}, 102);
+  assert.equal(none.result, null, "undefined becomes null");
+  agent.stop();
+});
+
+test("the browser's own error message comes back", async () => {
+  const { fake, port, agent } = await started();
+  fake.startUp();
+  const r = await call(port, "tabs.get", { tabId: 999999 });
+  assert.equal(r.error, "Invalid tab ID: 999999");
+  assert.equal(r.result, undefined);
+  agent.stop();
+});
+
+test("unknown methods are refused, missing ones explained", async () => {
+  const { fake, port, agent } = await started();
+  fake.startUp();
+  const r = await call(port, "tabs.explode", {});
+  assert.match(r.error, /unknown method "tabs.explode"/);
+  const w = await call(port, "sessions.setWindowValue", { windowId: 1, key: "k", value: "v" }, 101);
+  assert.equal(w.error, "sessions.setWindowValue is not supported by Thunderbird 153.7.0");
+  agent.stop();
+});
+
+test("Thunderbird stores strings only; the agent reports what is stored", async () => {
+  const { fake, port, agent } = await started();
+  const { tabId } = fake.startUp();
+  const ok = await call(port, "sessions.setTabValue", { tabId, key: "color", value: "red" });
+  assert.equal(ok.result, null);
+  const bad = await call(port, "sessions.setTabValue", { tabId, key: "obj", value: { a: 1 } }, 101);
+  assert.equal(bad.error, "Incorrect argument types for sessions.setTabValue.");
+  const change = events(port, "tabscope.onSessionValueChanged").at(-1);
+  assert.deepEqual(change.args[0], { scope: "tab", id: tabId, key: "color", value: { type: "string", value: "red" } });
+  const json = await call(port, "sessions.setTabValue", { tabId, key: "j", value: "{\"a\":1}" }, 102);
+  assert.equal(json.error, undefined);
+  const j = events(port, "tabscope.onSessionValueChanged").at(-1);
+  assert.deepEqual(j.args[0].value, { type: "string", value: "{\"a\":1}" }, "a JSON text stays a string");
+  await call(port, "sessions.removeTabValue", { tabId, key: "color" }, 103);
+  assert.equal(events(port, "tabscope.onSessionValueChanged").at(-1).args[0].value, null);
+  agent.stop();
+});
+
+test("Firefox stores objects and window values", async () => {
+  const { fake, port, agent } = await started("firefox");
+  const { tabId, windowId } = fake.startUp();
+  await resnapshot();
+  await call(port, "sessions.setTabValue", { tabId, key: "obj", value: { a: [1, 2] } });
+  const change = events(port, "tabscope.onSessionValueChanged").at(-1);
+  assert.deepEqual(change.args[0].value, { type: "json", value: { a: [1, 2] } });
+  const w = await call(port, "sessions.setWindowValue", { windowId, key: "wk", value: "wv" }, 101);
+  assert.equal(w.error, undefined);
+  const hello = port.sent.filter((m) => m.type === "hello").at(-1);
+  assert.equal(hello.capabilities.sessionObjectValues, true);
+  assert.ok(hello.capabilities.tabsEvents.includes("onHighlighted"));
+  agent.stop();
+});
+
+test("known keys are remembered, persisted, reported in snapshots and probed", async () => {
+  const { fake, port, agent } = await started();
+  const { tabId } = fake.startUp();
+  await call(port, "sessions.setTabValue", { tabId, key: "color", value: "red" });
+  await settle();
+  assert.deepEqual(fake.storage["tabscope.knownKeys"], { tab: ["color"], window: [] });
+  await call(port, "agent.snapshot", {}, 101);
+  await settle();
+  const snap = snapshots(port).at(-1);
+  assert.deepEqual(snap.tabValues[String(tabId)], { color: { type: "string", value: "red" } });
+  // A key set behind the agent's back (straight into the fake's store) is
+  // found by a probe.
+  fake.values.tab.get(tabId).secret = "s";
+  const probe = await call(port, "agent.probeKey", { key: "secret" }, 102);
+  assert.deepEqual(probe.result.tabs[String(tabId)], { type: "string", value: "s" });
+  const keys = await call(port, "agent.knownKeys", {}, 103);
+  assert.deepEqual(keys.result.tab, ["color", "secret"]);
+  agent.stop();
+});
+
+test("the embedding add-on's own sessions calls are seen through the wrapper", async () => {
+  const { fake, port, agent } = await started();
+  const { tabId } = fake.startUp();
+  await fake.browser.sessions.setTabValue(tabId, "mine", "x");
+  await settle();
+  const change = events(port, "tabscope.onSessionValueChanged").at(-1);
+  assert.deepEqual(change.args[0], { scope: "tab", id: tabId, key: "mine", value: { type: "string", value: "x" } });
+  assert.ok(agent.knownKeys.tab.has("mine"));
+  agent.stop();
+});
+
+test("events during a snapshot are held until after it", async () => {
+  const { fake, port, agent } = await started();
+  port.sent.length = 0;
+  port.deliver({ type: "command", id: 7, method: "agent.snapshot", params: {} });
+  fake.startUp(); // fires window and tab events while the snapshot is being built
+  await settle();
+  const kinds = port.sent.map((m) => m.type);
+  const snap = kinds.indexOf("snapshot");
+  const firstEvent = kinds.indexOf("event");
+  assert.ok(snap >= 0, kinds.join(","));
+  assert.ok(firstEvent > snap, `an event overtook the snapshot: ${kinds.join(",")}`);
+  agent.stop();
+});
+
+test("a dying host is reconnected with backoff; a missing one reported once", async () => {
+  const { fake, port, agent, logs } = await started();
+  port.drop(null);
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(fake.ports.length, 2, "reconnected");
+  assert.equal(fake.ports[1].sent[0].type, "hello", "the new host gets a hello first");
+  assert.equal(agent.status.state, "connected");
+  fake.ports[1].drop("No such native application tabscope_bridge");
+  await settle();
+  assert.equal(agent.status.state, "no-host");
+  await new Promise((r) => setTimeout(r, 70));
+  fake.ports.at(-1).drop("No such native application tabscope_bridge");
+  await settle();
+  const errors = logs.filter(([l]) => l === "error");
+  assert.equal(errors.length, 1, "reported once");
+  assert.match(errors[0][1], /tabscope install/);
+  agent.stop();
+});
+
+test("stop removes every listener and closes the port", async () => {
+  const { fake, port, agent } = await started();
+  agent.stop();
+  fake.startUp();
+  await settle();
+  assert.equal(events(port).length, 0);
+  assert.equal(port.connected, false);
+});
+
+test("the method table is exported for the Rust side to compare", () => {
+  assert.deepEqual(TabscopeAgent.API_METHODS["sessions.setTabValue"], ["tabId", "key", "value"]);
+  assert.ok(Object.keys(TabscopeAgent.API_METHODS).length > 40);
+});

@@ -1,0 +1,85 @@
+// Runs the real agent (addon/tabscope-agent.js) in Node against the fake
+// browser, with runtime.connectNative starting the real tabscope-bridge
+// on real pipes with real native-messaging framing.
+//
+//   node tests/node/agent-host.js /path/to/tabscope-bridge [flavor]
+//
+// Control on stdin, one JSON object a line: {"op":"startUp"},
+// {"op":"killHost"}, {"op":"quit"}. Status lines go to stdout as JSON.
+"use strict";
+
+const { spawn } = require("node:child_process");
+const path = require("node:path");
+const readline = require("node:readline");
+const TabscopeAgent = require("../../addon/tabscope-agent.js");
+const { createFakeBrowser, EventTarget } = require("../../addon/test/fake-browser.js");
+
+const bridgePath = process.argv[2];
+const flavor = process.argv[3] || "thunderbird";
+// Native byte order, as Gecko frames it.
+const LE = require("node:os").endianness() === "LE";
+const say = (o) => process.stdout.write(JSON.stringify(o) + "\n");
+
+/** A runtime.Port backed by a native host process, as Gecko does it. */
+class NativePort {
+  constructor(name) {
+    this.name = name;
+    this.onMessage = new EventTarget();
+    this.onDisconnect = new EventTarget();
+    this.error = null;
+    this.closed = false;
+    this.child = spawn(bridgePath, [path.join(__dirname, "tabscope_bridge.json"), "tabscope-agent@tabscope.dev"], {
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    say({ event: "hostStarted", pid: this.child.pid });
+    let buf = Buffer.alloc(0);
+    this.child.stdout.on("data", (chunk) => {
+      buf = Buffer.concat([buf, chunk]);
+      while (buf.length >= 4) {
+        const len = LE ? buf.readUInt32LE(0) : buf.readUInt32BE(0);
+        if (buf.length < 4 + len) break;
+        const text = buf.subarray(4, 4 + len).toString("utf8");
+        buf = buf.subarray(4 + len);
+        this.onMessage.fire(JSON.parse(text));
+      }
+    });
+    this.child.on("exit", (code, signal) => {
+      say({ event: "hostExited", pid: this.child.pid, code, signal });
+      if (!this.closed) {
+        this.closed = true;
+        this.error = code === 0 ? null : { message: `native host exited (${code ?? signal})` };
+        this.onDisconnect.fire(this);
+      }
+    });
+  }
+  postMessage(msg) {
+    if (this.closed) throw new Error("Attempt to postMessage on disconnected port");
+    const body = Buffer.from(JSON.stringify(msg), "utf8");
+    const head = Buffer.alloc(4);
+    if (LE) head.writeUInt32LE(body.length, 0);
+    else head.writeUInt32BE(body.length, 0);
+    this.child.stdin.write(Buffer.concat([head, body]));
+  }
+  disconnect() {
+    this.closed = true;
+    this.child.stdin.end();
+  }
+}
+
+const fake = createFakeBrowser({ flavor, connectNative: (name) => new NativePort(name) });
+const agent = TabscopeAgent.createAgent({ browser: fake.browser, retryMs: 200, snapshotDebounceMs: 50 });
+
+agent.start().then(() => say({ event: "agentStarted" }));
+
+readline.createInterface({ input: process.stdin }).on("line", (line) => {
+  const cmd = JSON.parse(line);
+  if (cmd.op === "startUp") say({ event: "startedUp", ...fake.startUp() });
+  else if (cmd.op === "killHost") fake.ports.at(-1).child.kill("SIGKILL");
+  else if (cmd.op === "setBehindBack") { fake.values.tab.get(cmd.tabId) || fake.values.tab.set(cmd.tabId, {}); fake.values.tab.get(cmd.tabId)[cmd.key] = cmd.value; say({ event: "set" }); }
+  else if (cmd.op === "quit") {
+    agent.stop();
+    const child = fake.ports.at(-1).child;
+    if (child.exitCode !== null) process.exit(0);
+    child.on("exit", () => process.exit(0));
+  }
+});

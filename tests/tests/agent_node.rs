@@ -1,0 +1,141 @@
+//! The real agent JavaScript, run by Node on a fake browser, talking through
+//! real pipes and real framing to the real bridge, observed with the real
+//! `tabscope` command line and client.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tabscope_shared::methods::METHODS;
+use tabscope_shared::protocol::{Scope, ServerMsg, SessionValue};
+use tabscope_tests::{NodeAgent, TestEnv, WAIT, require_program, wait_for, workspace_root};
+
+fn node() -> Option<std::path::PathBuf> {
+    require_program(&["node", "nodejs"], "install Node.js: apt-get install nodejs")
+}
+
+#[test]
+fn the_agent_method_table_matches_the_bridges() {
+    let Some(node) = node() else { return };
+    let out = std::process::Command::new(node)
+        .arg("-e")
+        .arg("process.stdout.write(JSON.stringify(require(process.argv[1]).API_METHODS))")
+        .arg(workspace_root().join("addon/tabscope-agent.js"))
+        .output()
+        .unwrap();
+    let js: serde_json::Map<String, Value> = serde_json::from_slice(&out.stdout).expect("agent table");
+    let rust: serde_json::Map<String, Value> =
+        METHODS.iter().map(|m| (m.name.to_owned(), json!(m.params))).collect();
+    assert_eq!(js, rust);
+}
+
+#[test]
+fn snapshot_events_and_commands_flow_both_ways() {
+    let Some(node) = node() else { return };
+    let env = TestEnv::new();
+    let mut agent = NodeAgent::start(&env, &node, "thunderbird");
+    let bridge = wait_for(WAIT, || env.bridges().into_iter().find(|b| b.browser.is_some()))
+        .expect("bridge with hello");
+    assert_eq!(bridge.browser.as_ref().unwrap().name, "Thunderbird");
+    // Thunderbird's start: an empty world first, then the main window arrives.
+    agent.op(json!({"op":"startUp"}));
+    let mut s = tabscope_tests::TestSession::connect(&bridge.socket);
+    let snap = s
+        .until(WAIT, |m| match m {
+            ServerMsg::Snapshot { snapshot, .. } if !snapshot.windows.is_empty() => Some(snapshot.clone()),
+            _ => None,
+        })
+        .expect("the main window arrives");
+    let mail = &snap.windows[0].tabs.as_ref().unwrap()[0];
+    assert_eq!(mail.kind.as_deref(), Some("mail"));
+
+    // A command through the real CLI, and its events through the socket.
+    let out =
+        env.tabscope(&["call", "tabs.create", r#"{"createProperties":{"url":"https://example.org/"}}"#]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = created["id"].as_i64().unwrap();
+    let mut names = Vec::new();
+    while names.len() < 3 {
+        if let Some(n) = s.until(WAIT, |m| match m {
+            ServerMsg::Event { event, .. } if event.target().tab == Some(id) => Some(event.name.clone()),
+            _ => None,
+        }) {
+            names.push(n);
+        } else {
+            break;
+        }
+    }
+    assert_eq!(names, ["tabs.onCreated", "tabs.onActivated", "tabs.onUpdated"]);
+
+    // Session values: set through the CLI, seen in the model, read back.
+    let out = env.tabscope(&[
+        "call",
+        "sessions.setTabValue",
+        &format!(r#"{{"tabId":{id},"key":"color","value":"red"}}"#),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let change = s.until(WAIT, |m| match m {
+        ServerMsg::Event { event, .. } if event.name == "tabscope.onSessionValueChanged" => {
+            Some(event.args[0].clone())
+        }
+        _ => None,
+    });
+    assert_eq!(
+        change.unwrap(),
+        json!({"scope":"tab","id":id,"key":"color","value":{"type":"string","value":"red"}})
+    );
+    let got = s.call("sessions.getTabValue", json!({"tabId": id, "key": "color"})).unwrap();
+    assert_eq!(got, json!("red"));
+    let out = env.tabscope(&["snapshot"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let snap: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        snap["snapshot"]["tabValues"][id.to_string()]["color"],
+        json!({"type":"string","value":"red"})
+    );
+
+    // Thunderbird's rules come back as the browser's own words.
+    let out = env.tabscope(&[
+        "call",
+        "sessions.setTabValue",
+        &format!(r#"{{"tabId":{id},"key":"o","value":{{"a":1}}}}"#),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Incorrect argument types for sessions.setTabValue.")
+    );
+    let out = env.tabscope(&["call", "tabs.get", r#"{"tabId":999999}"#]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Invalid tab ID: 999999"));
+    let out = env.tabscope(&["call", "sessions.getWindowValue", r#"{"windowId":1,"key":"k"}"#]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not supported by Thunderbird"));
+
+    // A key the agent never saw, found by a probe.
+    agent.op(json!({"op":"setBehindBack","tabId":id,"key":"hidden","value":"h"}));
+    agent.wait_event("set", WAIT).unwrap();
+    let probe = s.call("agent.probeKey", json!({"key":"hidden"})).unwrap();
+    assert_eq!(probe["tabs"][id.to_string()], json!({"type":"string","value":"h"}));
+    let _ = (Scope::Tab, SessionValue::String(String::new()));
+
+    agent.op(json!({"op":"quit"}));
+    let gone = wait_for(Duration::from_secs(5), || env.bridges().is_empty().then_some(()));
+    assert!(gone.is_some(), "the bridge ends when the agent disconnects");
+}
+
+#[test]
+fn the_agent_reconnects_when_its_host_dies() {
+    let Some(node) = node() else { return };
+    let env = TestEnv::new();
+    let mut agent = NodeAgent::start(&env, &node, "firefox");
+    let first = agent.wait_event("hostStarted", WAIT).unwrap()["pid"].as_u64().unwrap();
+    wait_for(WAIT, || env.bridges().into_iter().find(|b| b.browser.is_some())).expect("first bridge");
+    agent.op(json!({"op":"killHost"}));
+    let second = agent.wait_event("hostStarted", WAIT).expect("a new host")["pid"].as_u64().unwrap();
+    assert_ne!(first, second);
+    let b = wait_for(WAIT, || {
+        env.bridges().into_iter().find(|b| b.bridge.pid as u64 == second && b.browser.is_some())
+    });
+    assert_eq!(b.expect("the new bridge got a hello").browser.unwrap().name, "Firefox");
+    // The dead bridge's entry is gone (cleaned as stale).
+    assert!(env.bridges().iter().all(|b| b.bridge.pid as u64 != first));
+}
