@@ -375,3 +375,72 @@ impl Drop for NodeAgent {
         let _ = self.child.wait();
     }
 }
+
+/// `tabscope launch BROWSER --headless --no-inspector`, as a user runs it.
+pub struct Launched {
+    pub child: Child,
+    pub bridge: Discovery,
+    pub output: PathBuf,
+}
+
+impl Launched {
+    pub fn start(env: &TestEnv, browser: &str, extra: &[&str]) -> Self {
+        let output = env.dir.path().join(format!("launch-{browser}.log"));
+        let log = std::fs::File::create(&output).unwrap();
+        let child = env
+            .command(tabscope_bin())
+            .args(["launch", browser, "--headless", "--no-inspector"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("tabscope launch");
+        let bridge =
+            wait_for(Duration::from_secs(90), || env.bridges().into_iter().find(|b| b.browser.is_some()));
+        let text = std::fs::read_to_string(&output).unwrap_or_default();
+        let bridge = bridge.unwrap_or_else(|| panic!("no bridge appeared; launcher said:\n{text}"));
+        Self { child, bridge, output }
+    }
+
+    /// Ctrl-C, as a user quits; returns the launcher's exit status and output.
+    pub fn quit(&mut self) -> (bool, String) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(40);
+        let status = loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                break st.success();
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        (status, std::fs::read_to_string(&self.output).unwrap_or_default())
+    }
+}
+
+impl Drop for Launched {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.quit();
+        }
+    }
+}
+
+/// Processes whose command line mentions `needle` (Linux /proc).
+pub fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        if let Ok(raw) = std::fs::read(entry.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&raw).replace('\0', " ");
+            if cmd.contains(needle) && pid != std::process::id() {
+                out.push((pid, cmd));
+            }
+        }
+    }
+    out
+}

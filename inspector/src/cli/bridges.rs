@@ -1,0 +1,184 @@
+//! Subcommands that talk to a running bridge.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use tabscope_shared::client::{Client, ClientError, Session, SessionEvent};
+use tabscope_shared::discovery::{self, Discovery};
+use tabscope_shared::methods::{self, METHODS};
+use tabscope_shared::protocol::ServerMsg;
+use tabscope_shared::trace::{TraceWriter, record_from_server};
+
+/// The bridge the user means (see `discovery::select`).
+pub fn pick(selector: Option<&str>) -> anyhow::Result<Discovery> {
+    let dir = discovery::runtime_dir_path();
+    let all = discovery::list_bridges(&dir).with_context(|| format!("reading {}", dir.display()))?;
+    discovery::select(&all, selector).cloned().map_err(anyhow::Error::msg)
+}
+
+pub fn connect(selector: Option<&str>) -> anyhow::Result<Client> {
+    let d = pick(selector)?;
+    Ok(Client::connect(&d.socket)?)
+}
+
+fn age(started_ms: f64) -> String {
+    let secs = ((tabscope_shared::now_ms() - started_ms) / 1000.0).max(0.0) as u64;
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+pub fn list(json: bool) -> anyhow::Result<()> {
+    let dir = discovery::runtime_dir_path();
+    let all = discovery::list_bridges(&dir)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(());
+    }
+    if all.is_empty() {
+        println!("no bridge running (in {}).", dir.display());
+        println!(
+            "Start a browser with the agent: `tabscope launch thunderbird`, or check the setup: `tabscope doctor`."
+        );
+        return Ok(());
+    }
+    println!("{:<8} {:<28} {:<10} PROFILE", "PID", "BROWSER", "UP");
+    for d in &all {
+        println!(
+            "{:<8} {:<28} {:<10} {}",
+            d.bridge.pid,
+            d.browser_label(),
+            age(d.bridge.started),
+            d.bridge.profile.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(())
+}
+
+pub fn snapshot(selector: Option<&str>) -> anyhow::Result<()> {
+    let mut c = connect(selector)?;
+    let snap = c.snapshot()?;
+    let out = json!({ "bridge": c.bridge, "agent": c.agent, "snapshot": snap });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+pub fn watch(selector: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let mut c = connect(selector)?;
+    let stdout = io::stdout();
+    loop {
+        let msg = match c.recv() {
+            Ok(m) => m,
+            Err(ClientError::Closed) => {
+                eprintln!(
+                    "tabscope: the bridge closed the connection (the browser quit or the add-on disconnected)"
+                );
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = stdout.lock();
+        let written = match &msg {
+            ServerMsg::Event { received, event } if json => {
+                let mut v = serde_json::to_value(event)?;
+                v["received"] = json!(received);
+                writeln!(out, "{v}")
+            }
+            ServerMsg::Event { event, .. } => {
+                let t = event.target();
+                let id = |x: Option<i64>| x.map_or("-".into(), |v| v.to_string());
+                writeln!(
+                    out,
+                    "{:>6} {:<32} w{:<4} t{:<6} {}",
+                    event.seq,
+                    event.name,
+                    id(t.window),
+                    id(t.tab),
+                    event.summary()
+                )
+            }
+            ServerMsg::Error { message, .. } => {
+                eprintln!("tabscope: bridge error: {message}");
+                Ok(())
+            }
+            ServerMsg::Lagged { dropped } => {
+                eprintln!("tabscope: fell behind, {dropped} messages skipped; resynced");
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        // A closed pipe (`| head`) ends the watch quietly.
+        if written.and_then(|_| out.flush()).is_err() {
+            return Ok(());
+        }
+    }
+}
+
+pub fn call(selector: Option<&str>, method: &str, params: &str) -> anyhow::Result<()> {
+    let params: Value =
+        serde_json::from_str(params).with_context(|| format!("PARAMS_JSON is not valid JSON: {params}"))?;
+    // Check here too, so a typo fails before looking for a bridge.
+    methods::validate(method, &params).map_err(anyhow::Error::msg)?;
+    let mut c = connect(selector)?;
+    match c.call(method, params) {
+        Ok(v) => {
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            Ok(())
+        }
+        Err(ClientError::Browser(e)) => bail!("{method}: {e}"),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn record(selector: Option<&str>, file: &Path, seconds: Option<f64>) -> anyhow::Result<()> {
+    let d = pick(selector)?;
+    let session = Session::spawn(&d.socket, Arc::new(|| {}))?;
+    let f = File::create(file).with_context(|| format!("creating {}", file.display()))?;
+    let mut w = TraceWriter::new(f);
+    let until = seconds.map(|s| Instant::now() + Duration::from_secs_f64(s));
+    let stop = Arc::new(AtomicBool::new(false));
+    #[cfg(unix)]
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+    eprintln!("recording {} to {} (Ctrl-C to stop)", d.browser_label(), file.display());
+    while !stop.load(Ordering::Relaxed) && until.is_none_or(|u| Instant::now() < u) {
+        match session.rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(SessionEvent::Msg(m)) => {
+                if let Some(r) = record_from_server(&m) {
+                    w.write(&r)?;
+                }
+            }
+            Ok(SessionEvent::Warning(why)) => eprintln!("tabscope: {why}"),
+            Ok(SessionEvent::Closed(why)) => {
+                eprintln!("tabscope: {why}");
+                break;
+            }
+            Err(_) => {}
+        }
+    }
+    w.flush()?;
+    eprintln!("{} records written to {}", w.count(), file.display());
+    Ok(())
+}
+
+pub fn methods(json: bool) -> anyhow::Result<()> {
+    if json {
+        let v: serde_json::Map<String, Value> =
+            METHODS.iter().map(|m| (m.name.to_owned(), json!(m.params))).collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        for m in METHODS {
+            println!("{:<30} {{{}}}", m.name, m.params.join(", "));
+        }
+    }
+    Ok(())
+}

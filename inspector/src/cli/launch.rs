@@ -1,0 +1,418 @@
+//! `tabscope launch`: what `web-ext run` does for Firefox, for Thunderbird
+//! too, with the inspector attached. A development profile (temporary unless
+//! --profile), prefs that skip first-run UI and network chatter, the agent
+//! and the user's add-ons sideloaded, the host manifest checked, the browser
+//! started, its bridge awaited, the inspector opened; on quit the browser is
+//! closed cleanly and the temporary profile removed.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use serde_json::json;
+use tabscope_shared::client::Client;
+use tabscope_shared::discovery::{self, Discovery};
+use tabscope_shared::protocol::ADDON_ID;
+
+use super::BrowserChoice;
+use super::install::{self, FIREFOX_NAMES, THUNDERBIRD_NAMES};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Browser {
+    Thunderbird,
+    Firefox,
+}
+
+#[derive(Args, Debug)]
+pub struct LaunchArgs {
+    #[arg(value_enum)]
+    pub browser: Browser,
+    /// Keep the profile in DIR between runs (default: a fresh temporary one).
+    #[arg(long, value_name = "DIR")]
+    pub profile: Option<PathBuf>,
+    /// Also load this unpacked add-on (a folder with manifest.json). Repeatable.
+    #[arg(long = "addon", value_name = "DIR")]
+    pub addons: Vec<PathBuf>,
+    /// Run the browser without a window (CI).
+    #[arg(long)]
+    pub headless: bool,
+    /// Do not open the inspector; wait for Ctrl-C instead.
+    #[arg(long)]
+    pub no_inspector: bool,
+    /// Have the bridge record the whole event trace to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// The browser program (default: found on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
+    /// How long to wait for the browser's bridge.
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    pub wait: f64,
+}
+
+impl Browser {
+    fn label(self) -> &'static str {
+        match self {
+            Browser::Thunderbird => "Thunderbird",
+            Browser::Firefox => "Firefox",
+        }
+    }
+
+    fn names(self) -> &'static [&'static str] {
+        match self {
+            Browser::Thunderbird => THUNDERBIRD_NAMES,
+            Browser::Firefox => FIREFOX_NAMES,
+        }
+    }
+
+    fn how_to_install(self) -> &'static str {
+        match self {
+            Browser::Thunderbird => {
+                "Install it (Debian/Ubuntu: `sudo apt-get install thunderbird`; elsewhere from thunderbird.net), \
+                 or pass --binary PATH. Meanwhile, explore tabscope on the demo trace: `tabscope --open docs/demo-trace.jsonl`."
+            }
+            Browser::Firefox => {
+                "Install it (Debian: `sudo apt-get install firefox-esr`; elsewhere from mozilla.org), or pass --binary PATH. \
+                 Meanwhile, explore tabscope on the demo trace: `tabscope --open docs/demo-trace.jsonl`."
+            }
+        }
+    }
+}
+
+/// Prefs for a quiet development profile (see shared browser facts).
+pub fn user_js(browser: Browser) -> String {
+    let mut prefs = vec![
+        // Sideloaded add-ons are installed enabled (Thunderbird's default 3 disables them).
+        ("extensions.autoDisableScopes", "0"),
+        ("extensions.enabledScopes", "15"),
+        ("xpinstall.signatures.required", "false"),
+        ("extensions.update.enabled", "false"),
+        ("app.update.enabled", "false"),
+        ("app.update.auto", "false"),
+        ("datareporting.policy.dataSubmissionEnabled", "false"),
+        ("datareporting.healthreport.uploadEnabled", "false"),
+        ("toolkit.telemetry.enabled", "false"),
+        ("network.captive-portal-service.enabled", "false"),
+        ("network.connectivity-service.enabled", "false"),
+        ("browser.safebrowsing.update.enabled", "false"),
+        ("extensions.getAddons.cache.enabled", "false"),
+        ("devtools.console.stdout.chrome", "true"),
+    ];
+    match browser {
+        Browser::Thunderbird => prefs.extend([
+            ("mail.provider.suppress_dialog_on_startup", "true"),
+            ("mail.provider.enabled", "false"),
+            ("mailnews.start_page.enabled", "false"),
+            ("mail.shell.checkDefaultClient", "false"),
+            ("mail.inappnotifications.enabled", "false"),
+            ("mail.rights.override", "true"),
+        ]),
+        Browser::Firefox => prefs.extend([
+            ("browser.shell.checkDefaultBrowser", "false"),
+            ("browser.aboutwelcome.enabled", "false"),
+            ("browser.startup.page", "0"),
+            ("browser.startup.homepage_override.mstone", "\"ignore\""),
+            ("trailhead.firstrun.didSeeAboutWelcome", "true"),
+            ("browser.newtabpage.enabled", "false"),
+        ]),
+    }
+    let mut s = String::from("// Written by `tabscope launch`.\n");
+    for (k, v) in prefs {
+        s.push_str(&format!("user_pref(\"{k}\", {v});\n"));
+    }
+    s
+}
+
+/// The gecko id of an unpacked add-on (needed to sideload it).
+pub fn addon_id(dir: &Path) -> anyhow::Result<String> {
+    let path = dir.join("manifest.json");
+    let m: serde_json::Value =
+        serde_json::from_slice(&fs::read(&path).with_context(|| format!("reading {}", path.display()))?)
+            .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    ["browser_specific_settings", "applications"]
+        .iter()
+        .find_map(|k| m.get(*k)?.get("gecko")?.get("id")?.as_str().map(str::to_owned))
+        .with_context(|| {
+            format!(
+                "{} has no gecko id; sideloading needs one: add \"browser_specific_settings\": {{\"gecko\": {{\"id\": \"name@you.example\"}}}}",
+                path.display()
+            )
+        })
+}
+
+/// Prepares the profile: prefs, the agent, the user's add-ons. Returns the
+/// ids of the user's add-ons.
+pub fn prepare_profile(profile: &Path, browser: Browser, addons: &[PathBuf]) -> anyhow::Result<Vec<String>> {
+    fs::create_dir_all(profile.join("extensions"))?;
+    fs::write(profile.join("user.js"), user_js(browser))?;
+    let agent_dir = profile.join("tabscope-agent");
+    install::write_addon_dir(&agent_dir)?;
+    let mut ids = Vec::new();
+    for (id, dir) in std::iter::once((ADDON_ID.to_owned(), agent_dir)).chain(
+        addons
+            .iter()
+            .map(|d| -> anyhow::Result<_> {
+                let dir = fs::canonicalize(d).with_context(|| format!("add-on folder {}", d.display()))?;
+                Ok((addon_id(&dir)?, dir))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    ) {
+        // A text file named after the id, holding the folder's path:
+        // Gecko's way to sideload an unpacked add-on.
+        fs::write(profile.join("extensions").join(&id), dir.to_string_lossy().as_bytes())?;
+        if id != ADDON_ID {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+/// Makes sure the host manifest points at our bridge and allows `ids`.
+fn ensure_host_manifest(ids: &[String]) -> anyhow::Result<()> {
+    let bridge = install::default_bridge_path()?;
+    for (_, path) in install::manifest_locations(BrowserChoice::All)? {
+        let current: Option<install::HostManifest> =
+            fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let wanted = install::manifest_for(&bridge, ids, current.as_ref());
+        if current.as_ref() != Some(&wanted) {
+            fs::create_dir_all(path.parent().expect("manifest has a folder"))?;
+            fs::write(&path, serde_json::to_vec_pretty(&wanted)?)?;
+            eprintln!("tabscope: host manifest written to {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// The running browser and what to clean up after it.
+pub struct Launched {
+    pub child: Child,
+    pub bridge: Discovery,
+    pub profile: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+pub fn start(args: &LaunchArgs) -> anyhow::Result<Launched> {
+    let label = args.browser.label();
+    let binary = match &args.binary {
+        Some(b) => b.clone(),
+        None => install::find_browser(args.browser.names()).with_context(|| {
+            format!(
+                "{label} is not installed (looked for {} on PATH). {}",
+                args.browser.names().join(", "),
+                args.browser.how_to_install()
+            )
+        })?,
+    };
+    if let Some(kind) = install::confinement(&binary) {
+        bail!(
+            "{label} at {} is a {kind} package; its sandbox blocks native messaging, so the agent cannot reach tabscope. \
+             Install {label} from your distribution's packages or from Mozilla, and pass --binary if it is not first on PATH.",
+            binary.display()
+        );
+    }
+    let (profile, temp) = match &args.profile {
+        Some(p) => {
+            fs::create_dir_all(p)?;
+            (fs::canonicalize(p)?, None)
+        }
+        None => {
+            let t = tempfile::Builder::new().prefix("tabscope-profile-").tempdir()?;
+            (t.path().to_path_buf(), Some(t))
+        }
+    };
+    let ids = prepare_profile(&profile, args.browser, &args.addons)?;
+    ensure_host_manifest(&ids)?;
+
+    let log_path = profile.join("browser-output.log");
+    let log = fs::File::create(&log_path)?;
+    let mut cmd = Command::new(&binary);
+    if args.headless {
+        cmd.arg("--headless");
+    }
+    cmd.arg("--no-remote").arg("--profile").arg(&profile);
+    cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+    if let Some(trace) = &args.record {
+        let trace = std::path::absolute(trace)?;
+        cmd.env("TABSCOPE_TRACE", trace);
+    }
+    let started = Instant::now();
+    let mut child = cmd.spawn().with_context(|| format!("starting {}", binary.display()))?;
+    eprintln!("tabscope: started {label} (pid {}) with profile {}", child.id(), profile.display());
+
+    let dir = discovery::runtime_dir_path();
+    let deadline = started + Duration::from_secs_f64(args.wait);
+    let bridge = loop {
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "{label} exited ({status}) before its bridge started; its output is in {}",
+                log_path.display()
+            );
+        }
+        let found = discovery::list_bridges(&dir)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|d| d.bridge.profile.as_deref().map(Path::new) == Some(profile.as_path()));
+        if let Some(d) = found {
+            break d;
+        }
+        if Instant::now() >= deadline {
+            let _ = shut_down_child(&mut child, None);
+            bail!(
+                "{label} started but its tabscope bridge did not appear within {} s. Check `tabscope doctor`, \
+                 the browser output in {} and the bridge log {}",
+                args.wait,
+                log_path.display(),
+                install::log_file().display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    eprintln!(
+        "tabscope: {label} connected after {:.1} s (bridge pid {}, {})",
+        started.elapsed().as_secs_f64(),
+        bridge.bridge.pid,
+        bridge.socket.display()
+    );
+    Ok(Launched { child, bridge, profile, _temp: temp })
+}
+
+/// Closes every window through the agent, which quits the browser cleanly;
+/// kills it only if it does not quit in time.
+pub fn shut_down_child(child: &mut Child, bridge: Option<&Discovery>) -> anyhow::Result<()> {
+    if child.try_wait()?.is_some() {
+        return Ok(());
+    }
+    if let Some(b) = bridge
+        && let Ok(mut c) = Client::connect(&b.socket)
+        && let Ok(windows) = c.call("windows.getAll", json!({}))
+    {
+        for w in windows.as_array().into_iter().flatten() {
+            if let Some(id) = w.get("id") {
+                let _ = c.command("windows.remove", json!({ "windowId": id }));
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if child.try_wait()?.is_some() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("tabscope: the browser did not quit after its windows were closed; terminating it");
+    terminate(child)?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn terminate(child: &mut Child) -> anyhow::Result<()> {
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if child.try_wait()?.is_some() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill()?;
+    child.wait()?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn terminate(child: &mut Child) -> anyhow::Result<()> {
+    child.kill()?;
+    child.wait()?;
+    Ok(())
+}
+
+pub fn launch(args: LaunchArgs) -> anyhow::Result<()> {
+    let mut launched = start(&args)?;
+    if args.no_inspector {
+        let stop = Arc::new(AtomicBool::new(false));
+        #[cfg(unix)]
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            signal_hook::flag::register(sig, stop.clone())?;
+        }
+        eprintln!(
+            "tabscope: inspect it with `tabscope watch`, `tabscope snapshot`, `tabscope call`; Ctrl-C quits"
+        );
+        while !stop.load(Ordering::Relaxed) {
+            if launched.child.try_wait()?.is_some() {
+                eprintln!("tabscope: the browser quit");
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    } else {
+        let opts = crate::gui::Options {
+            bridge: Some(launched.bridge.bridge.pid.to_string()),
+            ..Default::default()
+        };
+        if let Err(e) = crate::gui::run(opts) {
+            eprintln!("tabscope: the inspector failed: {e:#}");
+        }
+    }
+    eprintln!("tabscope: closing the browser");
+    shut_down_child(&mut launched.child, Some(&launched.bridge))?;
+    wait_bridge_gone(&launched.bridge);
+    eprintln!(
+        "tabscope: done (profile {} {})",
+        launched.profile.display(),
+        if args.profile.is_some() { "kept" } else { "removed" }
+    );
+    Ok(())
+}
+
+/// The bridge exits on EOF when the browser quits; give it a moment.
+fn wait_bridge_gone(b: &Discovery) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline && discovery::pid_alive(b.bridge.pid) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if discovery::pid_alive(b.bridge.pid) {
+        eprintln!("tabscope: warning: bridge {} is still running after the browser quit", b.bridge.pid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_sideloads_agent_and_user_addons() {
+        let tmp = tempfile::tempdir().unwrap();
+        let addon = tmp.path().join("mine");
+        fs::create_dir_all(&addon).unwrap();
+        fs::write(
+            addon.join("manifest.json"),
+            r#"{"browser_specific_settings":{"gecko":{"id":"mine@example.com"}}}"#,
+        )
+        .unwrap();
+        let profile = tmp.path().join("profile");
+        let ids = prepare_profile(&profile, Browser::Thunderbird, std::slice::from_ref(&addon)).unwrap();
+        assert_eq!(ids, vec!["mine@example.com".to_owned()]);
+        let pointer = fs::read_to_string(profile.join("extensions").join(ADDON_ID)).unwrap();
+        assert!(Path::new(&pointer).join("manifest.json").is_file());
+        let mine = fs::read_to_string(profile.join("extensions/mine@example.com")).unwrap();
+        assert_eq!(Path::new(&mine), fs::canonicalize(&addon).unwrap());
+        let prefs = fs::read_to_string(profile.join("user.js")).unwrap();
+        assert!(prefs.contains("user_pref(\"extensions.autoDisableScopes\", 0);"));
+        assert!(prefs.contains("mail.provider.suppress_dialog_on_startup"));
+    }
+
+    #[test]
+    fn addon_without_id_is_explained() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("manifest.json"), "{}").unwrap();
+        let e = addon_id(tmp.path()).unwrap_err().to_string();
+        assert!(e.contains("has no gecko id"), "{e}");
+    }
+}

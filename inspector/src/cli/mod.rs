@@ -1,0 +1,128 @@
+//! The command line: every subcommand works without a display.
+
+pub mod bridges;
+pub mod install;
+pub mod launch;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tabscope",
+    version,
+    about = "Inspect and drive the windows, tabs and session values of a live Thunderbird or Firefox",
+    long_about = "Inspect and drive the windows, tabs and session values of a live Thunderbird or Firefox.\n\n\
+                  With no subcommand, opens the inspector window."
+)]
+pub struct Cli {
+    /// Which bridge to talk to: its pid, or a browser name ("thunderbird", "firefox").
+    /// Needed only when several are running.
+    #[arg(long, global = true, value_name = "ID")]
+    pub bridge: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Open a recorded trace in the inspector (no browser needed).
+    #[arg(long, value_name = "TRACE")]
+    pub open: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Running bridges (one per connected browser).
+    List,
+    /// The current windows, tabs and session values, as JSON.
+    Snapshot,
+    /// Every event as one JSON line, until Ctrl-C.
+    Watch,
+    /// Call a tabs, windows or sessions function, e.g.
+    /// `tabscope call sessions.setTabValue '{"tabId":3,"key":"k","value":"v"}'`.
+    Call {
+        /// `tabs.create`, `sessions.getTabValue`, ... (`tabscope methods` lists them).
+        method: String,
+        /// Parameters as a JSON object keyed by the API reference's names.
+        #[arg(default_value = "{}")]
+        params: String,
+    },
+    /// Record the event trace (JSON lines) until Ctrl-C or --seconds.
+    Record {
+        file: PathBuf,
+        #[arg(long)]
+        seconds: Option<f64>,
+    },
+    /// The functions `call` accepts, with their parameter names.
+    Methods,
+    /// Install the native-messaging host manifest where the browsers read it.
+    Install {
+        #[arg(long, value_enum, default_value_t = BrowserChoice::All)]
+        browser: BrowserChoice,
+        /// Also allow this add-on id (an add-on that embeds the agent). Repeatable.
+        #[arg(long = "extension-id", value_name = "ID")]
+        extension_ids: Vec<String>,
+        /// The bridge binary (default: tabscope-bridge next to this program).
+        #[arg(long, value_name = "PATH")]
+        bridge_path: Option<PathBuf>,
+    },
+    /// Remove the host manifest.
+    Uninstall {
+        #[arg(long, value_enum, default_value_t = BrowserChoice::All)]
+        browser: BrowserChoice,
+    },
+    /// Check every link from browser to inspector and say what to fix.
+    Doctor,
+    /// Build the agent add-on (.xpi) to install in Thunderbird or Firefox.
+    Package {
+        #[arg(long, default_value = "tabscope-agent.xpi")]
+        out: PathBuf,
+    },
+    /// Start Thunderbird or Firefox with a development profile, the agent and
+    /// your add-ons, and open the inspector on it.
+    Launch(launch::LaunchArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BrowserChoice {
+    Thunderbird,
+    Firefox,
+    All,
+}
+
+/// The agent add-on's files, carried in the binary so that packaging and
+/// launching work from anywhere.
+pub const ADDON_FILES: &[(&str, &str)] = &[
+    ("manifest.json", include_str!("../../../addon/manifest.json")),
+    ("background.js", include_str!("../../../addon/background.js")),
+    ("tabscope-agent.js", include_str!("../../../addon/tabscope-agent.js")),
+];
+
+/// Runs a subcommand; the error is printed by main.
+pub fn run(cli: Cli, cmd: Cmd) -> anyhow::Result<()> {
+    let sel = cli.bridge.as_deref();
+    match cmd {
+        Cmd::List => bridges::list(cli.json),
+        Cmd::Snapshot => bridges::snapshot(sel),
+        Cmd::Watch => bridges::watch(sel, cli.json),
+        Cmd::Call { method, params } => bridges::call(sel, &method, &params),
+        Cmd::Record { file, seconds } => bridges::record(sel, &file, seconds),
+        Cmd::Methods => bridges::methods(cli.json),
+        Cmd::Install { browser, extension_ids, bridge_path } => {
+            install::install(browser, &extension_ids, bridge_path)
+        }
+        Cmd::Uninstall { browser } => install::uninstall(browser),
+        Cmd::Doctor => install::doctor(),
+        Cmd::Package { out } => {
+            install::write_xpi(&out)?;
+            println!("wrote {}", out.display());
+            println!(
+                "Install it in Thunderbird: Tools > Add-ons and Themes > gear menu > Install Add-on From File…\n\
+                 (unsigned: Thunderbird accepts it; release Firefox needs a signed copy or `tabscope launch firefox`)."
+            );
+            Ok(())
+        }
+        Cmd::Launch(args) => launch::launch(args),
+    }
+}
