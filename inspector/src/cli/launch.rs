@@ -8,8 +8,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -334,41 +334,65 @@ fn terminate(child: &mut Child) -> anyhow::Result<()> {
 }
 
 pub fn launch(args: LaunchArgs) -> anyhow::Result<()> {
-    let mut launched = start(&args)?;
+    let launched = Arc::new(Mutex::new(Some(start(&args)?)));
+    let stop = Arc::new(AtomicBool::new(false));
+    #[cfg(unix)]
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
     if args.no_inspector {
-        let stop = Arc::new(AtomicBool::new(false));
-        #[cfg(unix)]
-        for sig in [libc::SIGINT, libc::SIGTERM] {
-            signal_hook::flag::register(sig, stop.clone())?;
-        }
         eprintln!(
             "tabscope: inspect it with `tabscope watch`, `tabscope snapshot`, `tabscope call`; Ctrl-C quits"
         );
         while !stop.load(Ordering::Relaxed) {
-            if launched.child.try_wait()?.is_some() {
+            let quit = launched
+                .lock()
+                .expect("launch state")
+                .as_mut()
+                .is_some_and(|l| l.child.try_wait().ok().flatten().is_some());
+            if quit {
                 eprintln!("tabscope: the browser quit");
-                return Ok(());
+                break;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
     } else {
-        let opts = crate::gui::Options {
-            bridge: Some(launched.bridge.bridge.pid.to_string()),
-            ..Default::default()
-        };
+        // While the window is open, a signal still closes the browser cleanly.
+        let (l, s) = (launched.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            finish(&l);
+            std::process::exit(0);
+        });
+        let pid = launched.lock().expect("launch state").as_ref().map(|l| l.bridge.bridge.pid.to_string());
+        let opts = crate::gui::Options { bridge: pid, ..Default::default() };
         if let Err(e) = crate::gui::run(opts) {
             eprintln!("tabscope: the inspector failed: {e:#}");
         }
     }
-    eprintln!("tabscope: closing the browser");
-    shut_down_child(&mut launched.child, Some(&launched.bridge))?;
-    wait_bridge_gone(&launched.bridge);
-    eprintln!(
-        "tabscope: done (profile {} {})",
-        launched.profile.display(),
-        if args.profile.is_some() { "kept" } else { "removed" }
-    );
+    finish(&launched);
     Ok(())
+}
+
+/// Closes the browser, waits for its bridge, removes a temporary profile.
+/// Runs once, whoever calls it first (the window closing or a signal).
+fn finish(launched: &Mutex<Option<Launched>>) {
+    let Some(mut l) = launched.lock().unwrap_or_else(|e| e.into_inner()).take() else { return };
+    eprintln!("tabscope: closing the browser");
+    if let Err(e) = shut_down_child(&mut l.child, Some(&l.bridge)) {
+        eprintln!("tabscope: {e:#}");
+    }
+    wait_bridge_gone(&l.bridge);
+    let kept = match l._temp.take() {
+        Some(t) => {
+            let _ = t.close();
+            "removed"
+        }
+        None => "kept",
+    };
+    eprintln!("tabscope: done (profile {} {kept})", l.profile.display());
 }
 
 /// The bridge exits on EOF when the browser quits; give it a moment.
