@@ -159,7 +159,7 @@ impl Router {
             Input::Browser(FromBrowser::Msg { raw, msg }) => {
                 self.record(Direction::In, raw);
                 match msg {
-                    Ok(m) => self.from_agent(m),
+                    Ok(m) => self.on_agent(*m),
                     Err(why) => self.browser_error(format!("unknown message from the agent: {why}")),
                 }
             }
@@ -189,7 +189,7 @@ impl Router {
         None
     }
 
-    fn from_agent(&mut self, msg: AgentMsg) {
+    fn on_agent(&mut self, msg: AgentMsg) {
         let received = self.clock.now();
         match msg {
             AgentMsg::Hello(h) => {

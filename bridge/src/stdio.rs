@@ -18,7 +18,7 @@ pub enum FromBrowser {
     /// A well-framed message; `msg` is `Err` when it is not one we know.
     Msg {
         raw: Value,
-        msg: Result<AgentMsg, String>,
+        msg: Result<Box<AgentMsg>, String>,
     },
     /// A well-framed payload that is not JSON; the stream goes on.
     BadPayload(String),
@@ -35,7 +35,7 @@ pub fn spawn_stdin(tx: Sender<Input>) -> io::Result<()> {
                 Ok(None) => FromBrowser::Eof,
                 Ok(Some(payload)) => match decode::<Value>(&payload) {
                     Ok(raw) => {
-                        let msg = AgentMsg::deserialize(&raw).map_err(|e| e.to_string());
+                        let msg = AgentMsg::deserialize(&raw).map(Box::new).map_err(|e| e.to_string());
                         FromBrowser::Msg { raw, msg }
                     }
                     Err(e) => FromBrowser::BadPayload(e.to_string()),

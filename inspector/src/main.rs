@@ -1,25 +1,15 @@
 //! `tabscope`: the inspector window, and the command line.
 
-mod cli;
-mod gui;
-
 use std::process::ExitCode;
 
 use clap::Parser;
+use tabscope::{cli, gui};
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    let result = match cli.command {
-        None => gui::run(gui::Options {
-            bridge: cli.bridge.clone(),
-            open: cli.open.clone(),
-            ..Default::default()
-        }),
-        Some(_) => {
-            let mut cli = cli;
-            let cmd = cli.command.take().expect("checked above");
-            cli::run(cli, cmd)
-        }
+    let mut cli = cli::Cli::parse();
+    let result = match cli.command.take() {
+        None => gui::run(gui::Options { bridge: cli.bridge.clone(), open: cli.open.clone() }),
+        Some(cmd) => cli::run(cli, cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

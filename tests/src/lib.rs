@@ -206,14 +206,10 @@ impl TestSession {
     }
 
     pub fn recv(&self, timeout: Duration) -> Option<ServerMsg> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.session.rx.recv_timeout(left).ok()? {
-                SessionEvent::Msg(m) => return Some(m),
-                SessionEvent::Warning(w) => panic!("warning from session: {w}"),
-                SessionEvent::Closed(_) => return None,
-            }
+        match self.session.rx.recv_timeout(timeout).ok()? {
+            SessionEvent::Msg(m) => Some(m),
+            SessionEvent::Warning(w) => panic!("warning from session: {w}"),
+            SessionEvent::Closed(_) => None,
         }
     }
 

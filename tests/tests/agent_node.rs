@@ -139,3 +139,29 @@ fn the_agent_reconnects_when_its_host_dies() {
     // The dead bridge's entry is gone (cleaned as stale).
     assert!(env.bridges().iter().all(|b| b.bridge.pid as u64 != first));
 }
+
+/// The agent's fast unit tests (Node's test runner, fake browser), so that
+/// `cargo test --workspace` is the one command that runs everything.
+#[test]
+fn agent_unit_tests_pass_under_node() {
+    let Some(node) = node() else { return };
+    let dir = workspace_root().join("addon/test");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".test.js"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no agent tests found in {}", dir.display());
+    let out = std::process::Command::new(node).arg("--test").args(&files).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "agent unit tests failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let passed =
+        text.lines().find_map(|l| l.strip_prefix("# pass ")).and_then(|n| n.trim().parse::<u32>().ok());
+    assert!(passed.is_some_and(|n| n > 0), "node ran no test:\n{text}");
+}

@@ -1,0 +1,195 @@
+//! The event log: every event, command, reply and error, with a filter
+//! whose result is kept as a list of row numbers and extended as entries
+//! arrive, so a million entries cost nothing per frame.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Kind {
+    /// A tabs or windows event.
+    Event,
+    /// A synthetic session value change.
+    Value,
+    /// A command this inspector sent.
+    Command,
+    /// Its reply (ok).
+    Reply,
+    /// An error: a failed command, a bad message, drift.
+    Error,
+    /// The agent's or the bridge's own word.
+    Note,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] =
+        [Kind::Event, Kind::Value, Kind::Command, Kind::Reply, Kind::Error, Kind::Note];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Event => "events",
+            Kind::Value => "values",
+            Kind::Command => "commands",
+            Kind::Reply => "replies",
+            Kind::Error => "errors",
+            Kind::Note => "notes",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    /// ms since the epoch.
+    pub time: f64,
+    pub kind: Kind,
+    /// Interned: a handful of distinct names over millions of rows.
+    pub name: Arc<str>,
+    pub window: Option<i64>,
+    pub tab: Option<i64>,
+    pub summary: String,
+}
+
+/// What the log shows. Persisted between runs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogFilter {
+    pub hidden: HashSet<Kind>,
+    /// Only rows about this tab.
+    pub tab: Option<i64>,
+    pub text: String,
+}
+
+impl LogFilter {
+    fn accepts(&self, e: &Entry, needle: &str) -> bool {
+        !self.hidden.contains(&e.kind)
+            && self.tab.is_none_or(|t| e.tab == Some(t))
+            && (needle.is_empty()
+                || contains_ignore_case(&e.name, needle)
+                || contains_ignore_case(&e.summary, needle))
+    }
+}
+
+/// `needle` must already be lower case.
+fn contains_ignore_case(hay: &str, needle: &str) -> bool {
+    if hay.is_ascii() && needle.is_ascii() {
+        let (h, n) = (hay.as_bytes(), needle.as_bytes());
+        return n.len() <= h.len() && h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+    }
+    hay.to_lowercase().contains(needle)
+}
+
+#[derive(Default)]
+pub struct EventLog {
+    entries: Vec<Entry>,
+    filter: LogFilter,
+    needle: String,
+    visible: Vec<u32>,
+    filtered_upto: usize,
+    names: HashSet<Arc<str>>,
+}
+
+impl EventLog {
+    pub fn push(
+        &mut self,
+        time: f64,
+        kind: Kind,
+        name: &str,
+        window: Option<i64>,
+        tab: Option<i64>,
+        summary: String,
+    ) {
+        let name = match self.names.get(name) {
+            Some(n) => n.clone(),
+            None => {
+                let n: Arc<str> = name.into();
+                self.names.insert(n.clone());
+                n
+            }
+        };
+        self.entries.push(Entry { time, kind, name, window, tab, summary });
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn filter(&self) -> &LogFilter {
+        &self.filter
+    }
+
+    pub fn set_filter(&mut self, f: LogFilter) {
+        if f != self.filter {
+            self.needle = f.text.to_lowercase();
+            self.filter = f;
+            self.visible.clear();
+            self.filtered_upto = 0;
+        }
+    }
+
+    /// The rows that pass the filter (indexes into the log), brought up to date.
+    pub fn visible(&mut self) -> &[u32] {
+        for (i, e) in self.entries.iter().enumerate().skip(self.filtered_upto) {
+            if self.filter.accepts(e, &self.needle) {
+                self.visible.push(i as u32);
+            }
+        }
+        self.filtered_upto = self.entries.len();
+        &self.visible
+    }
+
+    /// Row `i` of the filtered view as last brought up to date by [`Self::visible`].
+    pub fn row(&self, i: usize) -> &Entry {
+        &self.entries[self.visible[i] as usize]
+    }
+
+    pub fn get(&self, i: u32) -> &Entry {
+        &self.entries[i as usize]
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.visible.clear();
+        self.filtered_upto = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log() -> EventLog {
+        let mut l = EventLog::default();
+        l.push(1.0, Kind::Event, "tabs.onCreated", Some(1), Some(3), "content about:blank".into());
+        l.push(2.0, Kind::Command, "tabs.reload", None, Some(3), "{\"tabId\":3}".into());
+        l.push(3.0, Kind::Error, "tabs.get", None, Some(9), "Invalid tab ID: 9".into());
+        l.push(4.0, Kind::Event, "tabs.onUpdated", Some(1), Some(4), "status=complete".into());
+        l
+    }
+
+    #[test]
+    fn filters_by_kind_tab_and_text() {
+        let mut l = log();
+        assert_eq!(l.visible().len(), 4);
+        l.set_filter(LogFilter { hidden: [Kind::Command].into(), ..Default::default() });
+        assert_eq!(l.visible(), &[0, 2, 3]);
+        l.set_filter(LogFilter { tab: Some(3), ..Default::default() });
+        assert_eq!(l.visible(), &[0, 1]);
+        l.set_filter(LogFilter { text: "INVALID".into(), ..Default::default() });
+        assert_eq!(l.visible(), &[2]);
+    }
+
+    #[test]
+    fn new_entries_join_the_filtered_view() {
+        let mut l = log();
+        l.set_filter(LogFilter { text: "oncreated".into(), ..Default::default() });
+        assert_eq!(l.visible().len(), 1);
+        l.push(5.0, Kind::Event, "tabs.onCreated", Some(1), Some(5), String::new());
+        assert_eq!(l.visible(), &[0, 4]);
+        assert!(Arc::ptr_eq(&l.get(0).name, &l.get(4).name), "names are interned");
+    }
+}

@@ -1,0 +1,163 @@
+//! The real inspector UI (egui_kittest, no display needed) against the real
+//! bridge, fed by the real agent JavaScript under Node.
+
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use serde_json::json;
+use tabscope::gui::{App, Options};
+use tabscope_shared::protocol::{Scope, SessionValue};
+use tabscope_tests::{NodeAgent, TestEnv, TestSession, require_program, wait_for};
+
+struct World {
+    env: TestEnv,
+    agent: NodeAgent,
+}
+
+fn world() -> Option<World> {
+    let node = require_program(&["node", "nodejs"], "install Node.js: apt-get install nodejs")?;
+    let env = TestEnv::new();
+    let mut agent = NodeAgent::start(&env, &node, "thunderbird");
+    wait_for(Duration::from_secs(10), || env.bridges().into_iter().find(|b| b.browser.is_some()))
+        .expect("bridge");
+    agent.op(json!({"op": "startUp"}));
+    Some(World { env, agent })
+}
+
+fn harness(env: &TestEnv) -> Harness<'static, App> {
+    let app = App::new(Options::default(), None, env.runtime(), std::sync::Arc::new(|| {}));
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_ui_state(|ui, app: &mut App| app.show(ui), app)
+}
+
+/// Steps the UI in real time until `done` holds (the bridge and agent run
+/// on their own threads and processes).
+fn pump(h: &mut Harness<'_, App>, what: &str, mut done: impl FnMut(&mut Harness<'_, App>) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        h.step();
+        if done(h) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Focuses a labelled field and types into it, as a person does.
+fn type_into(h: &mut Harness<'_, App>, label: &str, text: &str) {
+    h.get_by_label(label).focus();
+    h.run_steps(1);
+    h.get_by_label(label).type_text(text);
+    h.run_steps(2);
+}
+
+fn has_label(h: &Harness<'_, App>, label: &str) -> bool {
+    h.query_all_by_label(label).next().is_some()
+}
+
+fn value_of(app: &App, tab: i64, key: &str) -> Option<SessionValue> {
+    app.conns.current()?.live.model.values(Scope::Tab, tab)?.get(key).cloned()
+}
+
+#[test]
+fn select_a_tab_see_its_properties_and_add_a_value_through_the_editor() {
+    let Some(w) = world() else { return };
+    let mut h = harness(&w.env);
+    pump(&mut h, "the mail tab in the tree", |h| has_label(h, "mail tab"));
+    h.get_by_label("mail tab").click();
+    pump(&mut h, "the properties", |h| has_label(h, "splitViewId") && has_label(h, "Tab 1"));
+    // Once the agent has tested the browser, Thunderbird's rule is explained.
+    pump(&mut h, "the string-only note", |h| {
+        has_label(h, "Thunderbird 153.7.0 stores strings only: objects are refused. Store JSON as text.")
+    });
+
+    h.get_by_label("Add value").click();
+    pump(&mut h, "the editor", |h| has_label(h, "Key"));
+    type_into(&mut h, "Key", "color");
+    type_into(&mut h, "Value", "red");
+    h.run_steps(2);
+    h.get_by_label("Save").click();
+    pump(&mut h, "the value back in the model", |h| value_of(h.state(), 1, "color").is_some());
+    assert_eq!(value_of(h.state(), 1, "color"), Some(SessionValue::String("red".into())));
+    // The browser side has it: read it back through a separate client.
+    let bridge = w.env.bridges().into_iter().next().unwrap();
+    let mut other = TestSession::connect(&bridge.socket);
+    assert_eq!(
+        other.call("sessions.getTabValue", json!({"tabId": 1, "key": "color"})).unwrap(),
+        json!("red")
+    );
+    pump(&mut h, "the value in the table", |h| has_label(h, "color") && has_label(h, "Edit"));
+    drop(w.agent);
+}
+
+#[test]
+fn invalid_json_shows_the_error_and_sends_nothing() {
+    let Some(w) = world() else { return };
+    let mut h = harness(&w.env);
+    pump(&mut h, "the mail tab", |h| has_label(h, "mail tab"));
+    h.get_by_label("mail tab").click();
+    // Settled: the agent has told what this browser stores.
+    pump(&mut h, "the values panel", |h| {
+        has_label(h, "Add value")
+            && h.state().conns.current().is_some_and(|l| l.live.object_values().is_some())
+    });
+    h.get_by_label("Add value").click();
+    pump(&mut h, "the editor", |h| has_label(h, "Key"));
+    h.get_by_label("JSON as text").click();
+    pump(&mut h, "the JSON editor", |h| has_label(h, "Value (JSON)"));
+    type_into(&mut h, "Key", "bad");
+    h.run_steps(2);
+    type_into(&mut h, "Value (JSON)", "{\"a\": ");
+    h.run_steps(3);
+    let error = h.query_by_label_contains("Invalid JSON: line 1, column 6");
+    assert!(error.is_some(), "the error says where");
+    let commands_before = h.state().conns.current().unwrap().live.log.len();
+    h.get_by_label("Save").click();
+    h.run_steps(5);
+    std::thread::sleep(Duration::from_millis(300));
+    h.run_steps(5);
+    let live = &h.state().conns.current().unwrap().live;
+    assert_eq!(live.in_flight(), 0, "no command was sent");
+    assert_eq!(live.log.len(), commands_before, "nothing happened");
+    assert_eq!(value_of(h.state(), 1, "bad"), None);
+    // Fixing it enables Save.
+    type_into(&mut h, "Value (JSON)", "1}");
+    h.run_steps(3);
+    assert!(h.query_by_label_contains("Invalid JSON").is_none());
+    h.get_by_label("Save").click();
+    pump(&mut h, "the JSON text stored as a string", |h| value_of(h.state(), 1, "bad").is_some());
+    assert_eq!(value_of(h.state(), 1, "bad"), Some(SessionValue::String("{\"a\": 1}".into())));
+}
+
+#[test]
+fn the_event_log_filters_by_text() {
+    let Some(w) = world() else { return };
+    let mut h = harness(&w.env);
+    pump(&mut h, "the mail tab", |h| has_label(h, "mail tab"));
+    // Events after the inspector connected.
+    let bridge = w.env.bridges().into_iter().next().unwrap();
+    let mut other = TestSession::connect(&bridge.socket);
+    other.call("tabs.create", json!({"createProperties": {"url": "https://example.org/"}})).unwrap();
+    other.call("windows.update", json!({"windowId": 1, "updateInfo": {"focused": true}})).unwrap();
+    pump(&mut h, "events in the log", |h| has_label(h, "tabs.onCreated"));
+    type_into(&mut h, "Log filter", "onFocusChanged");
+    pump(&mut h, "the filtered log", |h| has_label(h, "windows.onFocusChanged"));
+    let live = &mut h.state_mut().conns.current_mut().unwrap().live;
+    let visible = live.log.visible().to_vec();
+    assert!(!visible.is_empty());
+    assert!(visible.iter().all(|&i| live.log.get(i).name.contains("onFocusChanged")));
+    assert!(!has_label(&h, "tabs.onCreated"), "other events are filtered out of the table");
+}
+
+#[test]
+fn with_no_bridge_the_empty_state_says_what_to_do() {
+    let env = TestEnv::new();
+    let mut h = harness(&env);
+    h.run_steps(3);
+    assert!(has_label(&h, "No browser connected"));
+    assert!(has_label(&h, "Install host manifest"));
+    assert!(has_label(&h, "Launch Thunderbird"));
+}
