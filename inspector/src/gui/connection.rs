@@ -328,6 +328,19 @@ impl Connections {
         }
     }
 
+    /// Shows an already built state (benchmarks, demos); read-only.
+    pub fn show_state(&mut self, label: &str, live: Live) {
+        self.links.push(Link {
+            label: label.to_owned(),
+            disc: None,
+            session: None,
+            loader: None,
+            status: Status::Offline { path: PathBuf::from(label), warning: None },
+            live,
+        });
+        self.current = Some(self.links.len() - 1);
+    }
+
     /// Opens a trace file; it becomes the current view.
     pub fn open_trace(&mut self, path: &Path) {
         let label = path.file_name().map_or("trace".into(), |n| n.to_string_lossy().into_owned());

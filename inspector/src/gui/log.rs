@@ -133,13 +133,32 @@ impl EventLog {
 
     /// The rows that pass the filter (indexes into the log), brought up to date.
     pub fn visible(&mut self) -> &[u32] {
-        for (i, e) in self.entries.iter().enumerate().skip(self.filtered_upto) {
+        self.refresh(usize::MAX);
+        &self.visible
+    }
+
+    /// Filters at most `budget` more entries; true when the view is complete.
+    /// The UI calls this once a frame, so a new filter over a million
+    /// entries costs a few frames of a few milliseconds, never one long one.
+    pub fn refresh(&mut self, budget: usize) -> bool {
+        let end = self.entries.len().min(self.filtered_upto.saturating_add(budget));
+        for (i, e) in self.entries[self.filtered_upto..end].iter().enumerate() {
             if self.filter.accepts(e, &self.needle) {
-                self.visible.push(i as u32);
+                self.visible.push((self.filtered_upto + i) as u32);
             }
         }
-        self.filtered_upto = self.entries.len();
+        self.filtered_upto = end;
+        end == self.entries.len()
+    }
+
+    /// The filtered rows as far as filtering has got.
+    pub fn filtered(&self) -> &[u32] {
         &self.visible
+    }
+
+    /// How far filtering has got, 0..=1.
+    pub fn progress(&self) -> f32 {
+        if self.entries.is_empty() { 1.0 } else { self.filtered_upto as f32 / self.entries.len() as f32 }
     }
 
     /// Row `i` of the filtered view as last brought up to date by [`Self::visible`].
@@ -181,6 +200,18 @@ mod tests {
         assert_eq!(l.visible(), &[0, 1]);
         l.set_filter(LogFilter { text: "INVALID".into(), ..Default::default() });
         assert_eq!(l.visible(), &[2]);
+    }
+
+    #[test]
+    fn filtering_in_slices_gives_the_same_rows() {
+        let mut l = log();
+        l.set_filter(LogFilter { text: "tabs.on".into(), ..Default::default() });
+        assert!(!l.refresh(1));
+        assert_eq!(l.filtered(), &[0]);
+        assert!(!l.refresh(2));
+        assert!(l.refresh(1));
+        assert_eq!(l.filtered(), &[0, 3]);
+        assert_eq!(l.progress(), 1.0);
     }
 
     #[test]

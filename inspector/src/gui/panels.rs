@@ -54,7 +54,9 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) {
     ui.heading(title);
     actions(app, ui, sel);
     ui.separator();
-    egui::Panel::right("values").resizable(true).default_size(420.0).min_size(280.0).show(ui, |ui| {
+    // At most 60% of the width: Properties must stay readable beside it.
+    let max = (ui.available_width() * 0.6).max(300.0);
+    egui::Panel::right("values").resizable(true).default_size(440.0).size_range(280.0..=max).show(ui, |ui| {
         values::show(app, ui, sel);
     });
     egui::CentralPanel::default().show(ui, |ui| properties(ui, &object));

@@ -34,9 +34,12 @@ pub struct Editor {
 
 /// Where JSON typed so far is wrong, in words a person can act on.
 pub fn json_error(text: &str) -> Option<String> {
-    serde_json::from_str::<Value>(text)
-        .err()
-        .map(|e| format!("line {}, column {}: {e}", e.line(), e.column()))
+    serde_json::from_str::<Value>(text).err().map(|e| {
+        // serde's message ends with the position again; say it once, first.
+        let msg = e.to_string();
+        let what = msg.split(" at line ").next().unwrap_or(&msg);
+        format!("line {}, column {}: {what}", e.line(), e.column())
+    })
 }
 
 fn scope_of(sel: Selection) -> (Scope, i64) {
@@ -51,10 +54,14 @@ fn display(v: &SessionValue) -> String {
         SessionValue::String(s) => s.clone(),
         SessionValue::Json(j) => j.to_string(),
     };
-    if s.chars().count() > 60 { format!("{}…", s.chars().take(59).collect::<String>()) } else { s }
+    if s.chars().count() > 40 { format!("{}…", s.chars().take(39).collect::<String>()) } else { s }
 }
 
 pub fn show(app: &mut App, ui: &mut egui::Ui, sel: Selection) {
+    egui::ScrollArea::both().id_salt("values").auto_shrink([false, false]).show(ui, |ui| panel(app, ui, sel));
+}
+
+fn panel(app: &mut App, ui: &mut egui::Ui, sel: Selection) {
     let (scope, id) = scope_of(sel);
     if app.editor.target != Some((scope, id)) {
         app.editor = Editor { probe_key: std::mem::take(&mut app.editor.probe_key), ..Default::default() };
@@ -100,8 +107,8 @@ pub fn show(app: &mut App, ui: &mut egui::Ui, sel: Selection) {
         egui::Grid::new("values-grid").num_columns(4).striped(true).spacing([8.0, 4.0]).show(ui, |ui| {
             ui.label(RichText::new("key").weak());
             ui.label(RichText::new("stored as").weak());
-            ui.label(RichText::new("value").weak());
             ui.label("");
+            ui.label(RichText::new("value").weak());
             ui.end_row();
             for (k, v) in &values {
                 ui.label(RichText::new(k).monospace());
@@ -109,12 +116,7 @@ pub fn show(app: &mut App, ui: &mut egui::Ui, sel: Selection) {
                     SessionValue::String(_) => "a string, exactly as stored",
                     SessionValue::Json(_) => "an object, stored by the browser as JSON",
                 });
-                ui.add(egui::Label::new(RichText::new(display(v)).monospace()).extend()).on_hover_text(
-                    match v {
-                        SessionValue::String(s) => s.clone(),
-                        SessionValue::Json(j) => serde_json::to_string_pretty(j).unwrap_or_default(),
-                    },
-                );
+                // Actions before the value: a long value never pushes them away.
                 ui.horizontal(|ui| {
                     ui.add_enabled_ui(live_link, |ui| {
                         if ui.small_button("Edit").on_hover_text(format!("edit {k}")).clicked() {
@@ -124,6 +126,10 @@ pub fn show(app: &mut App, ui: &mut egui::Ui, sel: Selection) {
                             delete = Some(k.clone());
                         }
                     });
+                });
+                ui.add(egui::Label::new(RichText::new(display(v)).monospace())).on_hover_text(match v {
+                    SessionValue::String(s) => s.clone(),
+                    SessionValue::Json(j) => serde_json::to_string_pretty(j).unwrap_or_default(),
                 });
                 ui.end_row();
             }
@@ -225,8 +231,9 @@ fn editor(app: &mut App, ui: &mut egui::Ui, scope: Scope, id: i64, strings_only:
         });
         let json_mode = app.editor.mode != Mode::Text;
         let l = ui.label(if json_mode { "Value (JSON)" } else { "Value" });
-        let mut edit =
-            egui::TextEdit::multiline(&mut app.editor.text).desired_rows(4).desired_width(f32::INFINITY);
+        let mut edit = egui::TextEdit::multiline(&mut app.editor.text)
+            .desired_rows(4)
+            .desired_width(ui.available_width());
         if json_mode {
             edit = edit.code_editor();
         }
@@ -361,6 +368,6 @@ mod tests {
     fn json_errors_say_where() {
         assert_eq!(json_error("{\"a\": 1}"), None);
         let e = json_error("{\"a\": 1,\n \"b\": }").unwrap();
-        assert!(e.starts_with("line 2, column 7"), "{e}");
+        assert_eq!(e, "line 2, column 7: expected value");
     }
 }
