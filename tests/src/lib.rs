@@ -372,7 +372,8 @@ impl Drop for NodeAgent {
     }
 }
 
-/// `tabscope launch BROWSER --headless --no-inspector`, as a user runs it.
+/// `tabscope launch BROWSER --headless [extra…]`, as a user runs it (pass
+/// `--no-inspector` for no window).
 pub struct Launched {
     pub child: Child,
     pub bridge: Discovery,
@@ -385,7 +386,7 @@ impl Launched {
         let log = std::fs::File::create(&output).unwrap();
         let child = env
             .command(tabscope_bin())
-            .args(["launch", browser, "--headless", "--no-inspector"])
+            .args(["launch", browser, "--headless"])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())

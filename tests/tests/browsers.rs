@@ -115,7 +115,8 @@ fn run(browser: &str, binary_names: &[&str]) {
     let env = TestEnv::new();
     let trace = env.dir.path().join("trace.jsonl");
     let started = Instant::now();
-    let mut launched = Launched::start(&env, browser, &["--record", trace.to_str().unwrap()]);
+    let mut launched =
+        Launched::start(&env, browser, &["--no-inspector", "--record", trace.to_str().unwrap()]);
     let profile = launched.bridge.bridge.profile.clone().expect("the bridge knows the profile");
     let mut o = Observer::new(TestSession::connect(&launched.bridge.socket));
 
