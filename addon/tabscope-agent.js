@@ -209,47 +209,41 @@
       emit("tabscope.onSessionValueChanged", [{ scope, id, key, value: stored(value) }]);
     }
 
-    // Every change of a session value goes through these, whoever calls.
-    const tracked = {
-      async setTabValue(tabId, key, value) {
-        const r = await rawSessions.setTabValue(tabId, key, value);
-        learnKey("tab", key);
-        valueChanged("tab", tabId, key, await rawSessions.getTabValue(tabId, key));
-        return r;
-      },
-      async removeTabValue(tabId, key) {
-        const r = await rawSessions.removeTabValue(tabId, key);
-        valueChanged("tab", tabId, key, undefined);
-        return r;
-      },
-      async getTabValue(tabId, key) {
-        const v = await rawSessions.getTabValue(tabId, key);
-        if (v !== undefined) learnKey("tab", key);
-        return v;
-      },
-      async setWindowValue(windowId, key, value) {
-        const r = await rawSessions.setWindowValue(windowId, key, value);
-        learnKey("window", key);
-        valueChanged("window", windowId, key, await rawSessions.getWindowValue(windowId, key));
-        return r;
-      },
-      async removeWindowValue(windowId, key) {
-        const r = await rawSessions.removeWindowValue(windowId, key);
-        valueChanged("window", windowId, key, undefined);
-        return r;
-      },
-      async getWindowValue(windowId, key) {
-        const v = await rawSessions.getWindowValue(windowId, key);
-        if (v !== undefined) learnKey("window", key);
-        return v;
-      },
-    };
+    /**
+     * Every change of a session value goes through these, whoever calls:
+     * set learns the key and reports what was really stored; remove reports
+     * the removal; get learns keys that turn out to exist.
+     */
+    function trackedScope(scope, noun) {
+      const get = rawSessions[`get${noun}Value`];
+      const set = rawSessions[`set${noun}Value`];
+      const remove = rawSessions[`remove${noun}Value`];
+      if (!get || !set || !remove) return {};
+      return {
+        async [`set${noun}Value`](id, key, value) {
+          const r = await set(id, key, value);
+          learnKey(scope, key);
+          valueChanged(scope, id, key, await get(id, key));
+          return r;
+        },
+        async [`remove${noun}Value`](id, key) {
+          const r = await remove(id, key);
+          valueChanged(scope, id, key, undefined);
+          return r;
+        },
+        async [`get${noun}Value`](id, key) {
+          const v = await get(id, key);
+          if (v !== undefined) learnKey(scope, key);
+          return v;
+        },
+      };
+    }
+    const tracked = Object.assign({}, trackedScope("tab", "Tab"), trackedScope("window", "Window"));
 
     /** Makes the embedding add-on's own sessions calls visible too. */
     function wrapSessions() {
       if (!api.sessions) return;
       for (const fn of Object.keys(tracked)) {
-        if (!rawSessions[fn]) continue;
         try {
           api.sessions[fn] = tracked[fn];
         } catch (e) {
