@@ -161,3 +161,82 @@ fn with_no_bridge_the_empty_state_says_what_to_do() {
     assert!(has_label(&h, "Install host manifest"));
     assert!(has_label(&h, "Launch Thunderbird"));
 }
+
+/// Opens the mail tab's details once the agent has reported what it stores.
+fn select_mail_tab(h: &mut Harness<'_, App>) {
+    pump(h, "the mail tab", |h| has_label(h, "mail tab"));
+    h.get_by_label("mail tab").click();
+    pump(h, "its values panel", |h| {
+        has_label(h, "Add value") && h.state().conns.current().is_some_and(|l| l.live.object_values().is_some())
+    });
+}
+
+#[test]
+fn a_value_changed_by_the_browser_during_an_edit_is_not_silently_overwritten() {
+    let Some(w) = world() else { return };
+    let bridge = w.env.bridges().into_iter().next().unwrap();
+    let mut other = TestSession::connect(&bridge.socket);
+    other.call("sessions.setTabValue", json!({"tabId": 1, "key": "color", "value": "red"})).unwrap();
+    let mut h = harness(&w.env);
+    select_mail_tab(&mut h);
+    pump(&mut h, "the value", |h| has_label(h, "color"));
+    h.get_by_label("Edit").click();
+    pump(&mut h, "the editor", |h| has_label(h, "Edit color"));
+    // Someone else (the add-on under test, say) changes it meanwhile.
+    other.call("sessions.setTabValue", json!({"tabId": 1, "key": "color", "value": "blue"})).unwrap();
+    pump(&mut h, "the warning", |h| {
+        h.query_by_label_contains("Changed in the browser while you were editing: it is now string blue").is_some()
+    });
+    assert!(has_label(&h, "Overwrite"), "saving now says what it does");
+    assert!(!has_label(&h, "Save"));
+    h.get_by_label("Take theirs").click();
+    pump(&mut h, "the editor reloaded", |h| !has_label(h, "Overwrite"));
+    assert_eq!(h.state().editor.text, "blue");
+}
+
+#[test]
+fn an_action_reports_its_result_where_it_was_clicked() {
+    let Some(w) = world() else { return };
+    let mut h = harness(&w.env);
+    select_mail_tab(&mut h);
+    h.get_by_label("Reload").click();
+    pump(&mut h, "the reload's result", |h| has_label(h, "ok: tabs.reload: done"));
+    // The browser's own error, e.g. a script in a mail tab.
+    h.get_by_label("Move").click();
+    type_into(&mut h, "Move to index", "x");
+    h.get_by_label("Move").click();
+    h.run_steps(2);
+    assert!(has_label(&h, "the index must be a whole number (-1 moves to the end)"));
+}
+
+#[test]
+fn recording_saves_a_trace_that_replays() {
+    let Some(w) = world() else { return };
+    let mut h = harness(&w.env);
+    select_mail_tab(&mut h);
+    let path = w.env.dir.path().join("recorded.jsonl");
+    h.state_mut().prefs.trace_path = path.to_string_lossy().into_owned();
+    h.get_by_label("Record").click();
+    pump(&mut h, "recording", |h| h.query_by_label_contains("Stop recording").is_some());
+    let bridge = w.env.bridges().into_iter().next().unwrap();
+    let mut other = TestSession::connect(&bridge.socket);
+    other.call("tabs.create", json!({"createProperties": {"url": "https://example.org/"}})).unwrap();
+    pump(&mut h, "events counted", |h| {
+        h.state().conns.current().unwrap().live.recorder.as_ref().is_some_and(|r| r.events() > 0)
+            && h.query_by_label_contains("Stop recording").is_some()
+    });
+    h.get_by_label_contains("Stop recording").click();
+    pump(&mut h, "the file", |_| path.exists());
+    let (records, warning) =
+        tabscope_shared::trace::read_all(std::io::BufReader::new(std::fs::File::open(&path).unwrap())).unwrap();
+    assert_eq!(warning, None);
+    assert_eq!(records[0].msg["type"], "hello");
+    assert_eq!(records[1].msg["type"], "snapshot");
+    assert!(records.iter().any(|r| r.msg["name"] == "tabs.onCreated"));
+    // The saved trace opens offline and shows the new tab.
+    let mut replay = tabscope::gui::live::Live::default();
+    for r in &records {
+        replay.on_record(r);
+    }
+    assert_eq!(replay.model.tab_count(), h.state().conns.current().unwrap().live.model.tab_count());
+}
