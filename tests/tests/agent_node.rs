@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tabscope_shared::methods::METHODS;
-use tabscope_shared::protocol::{Scope, ServerMsg, SessionValue};
+use tabscope_shared::protocol::ServerMsg;
 use tabscope_tests::{NodeAgent, TestEnv, WAIT, require_program, wait_for, workspace_root};
 
 fn node() -> Option<std::path::PathBuf> {
@@ -115,7 +115,6 @@ fn snapshot_events_and_commands_flow_both_ways() {
     agent.wait_event("set", WAIT).unwrap();
     let probe = s.call("agent.probeKey", json!({"key":"hidden"})).unwrap();
     assert_eq!(probe["tabs"][id.to_string()], json!({"type":"string","value":"h"}));
-    let _ = (Scope::Tab, SessionValue::String(String::new()));
 
     agent.op(json!({"op":"quit"}));
     let gone = wait_for(Duration::from_secs(5), || env.bridges().is_empty().then_some(()));
