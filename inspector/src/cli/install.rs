@@ -368,6 +368,20 @@ mod tests {
     }
 
     #[test]
+    fn the_templates_in_manifests_match_what_install_writes() {
+        for (text, path) in [
+            (include_str!("../../../manifests/tabscope_bridge.json"), "/ABSOLUTE/PATH/TO/tabscope-bridge"),
+            (
+                include_str!("../../../manifests/tabscope_bridge.windows.json"),
+                "C:\\ABSOLUTE\\PATH\\TO\\tabscope-bridge.exe",
+            ),
+        ] {
+            let template: HostManifest = serde_json::from_str(text).unwrap();
+            assert_eq!(template, manifest_for(Path::new(path), &[], None));
+        }
+    }
+
+    #[test]
     fn xpi_has_the_manifest_at_its_root() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("a.xpi");
