@@ -1,0 +1,134 @@
+//! The `tabscope` command line as a user runs it, against the real bridge fed
+//! by the real agent under Node.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tabscope_tests::{NodeAgent, TestEnv, TestSession, require_program, wait_for};
+
+fn running(env: &TestEnv) -> Option<NodeAgent> {
+    let node = require_program(&["node", "nodejs"], "install Node.js: apt-get install nodejs")?;
+    let mut agent = NodeAgent::start(env, &node, "thunderbird");
+    wait_for(Duration::from_secs(10), || env.bridges().into_iter().find(|b| b.browser.is_some()))
+        .expect("bridge");
+    agent.op(json!({"op": "startUp"}));
+    Some(agent)
+}
+
+fn stdout_json(out: &std::process::Output) -> Value {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+#[test]
+fn list_and_methods_print_json() {
+    let env = TestEnv::new();
+    let Some(_agent) = running(&env) else { return };
+    let list = stdout_json(&env.tabscope(&["list", "--json"]));
+    assert_eq!(list[0]["browser"]["name"], "Thunderbird");
+    assert!(list[0]["socket"].as_str().unwrap().ends_with(".sock"));
+    let methods = stdout_json(&env.tabscope(&["methods", "--json"]));
+    assert_eq!(methods["sessions.setTabValue"], json!(["tabId", "key", "value"]));
+    let text = env.tabscope(&["list"]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("Thunderbird 153.7.0"));
+}
+
+#[test]
+fn watch_prints_one_json_line_per_event() {
+    let env = TestEnv::new();
+    let Some(_agent) = running(&env) else { return };
+    let mut watch = env
+        .command(tabscope_tests::tabscope_bin())
+        .args(["watch", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    std::thread::sleep(Duration::from_millis(300));
+    let bridge = env.bridges().into_iter().next().unwrap();
+    let mut s = TestSession::connect(&bridge.socket);
+    s.call("tabs.create", json!({"createProperties": {"url": "https://example.org/"}})).unwrap();
+    // Start-up events may still be arriving: every line is one event; find ours.
+    let created = lines
+        .by_ref()
+        .take(50)
+        .map(|l| serde_json::from_str::<Value>(&l.unwrap()).expect("each line is one JSON event"))
+        .find(|e| e["name"] == "tabs.onCreated" && e["args"][0]["type"] == "content")
+        .expect("the new tab's onCreated");
+    assert!(created["seq"].as_u64().is_some() && created["received"].as_f64().is_some());
+    let _ = watch.kill();
+    let _ = watch.wait();
+}
+
+#[test]
+fn record_writes_a_trace_that_starts_with_the_world() {
+    let env = TestEnv::new();
+    let Some(_agent) = running(&env) else { return };
+    let file = env.dir.path().join("rec.jsonl");
+    let rec = env
+        .command(tabscope_tests::tabscope_bin())
+        .args(["record", file.to_str().unwrap(), "--seconds", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let bridge = env.bridges().into_iter().next().unwrap();
+    let mut s = TestSession::connect(&bridge.socket);
+    s.call("tabs.create", json!({"createProperties": {"url": "https://example.org/"}})).unwrap();
+    let out = rec.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("records written"));
+    let (records, warning) =
+        tabscope_shared::trace::read_all(BufReader::new(std::fs::File::open(&file).unwrap())).unwrap();
+    assert_eq!(warning, None);
+    assert_eq!(records[0].msg["type"], "hello");
+    assert_eq!(records[1].msg["type"], "snapshot");
+    assert!(records.iter().any(|r| r.msg["name"] == "tabs.onCreated"));
+}
+
+#[test]
+fn install_doctor_uninstall_and_package_in_a_fresh_home() {
+    let env = TestEnv::new();
+    let out = env.tabscope(&["doctor"]);
+    assert!(!out.status.success(), "doctor must fail with no manifest");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("fix: run `tabscope install`"));
+    let out = env.tabscope(&["install", "--extension-id", "mine@example.com"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(env.home().join(".mozilla/native-messaging-hosts/tabscope_bridge.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["allowed_extensions"], json!(["tabscope-agent@tabscope.dev", "mine@example.com"]));
+    assert!(std::path::Path::new(manifest["path"].as_str().unwrap()).is_absolute());
+    let out = env.tabscope(&["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("bridge runs: tabscope-bridge"), "{text}");
+    assert!(!text.contains("FAIL"), "{text}");
+    let xpi = env.dir.path().join("agent.xpi");
+    assert!(env.tabscope(&["package", "--out", xpi.to_str().unwrap()]).status.success());
+    assert!(std::fs::metadata(&xpi).unwrap().len() > 1000);
+    assert!(env.tabscope(&["uninstall"]).status.success());
+    assert!(!env.home().join(".mozilla/native-messaging-hosts/tabscope_bridge.json").exists());
+}
+
+#[test]
+fn several_bridges_need_a_choice() {
+    let env = TestEnv::new();
+    let Some(_a) = running(&env) else { return };
+    let node = require_program(&["node", "nodejs"], "").unwrap();
+    let _b = NodeAgent::start(&env, &node, "firefox");
+    wait_for(Duration::from_secs(10), || {
+        (env.bridges().iter().filter(|b| b.browser.is_some()).count() == 2).then_some(())
+    })
+    .expect("two bridges");
+    let out = env.tabscope(&["snapshot"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("2 bridges are running; choose one with --bridge"), "{err}");
+    let ff = stdout_json(&env.tabscope(&["snapshot", "--bridge", "firefox"]));
+    assert_eq!(ff["agent"]["browser"]["name"], "Firefox");
+}
