@@ -167,7 +167,8 @@ fn select_mail_tab(h: &mut Harness<'_, App>) {
     pump(h, "the mail tab", |h| has_label(h, "mail tab"));
     h.get_by_label("mail tab").click();
     pump(h, "its values panel", |h| {
-        has_label(h, "Add value") && h.state().conns.current().is_some_and(|l| l.live.object_values().is_some())
+        has_label(h, "Add value")
+            && h.state().conns.current().is_some_and(|l| l.live.object_values().is_some())
     });
 }
 
@@ -185,7 +186,8 @@ fn a_value_changed_by_the_browser_during_an_edit_is_not_silently_overwritten() {
     // Someone else (the add-on under test, say) changes it meanwhile.
     other.call("sessions.setTabValue", json!({"tabId": 1, "key": "color", "value": "blue"})).unwrap();
     pump(&mut h, "the warning", |h| {
-        h.query_by_label_contains("Changed in the browser while you were editing: it is now string blue").is_some()
+        h.query_by_label_contains("Changed in the browser while you were editing: it is now string blue")
+            .is_some()
     });
     assert!(has_label(&h, "Overwrite"), "saving now says what it does");
     assert!(!has_label(&h, "Save"));
@@ -228,7 +230,8 @@ fn recording_saves_a_trace_that_replays() {
     h.get_by_label_contains("Stop recording").click();
     pump(&mut h, "the file", |_| path.exists());
     let (records, warning) =
-        tabscope_shared::trace::read_all(std::io::BufReader::new(std::fs::File::open(&path).unwrap())).unwrap();
+        tabscope_shared::trace::read_all(std::io::BufReader::new(std::fs::File::open(&path).unwrap()))
+            .unwrap();
     assert_eq!(warning, None);
     assert_eq!(records[0].msg["type"], "hello");
     assert_eq!(records[1].msg["type"], "snapshot");

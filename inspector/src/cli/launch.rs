@@ -20,7 +20,8 @@ use tabscope_shared::discovery::{self, Discovery};
 use tabscope_shared::protocol::ADDON_ID;
 
 use super::BrowserChoice;
-use super::install::{self, FIREFOX_NAMES, THUNDERBIRD_NAMES};
+use super::doctor::{self, FIREFOX_NAMES, THUNDERBIRD_NAMES};
+use super::install;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Browser {
@@ -200,7 +201,7 @@ pub fn start(args: &LaunchArgs) -> anyhow::Result<Launched> {
     let label = args.browser.label();
     let binary = match &args.binary {
         Some(b) => b.clone(),
-        None => install::find_browser(args.browser.names()).with_context(|| {
+        None => doctor::find_browser(args.browser.names()).with_context(|| {
             format!(
                 "{label} is not installed (looked for {} on PATH). {}",
                 args.browser.names().join(", "),
@@ -208,7 +209,7 @@ pub fn start(args: &LaunchArgs) -> anyhow::Result<Launched> {
             )
         })?,
     };
-    if let Some(kind) = install::confinement(&binary) {
+    if let Some(kind) = doctor::confinement(&binary) {
         bail!(
             "{label} at {} is a {kind} package; its sandbox blocks native messaging, so the agent cannot reach tabscope. \
              Install {label} from your distribution's packages or from Mozilla, and pass --binary if it is not first on PATH.",
@@ -267,7 +268,7 @@ pub fn start(args: &LaunchArgs) -> anyhow::Result<Launched> {
                  the browser output in {} and the bridge log {}",
                 args.wait,
                 log_path.display(),
-                install::log_file().display()
+                doctor::log_file().display()
             );
         }
         std::thread::sleep(Duration::from_millis(100));

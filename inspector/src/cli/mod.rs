@@ -1,6 +1,7 @@
 //! The command line: every subcommand works without a display.
 
 pub mod bridges;
+pub mod doctor;
 pub mod install;
 pub mod launch;
 
@@ -113,7 +114,7 @@ pub fn run(cli: Cli, cmd: Cmd) -> anyhow::Result<()> {
             install::install(browser, &extension_ids, bridge_path)
         }
         Cmd::Uninstall { browser } => install::uninstall(browser),
-        Cmd::Doctor => install::doctor(),
+        Cmd::Doctor => doctor::doctor(),
         Cmd::Package { out } => {
             install::write_xpi(&out)?;
             println!("wrote {}", out.display());

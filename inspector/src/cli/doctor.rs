@@ -1,0 +1,217 @@
+//! `tabscope doctor`: every link from browser to inspector, checked, with
+//! what to fix; and finding the browsers (also used by `launch`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+use tabscope_shared::discovery;
+use tabscope_shared::protocol::{ADDON_ID, HOST_NAME};
+
+use super::BrowserChoice;
+use super::install::{HostManifest, manifest_locations};
+
+struct Report {
+    problems: usize,
+}
+
+impl Report {
+    fn ok(&self, what: &str) {
+        println!("  ok   {what}");
+    }
+    fn bad(&mut self, what: &str, fix: &str) {
+        self.problems += 1;
+        println!("  FAIL {what}\n       fix: {fix}");
+    }
+    fn note(&self, what: &str) {
+        println!("  --   {what}");
+    }
+}
+
+/// Where a browser binary is, and whether it is confined.
+pub fn find_browser(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    for dir in std::env::split_paths(&path) {
+        for n in names {
+            let p = dir.join(n);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+pub fn confinement(binary: &Path) -> Option<&'static str> {
+    let real = fs::canonicalize(binary).unwrap_or_else(|_| binary.to_path_buf());
+    let s = real.to_string_lossy();
+    if s.starts_with("/snap/") || s.contains("/snap/bin/") {
+        Some("Snap")
+    } else if s.contains("flatpak") {
+        Some("Flatpak")
+    } else {
+        None
+    }
+}
+
+pub const THUNDERBIRD_NAMES: &[&str] = &["thunderbird", "thunderbird-esr", "betterbird"];
+pub const FIREFOX_NAMES: &[&str] = &["firefox-esr", "firefox"];
+
+pub fn doctor() -> anyhow::Result<()> {
+    let mut r = Report { problems: 0 };
+    println!("host manifest");
+    let mut manifest_bridge = None;
+    for (browser, path) in manifest_locations(BrowserChoice::All)? {
+        let Ok(bytes) = fs::read(&path) else {
+            r.bad(&format!("{browser}: no manifest at {}", path.display()), "run `tabscope install`");
+            continue;
+        };
+        let m: HostManifest = match serde_json::from_slice(&bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                r.bad(
+                    &format!("{browser}: {} is not a valid manifest: {e}", path.display()),
+                    "run `tabscope install` to rewrite it",
+                );
+                continue;
+            }
+        };
+        r.ok(&format!("{browser}: {}", path.display()));
+        if m.name == HOST_NAME {
+            r.ok(&format!("name is {HOST_NAME}"))
+        } else {
+            r.bad(&format!("name is {:?}, not {HOST_NAME}", m.name), "run `tabscope install`")
+        }
+        if m.kind == "stdio" {
+            r.ok("type is stdio")
+        } else {
+            r.bad(&format!("type is {:?}", m.kind), "run `tabscope install`")
+        }
+        if m.allowed_extensions.iter().any(|e| e == ADDON_ID) {
+            r.ok(&format!("allows {}", m.allowed_extensions.join(", ")));
+        } else {
+            r.bad(&format!("{ADDON_ID} is not among allowed_extensions"), "run `tabscope install`");
+        }
+        let bridge = PathBuf::from(&m.path);
+        if !bridge.is_absolute() {
+            r.bad(
+                &format!("path {:?} is not absolute (Linux and macOS need an absolute path)", m.path),
+                "run `tabscope install`",
+            );
+        } else if !is_executable(&bridge) {
+            r.bad(
+                &format!("bridge {} is missing or not executable", m.path),
+                "build it (`cargo build --release`) and run `tabscope install`",
+            );
+        } else {
+            r.ok(&format!("bridge {} is executable", m.path));
+            manifest_bridge = Some(bridge);
+        }
+    }
+    if let Some(bridge) = manifest_bridge {
+        match std::process::Command::new(&bridge).arg("--version").output() {
+            Ok(out) if out.status.success() && out.stdout.is_empty() => {
+                r.ok(&format!("bridge runs: {}", String::from_utf8_lossy(&out.stderr).trim()))
+            }
+            Ok(out) if !out.stdout.is_empty() => {
+                r.bad("the bridge printed to stdout", "stdout must carry frames only: report this bug")
+            }
+            Ok(out) => r.bad(
+                &format!("bridge --version failed: {}", String::from_utf8_lossy(&out.stderr)),
+                "rebuild the bridge",
+            ),
+            Err(e) => {
+                r.bad(&format!("cannot run the bridge: {e}"), "rebuild the bridge and run `tabscope install`")
+            }
+        }
+    }
+    println!("browsers");
+    for (label, names, how) in [
+        (
+            "Thunderbird",
+            THUNDERBIRD_NAMES,
+            "install it: `sudo apt-get install thunderbird` (Debian/Ubuntu) or from thunderbird.net",
+        ),
+        (
+            "Firefox",
+            FIREFOX_NAMES,
+            "install it: `sudo apt-get install firefox-esr` (Debian) or from mozilla.org",
+        ),
+    ] {
+        match find_browser(names) {
+            Some(p) => match confinement(&p) {
+                Some(kind) => r.bad(
+                    &format!(
+                        "{label} at {} is a {kind} package: its sandbox blocks native messaging",
+                        p.display()
+                    ),
+                    &format!("use a {label} from your distribution's packages or mozilla.org (not {kind})"),
+                ),
+                None => r.ok(&format!("{label}: {}", p.display())),
+            },
+            None => r.note(&format!("{label} not found on PATH ({how})")),
+        }
+    }
+    println!("bridges");
+    let dir = discovery::runtime_dir_path();
+    match discovery::runtime_dir() {
+        Ok(_) => r.ok(&format!("runtime directory {} is private", dir.display())),
+        Err(e) => r.bad(
+            &format!("runtime directory {}: {e}", dir.display()),
+            "remove it or set TABSCOPE_RUNTIME_DIR",
+        ),
+    }
+    match discovery::list_bridges(&dir) {
+        Ok(list) if list.is_empty() => {
+            r.note("no bridge running: start the browser with the agent installed")
+        }
+        Ok(list) => {
+            for d in list {
+                r.ok(&format!("bridge {} for {}", d.bridge.pid, d.browser_label()));
+            }
+        }
+        Err(e) => r.bad(&format!("cannot list bridges: {e}"), "check the runtime directory"),
+    }
+    println!("bridge log: {}", log_file().display());
+    if r.problems > 0 {
+        bail!("{} problem(s) found", r.problems);
+    }
+    println!("all good");
+    Ok(())
+}
+
+/// The bridge's log file (the bridge's own rule, see bridge/src/logging.rs).
+pub fn log_file() -> PathBuf {
+    if let Some(d) = std::env::var_os("TABSCOPE_LOG_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("bridge.log");
+    }
+    directories::ProjectDirs::from("dev", "tabscope", "tabscope")
+        .map(|p| p.state_dir().unwrap_or(p.data_local_dir()).join("bridge.log"))
+        .unwrap_or_else(|| std::env::temp_dir().join("tabscope-logs/bridge.log"))
+}
+
+#[cfg(unix)]
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(p: &Path) -> bool {
+    p.is_file()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snap_and_flatpak_are_recognised() {
+        assert_eq!(confinement(Path::new("/snap/bin/thunderbird")), Some("Snap"));
+        assert_eq!(
+            confinement(Path::new("/var/lib/flatpak/exports/bin/org.mozilla.Thunderbird")),
+            Some("Flatpak")
+        );
+        assert_eq!(confinement(Path::new("/usr/bin/true")), None);
+    }
+}
