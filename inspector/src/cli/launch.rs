@@ -367,9 +367,19 @@ pub fn launch(args: LaunchArgs) -> anyhow::Result<()> {
             finish(&l);
             std::process::exit(0);
         });
+        // Even if the window crashes (say, the X server drops it), the
+        // browser is closed cleanly: the panic hook runs the shutdown first.
+        let l = launched.clone();
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            default_hook(info);
+            eprintln!("tabscope: the inspector crashed; closing the browser");
+            finish(&l);
+        }));
         let pid = launched.lock().expect("launch state").as_ref().map(|l| l.bridge.bridge.pid.to_string());
         let opts = crate::gui::Options { bridge: pid, ..Default::default() };
-        if let Err(e) = crate::gui::run(opts) {
+        // A panic was already handled by the hook; an error is reported here.
+        if let Ok(Err(e)) = std::panic::catch_unwind(|| crate::gui::run(opts)) {
             eprintln!("tabscope: the inspector failed: {e:#}");
         }
     }
