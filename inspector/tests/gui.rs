@@ -16,9 +16,13 @@ struct World {
 }
 
 fn world() -> Option<World> {
+    world_of("thunderbird")
+}
+
+fn world_of(flavor: &str) -> Option<World> {
     let node = require_program(&["node", "nodejs"], "install Node.js: apt-get install nodejs")?;
     let env = TestEnv::new();
-    let mut agent = NodeAgent::start(&env, &node, "thunderbird");
+    let mut agent = NodeAgent::start(&env, &node, flavor);
     wait_for(Duration::from_secs(10), || env.bridges().into_iter().find(|b| b.browser.is_some()))
         .expect("bridge");
     agent.op(json!({"op": "startUp"}));
@@ -242,4 +246,42 @@ fn recording_saves_a_trace_that_replays() {
         replay.on_record(r);
     }
     assert_eq!(replay.model.tab_count(), h.state().conns.current().unwrap().live.model.tab_count());
+}
+
+fn select_window(h: &mut Harness<'_, App>, title: &str) {
+    pump(h, "the window row", |h| h.query_by_label_contains(title).is_some());
+    h.get_by_label_contains(title).click();
+    pump(h, "the window's details", |h| has_label(h, "Window 1") && has_label(h, "Focus"));
+}
+
+#[test]
+fn thunderbird_windows_explain_that_they_have_no_values() {
+    let Some(w) = world() else { return };
+    let mut h = harness(&w.env);
+    pump(&mut h, "the agent's capabilities", |h| h.state().conns.current().is_some_and(|l| l.live.agent.is_some()));
+    select_window(&mut h, "Window 1");
+    assert!(h.query_by_label_contains("has no window values: its sessions API stores tab values only").is_some());
+    assert!(!has_label(&h, "Add value"));
+}
+
+#[test]
+fn firefox_window_values_are_added_through_the_editor() {
+    let Some(w) = world_of("firefox") else { return };
+    let mut h = harness(&w.env);
+    pump(&mut h, "the agent's capabilities", |h| h.state().conns.current().is_some_and(|l| l.live.window_values()));
+    select_window(&mut h, "Window 1");
+    pump(&mut h, "the editor button", |h| has_label(h, "Add value"));
+    h.get_by_label("Add value").click();
+    pump(&mut h, "the editor", |h| has_label(h, "Key"));
+    h.get_by_label("JSON object").click();
+    pump(&mut h, "the JSON editor", |h| has_label(h, "Value (JSON)"));
+    type_into(&mut h, "Key", "layout");
+    type_into(&mut h, "Value (JSON)", "{\"columns\": 2}");
+    h.get_by_label("Save").click();
+    pump(&mut h, "the window value in the model", |h| {
+        h.state().conns.current().and_then(|l| l.live.model.values(Scope::Window, 1)?.get("layout").cloned()).is_some()
+    });
+    let v = h.state().conns.current().unwrap().live.model.values(Scope::Window, 1).unwrap()["layout"].clone();
+    assert_eq!(v, SessionValue::Json(json!({"columns": 2})), "stored as an object, and shown as such");
+    pump(&mut h, "the type in the table", |h| has_label(h, "json"));
 }
