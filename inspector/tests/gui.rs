@@ -258,9 +258,13 @@ fn select_window(h: &mut Harness<'_, App>, title: &str) {
 fn thunderbird_windows_explain_that_they_have_no_values() {
     let Some(w) = world() else { return };
     let mut h = harness(&w.env);
-    pump(&mut h, "the agent's capabilities", |h| h.state().conns.current().is_some_and(|l| l.live.agent.is_some()));
+    pump(&mut h, "the agent's capabilities", |h| {
+        h.state().conns.current().is_some_and(|l| l.live.agent.is_some())
+    });
     select_window(&mut h, "Window 1");
-    assert!(h.query_by_label_contains("has no window values: its sessions API stores tab values only").is_some());
+    assert!(
+        h.query_by_label_contains("has no window values: its sessions API stores tab values only").is_some()
+    );
     assert!(!has_label(&h, "Add value"));
 }
 
@@ -268,7 +272,9 @@ fn thunderbird_windows_explain_that_they_have_no_values() {
 fn firefox_window_values_are_added_through_the_editor() {
     let Some(w) = world_of("firefox") else { return };
     let mut h = harness(&w.env);
-    pump(&mut h, "the agent's capabilities", |h| h.state().conns.current().is_some_and(|l| l.live.window_values()));
+    pump(&mut h, "the agent's capabilities", |h| {
+        h.state().conns.current().is_some_and(|l| l.live.window_values())
+    });
     select_window(&mut h, "Window 1");
     pump(&mut h, "the editor button", |h| has_label(h, "Add value"));
     h.get_by_label("Add value").click();
@@ -279,7 +285,11 @@ fn firefox_window_values_are_added_through_the_editor() {
     type_into(&mut h, "Value (JSON)", "{\"columns\": 2}");
     h.get_by_label("Save").click();
     pump(&mut h, "the window value in the model", |h| {
-        h.state().conns.current().and_then(|l| l.live.model.values(Scope::Window, 1)?.get("layout").cloned()).is_some()
+        h.state()
+            .conns
+            .current()
+            .and_then(|l| l.live.model.values(Scope::Window, 1)?.get("layout").cloned())
+            .is_some()
     });
     let v = h.state().conns.current().unwrap().live.model.values(Scope::Window, 1).unwrap()["layout"].clone();
     assert_eq!(v, SessionValue::Json(json!({"columns": 2})), "stored as an object, and shown as such");

@@ -168,9 +168,17 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) {
                 row.col(|ui| {
                     ui.add(egui::Label::new(RichText::new(&e.summary).monospace()).truncate());
                 });
-                if row.response().clicked() {
+                let r = row.response();
+                if r.clicked() {
                     clicked = e.tab.map(Selection::Tab).or(e.window.map(Selection::Window));
                 }
+                // The whole entry, built only while hovered.
+                r.on_hover_ui(|ui| {
+                    ui.label(
+                        RichText::new(format!("{}  {}", clock(e.time), e.name)).monospace().color(color),
+                    );
+                    ui.add(egui::Label::new(RichText::new(&e.summary).monospace()).wrap());
+                });
             });
         });
     let status = if complete {
