@@ -37,10 +37,6 @@ impl SharedStream {
     pub fn new(stream: Stream) -> Self {
         Self(Arc::new(stream))
     }
-
-    pub fn stream(&self) -> &Stream {
-        &self.0
-    }
 }
 
 /// The socket framing: the same codec, a larger cap (snapshots of

@@ -168,10 +168,6 @@ impl<W: Write> FrameWriter<W> {
         self
     }
 
-    pub fn max_len(&self) -> usize {
-        self.max
-    }
-
     /// Writes one frame. Refuses (and writes nothing) when it is over the limit.
     pub fn write_frame(&mut self, payload: &[u8]) -> Result<(), FrameError> {
         check_len(payload.len(), self.max)?;

@@ -127,10 +127,6 @@ impl Model {
         self.tabs.get(&id)
     }
 
-    pub fn tabs(&self) -> impl Iterator<Item = &Tab> + '_ {
-        self.tabs.values()
-    }
-
     pub fn tab_count(&self) -> usize {
         self.tabs.len()
     }
@@ -486,12 +482,6 @@ impl Model {
         for w in self.windows.values_mut() {
             w.info.focused = w.info.id == id;
         }
-    }
-
-    /// Replaces one session value (or removes it with `None`) directly; the
-    /// bridge uses it for values read by commands.
-    pub fn set_value(&mut self, scope: Scope, id: i64, key: String, value: Option<SessionValue>) {
-        let _ = self.apply(BrowserEvent::SessionValueChanged { scope, id, key, value });
     }
 }
 

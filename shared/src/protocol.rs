@@ -99,14 +99,15 @@ impl Tab {
             .expect("a minimal tab always deserialises")
     }
 
-    /// What a person calls this tab: its title, else its url, else its type.
-    pub fn label(&self) -> &str {
-        self.title
-            .as_deref()
-            .filter(|t| !t.is_empty())
-            .or(self.url.as_deref())
-            .or(self.kind.as_deref())
-            .unwrap_or("")
+    /// What a person calls this tab: its title, else its url, else its type
+    /// (Thunderbird's mail and address book tabs have neither).
+    pub fn label(&self) -> String {
+        match (self.title.as_deref().filter(|t| !t.is_empty()).or(self.url.as_deref()), self.kind.as_deref())
+        {
+            (Some(l), _) => l.to_owned(),
+            (None, Some(kind)) => format!("{kind} tab"),
+            (None, None) => format!("tab {}", self.id),
+        }
     }
 }
 

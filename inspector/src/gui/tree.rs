@@ -202,13 +202,7 @@ fn tab_row(ui: &mut egui::Ui, m: &Model, id: i64, selected: bool, stale: bool) -
         if t.active {
             ui.painter().circle_filled(rect.center(), 4.0, Color32::from_rgb(60, 180, 90));
         }
-        // Thunderbird's mail and address book tabs have no title or url.
-        let label =
-            match (t.title.as_deref().filter(|s| !s.is_empty()).or(t.url.as_deref()), t.kind.as_deref()) {
-                (Some(l), _) => l.to_owned(),
-                (None, Some(kind)) => format!("{kind} tab"),
-                (None, None) => format!("tab {id}"),
-            };
+        let label = t.label();
         let label: String = if label.chars().count() > 70 {
             format!("{}…", label.chars().take(69).collect::<String>())
         } else {
