@@ -235,15 +235,13 @@ impl Model {
                 }
             }
             E::TabAttached { tab_id, new_window_id, new_position } => {
-                let Some(mut tab) = self.tabs.remove(&tab_id) else {
+                if !self.tabs.contains_key(&tab_id) {
                     return drift(format!("tabs.onAttached for unknown tab {tab_id}"));
-                };
-                let was_detached = self.detached.remove(&tab_id);
-                if !was_detached {
-                    self.tabs.insert(tab_id, tab);
-                    self.take_from_window(tab_id);
-                    tab = self.tabs.remove(&tab_id).expect("just inserted");
                 }
+                let was_detached = self.detached.contains(&tab_id);
+                // Detached or (events missed) still placed: either way, out first.
+                self.take_from_window(tab_id);
+                let mut tab = self.tabs.remove(&tab_id).expect("checked above");
                 tab.active = false;
                 self.insert_tab(tab, new_window_id, new_position);
                 if !was_detached {
