@@ -12,19 +12,10 @@ use tracing_subscriber::fmt::writer::MakeWriterExt;
 /// The log file grows to this size, then the old one is kept as `.1`.
 const MAX_LOG: u64 = 8 * 1024 * 1024;
 
-pub fn log_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("TABSCOPE_LOG_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
-    }
-    directories::ProjectDirs::from("dev", "tabscope", "tabscope")
-        .map(|p| p.state_dir().unwrap_or(p.data_local_dir()).to_path_buf())
-        .unwrap_or_else(|| std::env::temp_dir().join("tabscope-logs"))
-}
-
 /// Sets up logging; returns the log file's path.
 pub fn init() -> PathBuf {
-    let dir = log_dir();
-    let path = dir.join("bridge.log");
+    let dir = tabscope_shared::discovery::log_dir();
+    let path = tabscope_shared::discovery::log_file();
     let filter = EnvFilter::try_from_env("TABSCOPE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let file = fs::create_dir_all(&dir).ok().and_then(|_| {
         if fs::metadata(&path).is_ok_and(|m| m.len() > MAX_LOG) {

@@ -78,6 +78,22 @@ pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
     fs::create_dir_all(dir)
 }
 
+/// Where the bridge keeps `bridge.log`: `$TABSCOPE_LOG_DIR`, else the user's
+/// state directory (`~/.local/state/tabscope` on Linux). One rule for the
+/// bridge that writes the log and for `doctor`, which points people at it.
+pub fn log_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("TABSCOPE_LOG_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    directories::ProjectDirs::from("dev", "tabscope", "tabscope")
+        .map(|p| p.state_dir().unwrap_or(p.data_local_dir()).to_path_buf())
+        .unwrap_or_else(|| std::env::temp_dir().join("tabscope-logs"))
+}
+
+pub fn log_file() -> PathBuf {
+    log_dir().join("bridge.log")
+}
+
 /// The discovery file: enough to list a bridge and connect to it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

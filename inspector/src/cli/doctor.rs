@@ -172,22 +172,12 @@ pub fn doctor() -> anyhow::Result<()> {
         }
         Err(e) => r.bad(&format!("cannot list bridges: {e}"), "check the runtime directory"),
     }
-    println!("bridge log: {}", log_file().display());
+    println!("bridge log: {}", discovery::log_file().display());
     if r.problems > 0 {
         bail!("{} problem(s) found", r.problems);
     }
     println!("all good");
     Ok(())
-}
-
-/// The bridge's log file (the bridge's own rule, see bridge/src/logging.rs).
-pub fn log_file() -> PathBuf {
-    if let Some(d) = std::env::var_os("TABSCOPE_LOG_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d).join("bridge.log");
-    }
-    directories::ProjectDirs::from("dev", "tabscope", "tabscope")
-        .map(|p| p.state_dir().unwrap_or(p.data_local_dir()).join("bridge.log"))
-        .unwrap_or_else(|| std::env::temp_dir().join("tabscope-logs/bridge.log"))
 }
 
 #[cfg(unix)]

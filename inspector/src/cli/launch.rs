@@ -268,7 +268,7 @@ pub fn start(args: &LaunchArgs) -> anyhow::Result<Launched> {
                  the browser output in {} and the bridge log {}",
                 args.wait,
                 log_path.display(),
-                doctor::log_file().display()
+                discovery::log_file().display()
             );
         }
         std::thread::sleep(Duration::from_millis(100));
