@@ -57,7 +57,7 @@ impl Link {
         }
     }
 
-    /// The profile-independent identity used to reconnect: browser and profile.
+    /// What makes a restarted bridge "the same browser": its name and profile.
     fn identity(d: &Discovery) -> (Option<String>, Option<String>) {
         (d.browser.as_ref().map(|b| b.name.clone()), d.bridge.profile.clone())
     }

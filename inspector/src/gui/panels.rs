@@ -77,8 +77,9 @@ fn properties(ui: &mut egui::Ui, object: &Value) {
             }
         });
         ui.add_space(8.0);
-        let pretty = serde_json::to_string_pretty(object).unwrap_or_default();
         egui::CollapsingHeader::new("Raw JSON").default_open(false).show(ui, |ui| {
+            // Formatted only while open: this runs every frame.
+            let pretty = serde_json::to_string_pretty(object).unwrap_or_default();
             if ui.button("Copy JSON").clicked() {
                 ui.ctx().copy_text(pretty.clone());
             }

@@ -151,7 +151,7 @@ fn panel(app: &mut App, ui: &mut egui::Ui, sel: Selection) {
     if app.editor.open {
         editor(app, ui, scope, id, strings_only);
     }
-    result_line(app, ui, Origin::Values);
+    super::panels::result_line(app, ui, Origin::Values);
     ui.separator();
     probe(app, ui, live_link);
 }
@@ -309,10 +309,6 @@ fn save_value(app: &mut App, scope: Scope, id: i64) {
     if let Some(l) = app.conns.current_mut() {
         l.live.watch = None;
     }
-}
-
-fn result_line(app: &App, ui: &mut egui::Ui, origin: Origin) {
-    super::panels::result_line(app, ui, origin);
 }
 
 fn probe(app: &mut App, ui: &mut egui::Ui, live: bool) {
