@@ -295,3 +295,33 @@ fn firefox_window_values_are_added_through_the_editor() {
     assert_eq!(v, SessionValue::Json(json!({"columns": 2})), "stored as an object, and shown as such");
     pump(&mut h, "the type in the table", |h| has_label(h, "json"));
 }
+
+#[test]
+fn keyboard_shortcuts_select_reload_and_record() {
+    let Some(w) = world() else { return };
+    let bridge = w.env.bridges().into_iter().next().unwrap();
+    let mut other = TestSession::connect(&bridge.socket);
+    let created =
+        other.call("tabs.create", json!({"createProperties": {"url": "https://example.org/"}})).unwrap();
+    let second = created["id"].as_i64().unwrap();
+    let mut h = harness(&w.env);
+    select_mail_tab(&mut h);
+    pump(&mut h, "the second tab in the tree", |h| {
+        h.state().conns.current().is_some_and(|l| l.live.model.tab(second).is_some())
+    });
+    // Down: the next row, the new tab.
+    h.key_press(egui::Key::ArrowDown);
+    h.run_steps(2);
+    assert_eq!(h.state().selection, Some(tabscope::gui::app::Selection::Tab(second)));
+    // F5 reloads the selected tab, with the result where the actions are.
+    h.key_press(egui::Key::F5);
+    pump(&mut h, "the reload's result", |h| has_label(h, "ok: tabs.reload: done"));
+    // Ctrl+R records, Ctrl+R again stops and saves to the trace path.
+    let path = w.env.dir.path().join("keys.jsonl");
+    h.state_mut().prefs.trace_path = path.to_string_lossy().into_owned();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::R);
+    pump(&mut h, "recording", |h| h.query_by_label_contains("Stop recording").is_some());
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::R);
+    pump(&mut h, "the saved trace", |_| path.exists());
+    assert!(h.state().conns.current().unwrap().live.recorder.is_none());
+}
