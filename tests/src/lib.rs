@@ -175,13 +175,7 @@ impl BridgeProc {
     /// Waits for exit; returns the exit code and how long it took.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<(Option<i32>, Duration)> {
         let start = Instant::now();
-        while start.elapsed() < timeout {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return Some((st.code(), start.elapsed()));
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        None
+        wait_child(&mut self.child, timeout).map(|st| (st.code(), start.elapsed()))
     }
 }
 
@@ -245,6 +239,11 @@ impl TestSession {
     }
 }
 
+/// The child's exit status, if it exits within `timeout`.
+pub fn wait_child(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    wait_for(timeout, || child.try_wait().ok().flatten())
+}
+
 pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let start = Instant::now();
     loop {
@@ -254,7 +253,7 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
         if start.elapsed() > timeout {
             return None;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -404,18 +403,14 @@ impl Launched {
     pub fn quit(&mut self) -> (bool, String) {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        let deadline = Instant::now() + Duration::from_secs(40);
-        let status = loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                break st.success();
-            }
-            if Instant::now() > deadline {
+        let ok = match wait_child(&mut self.child, Duration::from_secs(40)) {
+            Some(st) => st.success(),
+            None => {
                 let _ = self.child.kill();
-                break false;
+                false
             }
-            std::thread::sleep(Duration::from_millis(50));
         };
-        (status, std::fs::read_to_string(&self.output).unwrap_or_default())
+        (ok, std::fs::read_to_string(&self.output).unwrap_or_default())
     }
 }
 
