@@ -5,6 +5,7 @@
 //! the rest in `extra`: Thunderbird sends fields no document lists.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -376,6 +377,9 @@ pub struct BridgeInfo {
     pub extension_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// The trace file, when this bridge replays one instead of serving a browser.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<String>,
 }
 
 /// Bridge -> inspector.
@@ -409,6 +413,23 @@ pub enum ServerMsg {
     /// This inspector fell behind: `dropped` messages were skipped and a
     /// fresh snapshot follows.
     Lagged { dropped: u64 },
+    /// The bridge is writing the trace this inspector asked for.
+    RecordingStarted { path: PathBuf },
+    /// The recording ended: asked to, or writing failed (`error`); live
+    /// mirroring goes on either way.
+    RecordingStopped(TraceFileStatus),
+    /// The flight recorder was saved (or could not be: `error`).
+    FlightSaved(TraceFileStatus),
+}
+
+/// A trace file the bridge wrote.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraceFileStatus {
+    pub path: PathBuf,
+    pub records: u64,
+    pub events: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Inspector -> bridge.
@@ -418,6 +439,17 @@ pub enum ClientMsg {
     Command(Command),
     /// Asks for a fresh snapshot.
     Resync,
+    /// Starts writing a trace to `path` (absolute; the bridge runs as the
+    /// same user): the header, the current snapshot, then every record until
+    /// [`ClientMsg::StopRecording`] or this inspector disconnects.
+    Record {
+        path: PathBuf,
+    },
+    StopRecording,
+    /// Writes the flight recorder (what just happened) to `path`.
+    SaveFlight {
+        path: PathBuf,
+    },
 }
 
 #[cfg(test)]

@@ -1,0 +1,484 @@
+//! An opened trace for looking at: a compact mark per record (time, kind,
+//! lane), lanes per window and tab, and model checkpoints so that the state
+//! at any moment is one checkpoint plus a few thousand events read back
+//! from the file. Records themselves stay on disk.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::{Micros, Record, TraceError, TraceHeader, TraceReader};
+use crate::event::SESSION_VALUE_CHANGED;
+use crate::model::Model;
+use crate::protocol::{TabId, WindowId};
+
+/// Records between checkpoints at first; doubled whenever the checkpoints'
+/// estimated size passes [`CHECKPOINT_BUDGET`].
+const CHECKPOINT_EVERY: usize = 2048;
+/// Rough bytes of checkpoints kept for one trace.
+const CHECKPOINT_BUDGET: usize = 256 << 20;
+/// Rough bytes of one tab in a model.
+const TAB_COST: usize = 1500;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MarkKind {
+    Snapshot,
+    Event,
+    /// A session value change.
+    Value,
+    Command,
+    Reply,
+    /// A failed reply, a bad message, a gap.
+    Error,
+    Log,
+}
+
+/// One record, as the timeline and the log need it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Mark {
+    pub t: Micros,
+    pub kind: MarkKind,
+    /// Index into [`TraceIndex::names`].
+    pub name: u32,
+    /// Index into [`TraceIndex::lanes`].
+    pub lane: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LaneKey {
+    /// Records about no window or tab: snapshots, errors, logs.
+    Global,
+    Window(WindowId),
+    Tab(TabId),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lane {
+    pub key: LaneKey,
+    /// The window a tab lane belongs to (where it was first seen).
+    pub window: Option<WindowId>,
+    pub label: String,
+    /// Indexes of this lane's marks, in time order.
+    pub marks: Vec<u32>,
+}
+
+struct Checkpoint {
+    /// The model after this many records.
+    at: usize,
+    model: Arc<Model>,
+}
+
+pub struct TraceIndex {
+    pub path: PathBuf,
+    pub header: TraceHeader,
+    /// Set when the last line was cut off.
+    pub warning: Option<String>,
+    pub marks: Vec<Mark>,
+    pub names: Vec<Arc<str>>,
+    pub lanes: Vec<Lane>,
+    /// Byte offset of each record's line, and the end of the last one.
+    offsets: Vec<u64>,
+    checkpoints: Vec<Checkpoint>,
+    checkpoint_every: usize,
+}
+
+impl TraceIndex {
+    /// Reads the whole file once. `each` sees every record with the header and
+    /// its number
+    /// (the inspector builds its log from it); `progress` gets the share of
+    /// the file read, now and then.
+    pub fn build(
+        path: &Path,
+        mut each: impl FnMut(&TraceHeader, usize, &Record),
+        mut progress: impl FnMut(f32),
+    ) -> Result<TraceIndex, TraceError> {
+        let file = File::open(path)?;
+        let total = file.metadata()?.len().max(1);
+        let mut reader = TraceReader::new(BufReader::with_capacity(1 << 18, file))?;
+        let mut b = Builder::new(path.to_path_buf(), reader.header().clone());
+        b.offsets.push(reader.offset());
+        loop {
+            let Some((record, _)) = reader.next_with_line()? else { break };
+            let k = b.index.marks.len();
+            each(&b.index.header, k, &record);
+            b.add(record);
+            b.offsets.push(reader.offset());
+            if k.is_multiple_of(16384) {
+                progress(reader.offset() as f32 / total as f32);
+            }
+        }
+        b.index.warning = reader.warning().map(str::to_owned);
+        progress(1.0);
+        Ok(b.finish())
+    }
+
+    /// Records after the header.
+    pub fn len(&self) -> usize {
+        self.marks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.marks.is_empty()
+    }
+
+    pub fn name(&self, m: &Mark) -> &str {
+        &self.names[m.name as usize]
+    }
+
+    /// The trace's last time.
+    pub fn end(&self) -> Micros {
+        self.marks.last().map_or(0, |m| m.t)
+    }
+
+    /// How many records happened at or before `t`: the moment `t` is.
+    pub fn moment_at(&self, t: Micros) -> usize {
+        self.marks.partition_point(|m| m.t <= t)
+    }
+
+    /// The time of moment `k` (after `k` records).
+    pub fn time_of(&self, k: usize) -> Micros {
+        match k {
+            0 => self.header.started_mono,
+            k => self.marks[k.min(self.marks.len()) - 1].t,
+        }
+    }
+
+    /// The world after the first `k` records: the nearest checkpoint plus
+    /// the records since, read back from the file.
+    pub fn state_at(&self, k: usize) -> Result<Model, TraceError> {
+        let k = k.min(self.marks.len());
+        let cp = &self.checkpoints[self.checkpoints.partition_point(|c| c.at <= k) - 1];
+        let mut model = (*cp.model).clone();
+        if cp.at < k {
+            for record in self.read_records(cp.at, k)? {
+                apply(&mut model, &record);
+            }
+        }
+        Ok(model)
+    }
+
+    /// Reads records `from..to` back from the file.
+    pub fn read_records(&self, from: usize, to: usize) -> Result<Vec<Record>, TraceError> {
+        let to = to.min(self.marks.len());
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let (start, end) = (self.offsets[from], self.offsets[to]);
+        let mut f = File::open(&self.path)?;
+        f.seek(SeekFrom::Start(start))?;
+        let mut bytes = vec![0; (end - start) as usize];
+        f.read_exact(&mut bytes).map_err(|e| {
+            TraceError::NotATrace(format!("{} changed since it was opened: {e}", self.path.display()))
+        })?;
+        let mut out = Vec::with_capacity(to - from);
+        for (i, line) in bytes.split(|b| *b == b'\n').filter(|l| !super::trim_line(l).is_empty()).enumerate()
+        {
+            let r = Record::from_line(super::trim_line(line)).map_err(|message| TraceError::Corrupt {
+                line: (from + i + 2) as u64,
+                message: format!("{message} (did the file change since it was opened?)"),
+            })?;
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    /// One record, read back from the file.
+    pub fn record(&self, k: usize) -> Result<Record, TraceError> {
+        self.read_records(k, k + 1)?
+            .pop()
+            .ok_or_else(|| TraceError::NotATrace(format!("record {k} is past the end")))
+    }
+
+    /// Checkpoints kept, for the benchmark and tests.
+    pub fn checkpoint_count(&self) -> usize {
+        self.checkpoints.len()
+    }
+}
+
+/// What a record does to the world.
+pub(crate) fn apply(model: &mut Model, record: &Record) {
+    match record {
+        Record::Snapshot { snapshot, .. } => *model = Model::from_snapshot(snapshot.clone()),
+        // Drift and unknown events leave the model consistent, as live.
+        Record::Event { event, .. } => {
+            let _ = model.apply_record(event);
+        }
+        _ => {}
+    }
+}
+
+struct Builder {
+    index: TraceIndex,
+    offsets: Vec<u64>,
+    model: Model,
+    lane_of: HashMap<LaneKey, u32>,
+    name_of: HashMap<String, u32>,
+    /// Command id -> lane, so a reply lands beside its command.
+    command_lane: HashMap<u64, u32>,
+    /// Estimated bytes per checkpoint at the current model size.
+    checkpoint_bytes: usize,
+}
+
+impl Builder {
+    fn new(path: PathBuf, header: TraceHeader) -> Self {
+        let mut b = Builder {
+            index: TraceIndex {
+                path,
+                header,
+                warning: None,
+                marks: Vec::new(),
+                names: Vec::new(),
+                lanes: Vec::new(),
+                offsets: Vec::new(),
+                checkpoints: vec![Checkpoint { at: 0, model: Arc::new(Model::new()) }],
+                checkpoint_every: CHECKPOINT_EVERY,
+            },
+            offsets: Vec::new(),
+            model: Model::new(),
+            lane_of: HashMap::new(),
+            name_of: HashMap::new(),
+            command_lane: HashMap::new(),
+            checkpoint_bytes: 0,
+        };
+        b.lane(LaneKey::Global, None);
+        b
+    }
+
+    fn name(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.name_of.get(name) {
+            return i;
+        }
+        let i = self.index.names.len() as u32;
+        self.index.names.push(name.into());
+        self.name_of.insert(name.to_owned(), i);
+        i
+    }
+
+    fn lane(&mut self, key: LaneKey, window: Option<WindowId>) -> u32 {
+        if let Some(&i) = self.lane_of.get(&key) {
+            return i;
+        }
+        let i = self.index.lanes.len() as u32;
+        let label = match key {
+            LaneKey::Global => "browser".to_owned(),
+            LaneKey::Window(w) => match self.model.window(w).and_then(|w| w.kind.clone()) {
+                Some(kind) => format!("window {w} ({kind})"),
+                None => format!("window {w}"),
+            },
+            LaneKey::Tab(t) => match self.model.tab(t) {
+                Some(tab) => format!("tab {t} {}", tab.label()),
+                None => format!("tab {t}"),
+            },
+        };
+        self.index.lanes.push(Lane { key, window, label, marks: Vec::new() });
+        self.lane_of.insert(key, i);
+        if let LaneKey::Tab(_) = key
+            && let Some(w) = window
+        {
+            self.lane(LaneKey::Window(w), None);
+        }
+        i
+    }
+
+    /// Lanes for every window and tab in the model, in window order.
+    fn lanes_for_model(&mut self) {
+        let windows: Vec<WindowId> = self.model.window_ids().collect();
+        for w in windows {
+            self.lane(LaneKey::Window(w), None);
+            let tabs: Vec<TabId> = self.model.tabs_of(w).map(|t| t.id).collect();
+            for t in tabs {
+                self.lane(LaneKey::Tab(t), Some(w));
+            }
+        }
+    }
+
+    fn add(&mut self, record: Record) {
+        let k = self.index.marks.len();
+        let (kind, name, lane) = match &record {
+            Record::Header(_) => (MarkKind::Log, "header".to_owned(), 0),
+            Record::Snapshot { .. } => (MarkKind::Snapshot, "snapshot".to_owned(), 0),
+            Record::Event { event, .. } => {
+                let target = event.target();
+                // Applied first, so a new tab's lane is labelled with its title.
+                apply(&mut self.model, &record);
+                let lane = match (target.tab, target.window) {
+                    (Some(t), w) => {
+                        let w = w.or_else(|| self.model.tab(t).map(|t| t.window_id));
+                        self.lane(LaneKey::Tab(t), w)
+                    }
+                    (None, Some(w)) if w >= 0 => self.lane(LaneKey::Window(w), None),
+                    _ => 0,
+                };
+                let kind =
+                    if event.name == SESSION_VALUE_CHANGED { MarkKind::Value } else { MarkKind::Event };
+                (kind, event.name.clone(), lane)
+            }
+            Record::Command { command, .. } => {
+                let lane = match command.params.get("tabId").and_then(Value::as_i64) {
+                    Some(t) => {
+                        let w = self.model.tab(t).map(|t| t.window_id);
+                        self.lane(LaneKey::Tab(t), w)
+                    }
+                    None => 0,
+                };
+                self.command_lane.insert(command.id, lane);
+                (MarkKind::Command, command.method.clone(), lane)
+            }
+            Record::Reply { reply, .. } => {
+                let lane = self.command_lane.remove(&reply.id).unwrap_or(0);
+                let kind = match reply.outcome {
+                    crate::protocol::Outcome::Result(_) => MarkKind::Reply,
+                    crate::protocol::Outcome::Error(_) => MarkKind::Error,
+                };
+                (kind, "reply".to_owned(), lane)
+            }
+            Record::Error { .. } => (MarkKind::Error, "error".to_owned(), 0),
+            Record::Gap { .. } => (MarkKind::Error, "gap".to_owned(), 0),
+            Record::Log { .. } => (MarkKind::Log, "log".to_owned(), 0),
+            Record::Hello { .. } => (MarkKind::Log, "hello".to_owned(), 0),
+        };
+        if let Record::Snapshot { .. } = &record {
+            apply(&mut self.model, &record);
+            self.lanes_for_model();
+        }
+        let name = self.name(&name);
+        self.index.lanes[lane as usize].marks.push(k as u32);
+        self.index.marks.push(Mark { t: record.t(), kind, name, lane });
+        self.maybe_checkpoint();
+    }
+
+    fn maybe_checkpoint(&mut self) {
+        let at = self.index.marks.len();
+        let last = self.index.checkpoints.last().map_or(0, |c| c.at);
+        if at - last < self.index.checkpoint_every {
+            return;
+        }
+        self.checkpoint_bytes = self.checkpoint_bytes.max(self.model.tab_count() * TAB_COST);
+        if self.checkpoint_bytes * self.index.checkpoints.len() > CHECKPOINT_BUDGET {
+            // Thin out: keep every other checkpoint and space them twice as far.
+            let mut i = 0;
+            self.index.checkpoints.retain(|_| {
+                i += 1;
+                i % 2 == 1
+            });
+            self.index.checkpoint_every *= 2;
+            return;
+        }
+        self.index.checkpoints.push(Checkpoint { at, model: Arc::new(self.model.clone()) });
+    }
+
+    fn finish(mut self) -> TraceIndex {
+        self.index.offsets = self.offsets;
+        // Windows in id order, each followed by its tabs; the global lane first.
+        let mut order: Vec<usize> = (0..self.index.lanes.len()).collect();
+        let sort_key = |l: &Lane| match l.key {
+            LaneKey::Global => (i64::MIN, 0, 0),
+            LaneKey::Window(w) => (w, 0, 0),
+            LaneKey::Tab(t) => (l.window.unwrap_or(i64::MAX), 1, t),
+        };
+        order.sort_by_key(|&i| sort_key(&self.index.lanes[i]));
+        let mut new_of_old = vec![0u32; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            new_of_old[old] = new as u32;
+        }
+        let mut lanes: Vec<Option<Lane>> = self.index.lanes.drain(..).map(Some).collect();
+        self.index.lanes = order.iter().map(|&i| lanes[i].take().expect("each once")).collect();
+        for m in &mut self.index.marks {
+            m.lane = new_of_old[m.lane as usize];
+        }
+        self.index
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use serde_json::json;
+
+    use super::super::tests::{header, written};
+    use super::*;
+    use crate::protocol::{EventRecord, Snapshot};
+
+    fn snapshot() -> Record {
+        let snapshot: Snapshot =
+            serde_json::from_value(json!({"windows":[{"id":1,"focused":true,"type":"normal",
+            "tabs":[{"id":1,"index":0,"windowId":1,"active":true,"title":"Inbox"}]}]}))
+            .unwrap();
+        Record::Snapshot { t: 0, snapshot }
+    }
+
+    fn created(t: Micros, seq: u64, id: i64, index: usize) -> Record {
+        Record::Event {
+            t,
+            event: EventRecord {
+                seq,
+                time: 0.0,
+                name: "tabs.onCreated".into(),
+                args: vec![
+                    json!({"id":id,"index":index,"windowId":1,"active":false,"title":format!("t{id}")}),
+                ],
+            },
+        }
+    }
+
+    fn file_with(records: &[Record]) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(&written(records)).unwrap();
+        f
+    }
+
+    /// Time travel to moment k equals the model after the first k records,
+    /// across many checkpoints.
+    #[test]
+    fn state_at_k_is_the_model_after_k_records() {
+        let mut records = vec![header(), snapshot()];
+        for i in 0..5000u64 {
+            records.push(created(i + 1, i + 1, i as i64 + 2, i as usize + 1));
+        }
+        let f = file_with(&records);
+        let mut seen = 0;
+        let index = TraceIndex::build(f.path(), |_, k, _| seen = k + 1, |_| {}).unwrap();
+        assert_eq!(seen, 5001);
+        assert_eq!(index.len(), 5001);
+        assert!(index.checkpoint_count() >= 3, "{}", index.checkpoint_count());
+        let mut model = Model::new();
+        for (k, r) in records[1..].iter().enumerate() {
+            if k % 97 == 0 || k == 2048 || k == 2049 {
+                assert_eq!(index.state_at(k).unwrap(), model, "moment {k}");
+            }
+            apply(&mut model, r);
+        }
+        assert_eq!(index.state_at(index.len()).unwrap(), model);
+        assert_eq!(index.state_at(usize::MAX).unwrap().tab_count(), 5001);
+    }
+
+    #[test]
+    fn lanes_follow_windows_and_tabs() {
+        let records = vec![header(), snapshot(), created(10, 1, 7, 1), created(20, 2, 8, 2)];
+        let f = file_with(&records);
+        let index = TraceIndex::build(f.path(), |_, _, _| {}, |_| {}).unwrap();
+        let labels: Vec<&str> = index.lanes.iter().map(|l| l.label.as_str()).collect();
+        assert_eq!(labels, ["browser", "window 1 (normal)", "tab 1 Inbox", "tab 7 t7", "tab 8 t8"]);
+        let lane7 = &index.lanes[3];
+        assert_eq!(lane7.marks, vec![1]);
+        assert_eq!(index.marks[1].lane, 3);
+        assert_eq!(index.name(&index.marks[1]), "tabs.onCreated");
+        assert_eq!(index.moment_at(15), 2);
+        assert_eq!(index.time_of(2), 10);
+        assert_eq!(index.end(), 20);
+    }
+
+    #[test]
+    fn a_changed_file_is_an_error_not_a_panic() {
+        let records = vec![header(), snapshot(), created(10, 1, 7, 1), created(20, 2, 8, 2)];
+        let f = file_with(&records);
+        let index = TraceIndex::build(f.path(), |_, _, _| {}, |_| {}).unwrap();
+        std::fs::write(f.path(), b"short").unwrap();
+        assert!(index.state_at(3).is_err());
+    }
+}

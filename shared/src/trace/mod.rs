@@ -1,0 +1,647 @@
+//! Event traces: JSON lines, a header first, then the initial snapshot, then
+//! one record per event, command, reply, error and log line, each stamped
+//! with the recording clock in microseconds. See `docs/trace-format.md`.
+//!
+//! Every line has the same shape, `{"kind":K,"t":µs,K:payload}`, so a line
+//! is read in one pass without buffering (serde's internally tagged enums
+//! would parse every event twice).
+
+mod chrome;
+mod diff;
+mod index;
+mod stats;
+
+use std::io::{self, BufRead, BufWriter, Write};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub use chrome::{Exported, export_chrome};
+pub use diff::{Change, diff};
+pub use index::{Lane, LaneKey, Mark, MarkKind, TraceIndex};
+pub use stats::Stats;
+
+use crate::protocol::{AgentHello, BridgeInfo, Command, EventRecord, LogLevel, Reply, Snapshot};
+
+pub const FORMAT: &str = "tabscope-trace";
+pub const VERSION: u32 = 1;
+
+/// Who wrote a trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// The bridge, for `TABSCOPE_TRACE` or `launch --record`.
+    Bridge,
+    /// The bridge, for an inspector's or `tabscope record`'s request.
+    Recording,
+    /// The bridge's flight recorder: what happened just before it was saved.
+    FlightRecorder,
+    /// Written by a program (tests, generators).
+    Synthetic,
+}
+
+/// The first line of every trace.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TraceHeader {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// [`VERSION`] when written; a reader refuses newer major versions.
+    pub version: u32,
+    pub source: Source,
+    /// Wall clock at `t = 0` (when the bridge started), ms since the epoch.
+    pub started_wall: f64,
+    /// `t` when this trace began. Every `t` is the bridge's monotonic clock,
+    /// so traces of one bridge (a recording, a flight-recorder save) line up.
+    pub started_mono: Micros,
+    /// The agent's hello (browser, version, extension id, capabilities),
+    /// when the agent had said it by then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentHello>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<BridgeInfo>,
+}
+
+impl TraceHeader {
+    pub fn new(source: Source, started_wall: f64, started_mono: u64) -> Self {
+        Self {
+            format: FORMAT.into(),
+            version: VERSION,
+            source,
+            started_wall,
+            started_mono,
+            agent: None,
+            bridge: None,
+        }
+    }
+
+    /// "Thunderbird 153.7.0esr", or what is known.
+    pub fn browser_label(&self) -> String {
+        self.agent
+            .as_ref()
+            .map(|a| format!("{} {}", a.browser.name, a.browser.version))
+            .unwrap_or_else(|| "unknown browser".into())
+    }
+}
+
+/// Microseconds on the bridge's monotonic clock, since the bridge started.
+pub type Micros = u64;
+
+/// One line of a trace.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Record {
+    Header(Box<TraceHeader>),
+    /// The whole world: the first record after the header, and again
+    /// whenever the agent re-snapshots (a window opened, a resync).
+    Snapshot {
+        t: Micros,
+        snapshot: Snapshot,
+    },
+    /// A browser event; `event.time` is the browser's own clock.
+    Event {
+        t: Micros,
+        event: EventRecord,
+    },
+    /// A command sent to the browser (with the bridge's id).
+    Command {
+        t: Micros,
+        command: Command,
+    },
+    /// The browser's reply to the command with the same id.
+    Reply {
+        t: Micros,
+        reply: Reply,
+    },
+    /// A message from the browser the bridge could not use.
+    Error {
+        t: Micros,
+        message: String,
+    },
+    /// The agent's own log line.
+    Log {
+        t: Micros,
+        level: LogLevel,
+        message: String,
+    },
+    /// The agent said hello again (it reconnected or its capabilities changed).
+    Hello {
+        t: Micros,
+        agent: Box<AgentHello>,
+    },
+    /// Records were lost here (a recorder fell behind); a snapshot follows.
+    Gap {
+        t: Micros,
+        dropped: u64,
+    },
+}
+
+impl Record {
+    pub fn t(&self) -> Micros {
+        match self {
+            Record::Header(_) => 0,
+            Record::Snapshot { t, .. }
+            | Record::Event { t, .. }
+            | Record::Command { t, .. }
+            | Record::Reply { t, .. }
+            | Record::Error { t, .. }
+            | Record::Log { t, .. }
+            | Record::Hello { t, .. }
+            | Record::Gap { t, .. } => *t,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Record::Header(_) => "header",
+            Record::Snapshot { .. } => "snapshot",
+            Record::Event { .. } => "event",
+            Record::Command { .. } => "command",
+            Record::Reply { .. } => "reply",
+            Record::Error { .. } => "error",
+            Record::Log { .. } => "log",
+            Record::Hello { .. } => "hello",
+            Record::Gap { .. } => "gap",
+        }
+    }
+
+    /// One JSON line, without the newline.
+    pub fn to_line(&self) -> Vec<u8> {
+        serde_json::to_vec(&WireRef::from(self)).expect("records always serialise")
+    }
+
+    /// Parses one line (without its newline).
+    pub fn from_line(line: &[u8]) -> Result<Record, String> {
+        let wire: Wire = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+        wire.into_record()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum WireKind {
+    Header,
+    Snapshot,
+    Event,
+    Command,
+    Reply,
+    Error,
+    Log,
+    Hello,
+    Gap,
+}
+
+/// The line as it is on disk: the kind, the time, and the one payload field
+/// named after the kind.
+#[derive(Deserialize)]
+struct Wire {
+    kind: WireKind,
+    #[serde(default)]
+    t: Option<Micros>,
+    #[serde(default)]
+    header: Option<Box<TraceHeader>>,
+    #[serde(default)]
+    snapshot: Option<Snapshot>,
+    #[serde(default)]
+    event: Option<EventRecord>,
+    #[serde(default)]
+    command: Option<Command>,
+    #[serde(default)]
+    reply: Option<Reply>,
+    #[serde(default)]
+    level: Option<LogLevel>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    agent: Option<Box<AgentHello>>,
+    #[serde(default)]
+    dropped: Option<u64>,
+}
+
+impl Wire {
+    fn into_record(self) -> Result<Record, String> {
+        let kind = self.kind;
+        let missing = |field: &str| format!("a {kind:?} record without its \"{field}\" field").to_lowercase();
+        let t = match (kind, self.t) {
+            (WireKind::Header, _) => 0,
+            (_, Some(t)) => t,
+            (_, None) => return Err(missing("t")),
+        };
+        Ok(match kind {
+            WireKind::Header => Record::Header(self.header.ok_or_else(|| missing("header"))?),
+            WireKind::Snapshot => {
+                Record::Snapshot { t, snapshot: self.snapshot.ok_or_else(|| missing("snapshot"))? }
+            }
+            WireKind::Event => Record::Event { t, event: self.event.ok_or_else(|| missing("event"))? },
+            WireKind::Command => {
+                Record::Command { t, command: self.command.ok_or_else(|| missing("command"))? }
+            }
+            WireKind::Reply => Record::Reply { t, reply: self.reply.ok_or_else(|| missing("reply"))? },
+            WireKind::Error => Record::Error { t, message: self.message.ok_or_else(|| missing("message"))? },
+            WireKind::Log => Record::Log {
+                t,
+                level: self.level.ok_or_else(|| missing("level"))?,
+                message: self.message.ok_or_else(|| missing("message"))?,
+            },
+            WireKind::Hello => Record::Hello { t, agent: self.agent.ok_or_else(|| missing("agent"))? },
+            WireKind::Gap => Record::Gap { t, dropped: self.dropped.ok_or_else(|| missing("dropped"))? },
+        })
+    }
+}
+
+/// The same shape for writing, borrowing the record: encoding never clones
+/// an event or a snapshot.
+#[derive(Serialize)]
+struct WireRef<'a> {
+    kind: WireKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    t: Option<Micros>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    header: Option<&'a TraceHeader>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot: Option<&'a Snapshot>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event: Option<&'a EventRecord>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    command: Option<&'a Command>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply: Option<&'a Reply>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    level: Option<LogLevel>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent: Option<&'a AgentHello>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dropped: Option<u64>,
+}
+
+impl<'a> From<&'a Record> for WireRef<'a> {
+    fn from(r: &'a Record) -> Self {
+        let mut w = WireRef {
+            kind: WireKind::Header,
+            t: Some(r.t()),
+            header: None,
+            snapshot: None,
+            event: None,
+            command: None,
+            reply: None,
+            level: None,
+            message: None,
+            agent: None,
+            dropped: None,
+        };
+        match r {
+            Record::Header(h) => {
+                w.t = None;
+                w.header = Some(h);
+            }
+            Record::Snapshot { snapshot, .. } => (w.kind, w.snapshot) = (WireKind::Snapshot, Some(snapshot)),
+            Record::Event { event, .. } => (w.kind, w.event) = (WireKind::Event, Some(event)),
+            Record::Command { command, .. } => (w.kind, w.command) = (WireKind::Command, Some(command)),
+            Record::Reply { reply, .. } => (w.kind, w.reply) = (WireKind::Reply, Some(reply)),
+            Record::Error { message, .. } => (w.kind, w.message) = (WireKind::Error, Some(message.as_str())),
+            Record::Log { level, message, .. } => {
+                (w.kind, w.level, w.message) = (WireKind::Log, Some(*level), Some(message.as_str()))
+            }
+            Record::Hello { agent, .. } => (w.kind, w.agent) = (WireKind::Hello, Some(&**agent)),
+            Record::Gap { dropped, .. } => (w.kind, w.dropped) = (WireKind::Gap, Some(*dropped)),
+        }
+        w
+    }
+}
+
+/// Writes records, one a line, to anything. The header must come first;
+/// [`TraceWriter::write_line`] takes lines already encoded (the bridge
+/// encodes a record once for all its sinks).
+pub struct TraceWriter<W: Write> {
+    out: BufWriter<W>,
+    records: u64,
+    events: u64,
+}
+
+impl<W: Write> TraceWriter<W> {
+    pub fn new(out: W) -> Self {
+        Self { out: BufWriter::with_capacity(1 << 16, out), records: 0, events: 0 }
+    }
+
+    pub fn write(&mut self, record: &Record) -> io::Result<()> {
+        self.write_line(&record.to_line(), matches!(record, Record::Event { .. }))
+    }
+
+    pub fn write_line(&mut self, line: &[u8], is_event: bool) -> io::Result<()> {
+        self.out.write_all(line)?;
+        self.out.write_all(b"\n")?;
+        self.records += 1;
+        self.events += u64::from(is_event);
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    /// Records written so far (the header included).
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    pub fn into_inner(self) -> io::Result<W> {
+        self.out.into_inner().map_err(|e| e.into_error())
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum TraceError {
+    #[error("i/o error reading the trace: {0}")]
+    Io(#[from] io::Error),
+    #[error("line {line}: not a trace record: {message}")]
+    Corrupt { line: u64, message: String },
+    #[error("not a tabscope trace: {0}")]
+    NotATrace(String),
+}
+
+/// Reads records lazily: a million-event trace streams in constant memory.
+/// A cut last line (a killed recorder) ends the trace with a warning; a bad
+/// line anywhere else is an error naming it.
+pub struct TraceReader<R> {
+    input: R,
+    line: u64,
+    /// Bytes consumed so far, for progress and for indexes.
+    offset: u64,
+    buf: Vec<u8>,
+    warning: Option<String>,
+    header: Option<TraceHeader>,
+}
+
+impl<R: BufRead> TraceReader<R> {
+    /// Reads the header; fails unless the input is a tabscope trace this
+    /// version can read.
+    pub fn new(input: R) -> Result<Self, TraceError> {
+        let mut r = Self { input, line: 0, offset: 0, buf: Vec::new(), warning: None, header: None };
+        match r.next_record()? {
+            Some(Record::Header(h)) => {
+                if h.format != FORMAT {
+                    return Err(TraceError::NotATrace(format!("the header says format {:?}", h.format)));
+                }
+                if h.version > VERSION {
+                    return Err(TraceError::NotATrace(format!(
+                        "format version {} is newer than this tabscope reads ({VERSION}); update tabscope",
+                        h.version
+                    )));
+                }
+                r.header = Some(*h);
+                Ok(r)
+            }
+            Some(other) => Err(TraceError::NotATrace(format!(
+                "line 1 is a {} record, not the header a trace starts with",
+                other.kind()
+            ))),
+            None => Err(TraceError::NotATrace(
+                r.warning.take().unwrap_or_else(|| "the file is empty".into()).to_string(),
+            )),
+        }
+    }
+
+    pub fn header(&self) -> &TraceHeader {
+        self.header.as_ref().expect("read in new")
+    }
+
+    /// Set when the last line was cut off (a killed recorder): every record
+    /// before it is good.
+    pub fn warning(&self) -> Option<&str> {
+        self.warning.as_deref()
+    }
+
+    /// Bytes of the file read so far: the offset of the next record.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The next record with its raw line (no newline).
+    pub fn next_with_line(&mut self) -> Result<Option<(Record, &[u8])>, TraceError> {
+        if !self.read_line()? {
+            return Ok(None);
+        }
+        self.parse_buf().map(|r| r.map(|r| (r, trim_line(&self.buf))))
+    }
+
+    fn next_record(&mut self) -> Result<Option<Record>, TraceError> {
+        if !self.read_line()? {
+            return Ok(None);
+        }
+        self.parse_buf()
+    }
+
+    /// Reads the next non-empty line into `buf`; false at the end.
+    fn read_line(&mut self) -> Result<bool, TraceError> {
+        loop {
+            self.buf.clear();
+            let n = self.input.read_until(b'\n', &mut self.buf)?;
+            if n == 0 {
+                return Ok(false);
+            }
+            self.offset += n as u64;
+            self.line += 1;
+            if !trim_line(&self.buf).is_empty() {
+                return Ok(true);
+            }
+        }
+    }
+
+    fn parse_buf(&mut self) -> Result<Option<Record>, TraceError> {
+        let complete = self.buf.ends_with(b"\n");
+        let text = trim_line(&self.buf);
+        match Record::from_line(text) {
+            Ok(r) => Ok(Some(r)),
+            Err(_) if !complete => {
+                self.warning = Some(format!(
+                    "line {}: the last line is cut off ({} bytes) and was skipped; the recorder was probably killed",
+                    self.line,
+                    text.len()
+                ));
+                Ok(None)
+            }
+            Err(message) => Err(TraceError::Corrupt { line: self.line, message }),
+        }
+    }
+}
+
+fn trim_line(buf: &[u8]) -> &[u8] {
+    let mut s = buf;
+    while let [rest @ .., b'\n' | b'\r' | b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+impl<R: BufRead> Iterator for TraceReader<R> {
+    type Item = Result<Record, TraceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_record().transpose()
+    }
+}
+
+/// A whole trace read into memory: for tests and small files. The inspector
+/// uses [`TraceIndex`], which keeps only an index.
+#[derive(Debug)]
+pub struct Trace {
+    pub header: TraceHeader,
+    pub records: Vec<Record>,
+    pub warning: Option<String>,
+}
+
+pub fn read_all(input: impl BufRead) -> Result<Trace, TraceError> {
+    let mut reader = TraceReader::new(input)?;
+    let records = reader.by_ref().collect::<Result<Vec<_>, _>>()?;
+    Ok(Trace { header: reader.header().clone(), records, warning: reader.warning })
+}
+
+pub fn read_file(path: &std::path::Path) -> Result<Trace, TraceError> {
+    let f = std::fs::File::open(path)?;
+    read_all(io::BufReader::new(f))
+}
+
+/// A trace file being written: where, and how far.
+pub struct TraceFile {
+    pub path: PathBuf,
+    pub writer: TraceWriter<std::fs::File>,
+}
+
+impl TraceFile {
+    pub fn create(path: PathBuf) -> io::Result<Self> {
+        let f = std::fs::File::create(&path)?;
+        Ok(Self { path, writer: TraceWriter::new(f) })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde_json::json;
+
+    pub fn header() -> Record {
+        Record::Header(Box::new(TraceHeader::new(Source::Synthetic, 1_700_000_000_000.0, 5)))
+    }
+
+    pub fn event(t: Micros, seq: u64) -> Record {
+        Record::Event {
+            t,
+            event: EventRecord {
+                seq,
+                time: 1_700_000_000_000.0 + t as f64 / 1000.0,
+                name: "tabs.onActivated".into(),
+                args: vec![json!({"tabId": 1, "windowId": 1})],
+            },
+        }
+    }
+
+    pub fn written(records: &[Record]) -> Vec<u8> {
+        let mut w = TraceWriter::new(Vec::new());
+        for r in records {
+            w.write(r).unwrap();
+        }
+        assert_eq!(w.records(), records.len() as u64);
+        w.into_inner().unwrap()
+    }
+
+    #[test]
+    fn every_kind_round_trips() {
+        let records = vec![
+            header(),
+            Record::Snapshot { t: 1, snapshot: Snapshot::default() },
+            event(2, 1),
+            Record::Command {
+                t: 3,
+                command: Command { id: 1, method: "tabs.get".into(), params: json!({"tabId": 1}) },
+            },
+            Record::Reply {
+                t: 4,
+                reply: Reply { id: 1, outcome: crate::protocol::Outcome::Error("no".into()) },
+            },
+            Record::Error { t: 5, message: "bad".into() },
+            Record::Log { t: 6, level: LogLevel::Warn, message: "hm".into() },
+            Record::Hello { t: 7, agent: Box::default() },
+            Record::Gap { t: 8, dropped: 3 },
+        ];
+        let trace = read_all(&written(&records)[..]).unwrap();
+        assert_eq!(Record::Header(Box::new(trace.header)), records[0]);
+        assert_eq!(trace.records, records[1..]);
+        assert_eq!(trace.warning, None);
+    }
+
+    #[test]
+    fn lines_have_the_documented_shape() {
+        let line = String::from_utf8(event(2, 1).to_line()).unwrap();
+        assert!(line.starts_with(r#"{"kind":"event","t":2,"event":{"seq":1,"#), "{line}");
+        let h = String::from_utf8(header().to_line()).unwrap();
+        assert!(h.starts_with(r#"{"kind":"header","header":{"format":"tabscope-trace","version":1,"#), "{h}");
+    }
+
+    #[test]
+    fn a_cut_last_line_is_a_warning() {
+        let mut bytes = written(&[header(), event(1, 1), event(2, 2)]);
+        bytes.truncate(bytes.len() - 10);
+        let trace = read_all(&bytes[..]).unwrap();
+        assert_eq!(trace.records, vec![event(1, 1)]);
+        assert!(trace.warning.unwrap().starts_with("line 3: the last line is cut off"));
+    }
+
+    #[test]
+    fn corruption_elsewhere_names_the_line() {
+        let mut bytes = written(&[header(), event(1, 1)]);
+        bytes.extend_from_slice(b"{\"kind\":\"event\",\"t\":oops}\n");
+        bytes.extend(&written(&[event(3, 2)]));
+        let err = read_all(&bytes[..]).unwrap_err();
+        assert!(matches!(err, TraceError::Corrupt { line: 3, .. }), "{err}");
+    }
+
+    #[test]
+    fn a_record_without_its_payload_is_corrupt() {
+        let mut bytes = written(&[header()]);
+        bytes.extend_from_slice(b"{\"kind\":\"event\",\"t\":1}\n");
+        let err = read_all(&bytes[..]).unwrap_err().to_string();
+        assert_eq!(err, "line 2: not a trace record: a event record without its \"event\" field");
+    }
+
+    #[test]
+    fn what_is_not_a_trace_says_so() {
+        let e = read_all(&b"{\"ts\":1,\"dir\":\"in\",\"msg\":{}}\n"[..]).unwrap_err().to_string();
+        assert!(e.starts_with("line 1: not a trace record"), "{e}");
+        let e = read_all(&written(&[event(1, 1)])[..]).unwrap_err().to_string();
+        assert_eq!(e, "not a tabscope trace: line 1 is a event record, not the header a trace starts with");
+        let e = read_all(&b""[..]).unwrap_err().to_string();
+        assert_eq!(e, "not a tabscope trace: the file is empty");
+        let mut newer = TraceHeader::new(Source::Synthetic, 0.0, 0);
+        newer.version = 99;
+        let e = read_all(&written(&[Record::Header(Box::new(newer))])[..]).unwrap_err().to_string();
+        assert!(e.contains("format version 99 is newer"), "{e}");
+    }
+
+    /// A trace cut at any byte reads up to its last whole record.
+    #[test]
+    fn a_trace_cut_at_any_byte_keeps_every_whole_record() {
+        let records = vec![header(), event(1, 1), event(2, 2), event(3, 3)];
+        let bytes = written(&records);
+        for cut in 0..=bytes.len() {
+            let part = &bytes[..cut];
+            let whole = part.iter().filter(|b| **b == b'\n').count();
+            let rest = &part[part.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1)..];
+            let rest_parses = !rest.is_empty() && Record::from_line(rest).is_ok();
+            let expect = whole + usize::from(rest_parses);
+            match read_all(part) {
+                Ok(trace) => {
+                    assert_eq!(trace.records[..], records[1..expect], "cut {cut}");
+                    assert_eq!(trace.warning.is_some(), !rest.is_empty() && !rest_parses, "cut {cut}");
+                }
+                Err(TraceError::NotATrace(_)) => assert_eq!(expect, 0, "cut {cut} lost the header"),
+                Err(e) => panic!("cut {cut}: {e}"),
+            }
+        }
+    }
+}
