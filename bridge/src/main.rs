@@ -6,11 +6,13 @@
 //! `bridge.log` in the state directory (a headless browser shows no stderr).
 
 mod logging;
+mod recorder;
+mod replay;
 mod router;
 mod server;
 mod stdio;
 
-use std::fs::File;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -18,7 +20,6 @@ use anyhow::Context;
 use router::{Clock, Config, Exit, Input, Router};
 use tabscope_shared::discovery;
 use tabscope_shared::protocol::BridgeInfo;
-use tabscope_shared::trace::TraceWriter;
 use tracing::{error, info};
 
 fn main() -> ExitCode {
@@ -52,27 +53,30 @@ fn main() -> ExitCode {
 fn run(args: &[String]) -> anyhow::Result<Exit> {
     let clock = Clock::new();
     let pid = std::process::id();
-    let extension_id = args.get(2).cloned();
-    info!(
-        "tabscope-bridge {} started: pid {pid}, manifest {:?}, extension {:?}",
-        env!("CARGO_PKG_VERSION"),
-        args.get(1),
-        extension_id
-    );
+    let replay = replay::parse_args(args).map_err(anyhow::Error::msg)?;
+    let replay_reader = replay.as_ref().map(replay::open).transpose()?;
+    let extension_id = match &replay_reader {
+        Some(r) => r.header().agent.as_ref().map(|a| a.extension_id.clone()),
+        None => args.get(2).cloned(),
+    };
+    match &replay {
+        Some(o) => {
+            info!("tabscope-bridge {} replays {}: pid {pid}", env!("CARGO_PKG_VERSION"), o.file.display())
+        }
+        None => info!(
+            "tabscope-bridge {} started: pid {pid}, manifest {:?}, extension {:?}",
+            env!("CARGO_PKG_VERSION"),
+            args.get(1),
+            extension_id
+        ),
+    }
     let runtime_dir = discovery::runtime_dir().context("runtime directory")?;
     let socket = discovery::socket_path(&runtime_dir, pid);
     // Entries of bridges that died without cleaning up.
     let _ = discovery::list_bridges(&runtime_dir);
     let listener = server::listen(&socket).with_context(|| format!("listening on {}", socket.display()))?;
 
-    let trace = match std::env::var_os("TABSCOPE_TRACE").filter(|p| !p.is_empty()) {
-        Some(path) => {
-            let f = File::create(&path).with_context(|| format!("trace file {}", path.to_string_lossy()))?;
-            info!("recording the trace to {}", path.to_string_lossy());
-            Some(TraceWriter::new(f))
-        }
-        None => None,
-    };
+    let trace = std::env::var_os("TABSCOPE_TRACE").filter(|p| !p.is_empty()).map(PathBuf::from);
     let command_timeout = std::env::var("TABSCOPE_COMMAND_TIMEOUT_MS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -84,15 +88,28 @@ fn run(args: &[String]) -> anyhow::Result<Exit> {
         version: env!("CARGO_PKG_VERSION").into(),
         started: clock.started(),
         extension_id,
-        profile: browser_profile(),
+        profile: if replay.is_some() { None } else { browser_profile() },
+        replay: replay.as_ref().map(|o| o.file.display().to_string()),
     };
     let (tx, rx) = crossbeam_channel::unbounded::<Input>();
     let (out_tx, out_rx) = crossbeam_channel::unbounded::<Vec<u8>>();
-    stdio::spawn_stdout(out_rx)?;
     spawn_signals(tx.clone())?;
-    let router = Router::new(Config { runtime_dir, socket, info, command_timeout, trace }, clock, out_tx);
-    server::spawn_accept(listener, tx.clone())?;
-    stdio::spawn_stdin(tx)?;
+    let flight = recorder::flight_from_env();
+    let mut router =
+        Router::new(Config { runtime_dir, socket, info, command_timeout, trace, flight }, clock, out_tx)?;
+    match (replay, replay_reader) {
+        (Some(o), Some(reader)) => {
+            let (start_tx, start_rx) = crossbeam_channel::bounded(1);
+            router.on_first_client(start_tx);
+            replay::spawn_answering(out_rx, tx.clone())?;
+            replay::spawn(reader, o, start_rx, tx.clone())?;
+        }
+        _ => {
+            stdio::spawn_stdout(out_rx)?;
+            stdio::spawn_stdin(tx.clone())?;
+        }
+    }
+    server::spawn_accept(listener, tx)?;
     Ok(router.run(rx))
 }
 

@@ -4,7 +4,6 @@
 //! router sees is the order everyone gets.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -17,20 +16,30 @@ use tabscope_shared::methods;
 use tabscope_shared::model::{ApplyError, Model};
 use tabscope_shared::protocol::{
     AgentHello, AgentMsg, BridgeInfo, BridgeMsg, ClientMsg, Command, EventRecord, LogLevel, Outcome,
-    PROTOCOL_VERSION, Reply, ServerMsg,
+    PROTOCOL_VERSION, Reply, ServerMsg, TraceFileStatus,
 };
-use tabscope_shared::trace::{Direction, TraceRecord, TraceWriter};
+use tabscope_shared::trace::{Micros, Record, Source};
 use tracing::{debug, error, info, warn};
 
+use crate::recorder::{FlightRecorder, Owner, Recorders, Stopped, snapshot_record};
 use crate::server::{ClientHandle, ClientId, Payload};
 use crate::stdio::FromBrowser;
 
 pub enum Input {
     Browser(FromBrowser),
     ClientConnected(ClientHandle),
-    ClientMsg { id: ClientId, msg: Result<ClientMsg, String> },
-    ClientGone { id: ClientId },
+    ClientMsg {
+        id: ClientId,
+        msg: Result<ClientMsg, String>,
+    },
+    ClientGone {
+        id: ClientId,
+    },
     Signal(i32),
+    /// A replayed trace has been served to its end.
+    ReplayDone {
+        exit: bool,
+    },
 }
 
 /// Why the bridge stops.
@@ -60,6 +69,10 @@ impl Clock {
     pub fn started(&self) -> f64 {
         self.start_wall
     }
+    /// The trace clock: µs since the bridge started.
+    pub fn mono(&self) -> Micros {
+        self.start.elapsed().as_micros() as Micros
+    }
 }
 
 enum Origin {
@@ -82,7 +95,9 @@ pub struct Config {
     pub socket: PathBuf,
     pub info: BridgeInfo,
     pub command_timeout: Duration,
-    pub trace: Option<TraceWriter<File>>,
+    /// `TABSCOPE_TRACE`: a trace of the bridge's whole life.
+    pub trace: Option<PathBuf>,
+    pub flight: FlightRecorder,
 }
 
 pub struct Router {
@@ -97,12 +112,23 @@ pub struct Router {
     last_seq: Option<u64>,
     resync_asked: Option<Instant>,
     to_browser: Sender<Vec<u8>>,
-    last_flush: Instant,
+    recorders: Recorders,
+    /// Told when the first inspector connects (a replay waits for one).
+    first_client: Option<Sender<()>>,
 }
 
 impl Router {
-    pub fn new(cfg: Config, clock: Clock, to_browser: Sender<Vec<u8>>) -> Self {
+    pub fn new(mut cfg: Config, clock: Clock, to_browser: Sender<Vec<u8>>) -> anyhow::Result<Self> {
         let received = clock.now();
+        let flight = std::mem::replace(&mut cfg.flight, FlightRecorder::new(0, 0));
+        let mut recorders = Recorders::new(flight);
+        if let Some(path) = cfg.trace.clone() {
+            let header = Recorders::header(Source::Bridge, clock.started(), clock.mono(), None, &cfg.info);
+            recorders
+                .start(Owner::Env, path.clone(), header, None)
+                .map_err(|e| anyhow::anyhow!("trace file {}: {e}", path.display()))?;
+            info!("recording the trace to {}", path.display());
+        }
         let r = Self {
             cfg,
             clock,
@@ -115,10 +141,16 @@ impl Router {
             last_seq: None,
             resync_asked: None,
             to_browser,
-            last_flush: Instant::now(),
+            recorders,
+            first_client: None,
         };
         r.write_discovery();
-        r
+        Ok(r)
+    }
+
+    /// Signals `tx` when the first inspector connects.
+    pub fn on_first_client(&mut self, tx: Sender<()>) {
+        self.first_client = Some(tx);
     }
 
     pub fn run(mut self, rx: Receiver<Input>) -> Exit {
@@ -140,8 +172,11 @@ impl Router {
                 Err(RecvTimeoutError::Disconnected) => break Exit::Eof,
             }
             self.expire_commands();
-            if self.last_flush.elapsed() >= Duration::from_secs(1) {
-                self.flush_trace();
+            // Files are flushed whenever the router catches up: at once when
+            // traffic is light, in batches under load. A killed bridge leaves
+            // a readable file.
+            if rx.is_empty() {
+                self.flush_traces();
             }
         };
         self.shut_down();
@@ -156,15 +191,21 @@ impl Router {
             Input::Browser(FromBrowser::BadPayload(why)) => {
                 self.browser_error(format!("bad message from the browser: {why}"));
             }
-            Input::Browser(FromBrowser::Msg { raw, msg }) => {
-                self.record(Direction::In, raw);
-                match msg {
-                    Ok(m) => self.on_agent(*m),
-                    Err(why) => self.browser_error(format!("unknown message from the agent: {why}")),
+            Input::Browser(FromBrowser::Msg(msg)) => match msg {
+                Ok(m) => self.on_agent(*m),
+                Err(why) => self.browser_error(format!("unknown message from the agent: {why}")),
+            },
+            Input::ReplayDone { exit } => {
+                info!("the replay reached the end of its trace");
+                if exit {
+                    return Some(Exit::Eof);
                 }
             }
             Input::ClientConnected(c) => {
                 info!("inspector {} connected (pid {:?})", c.id, c.pid);
+                if let Some(tx) = self.first_client.take() {
+                    let _ = tx.send(());
+                }
                 let id = c.id;
                 self.clients.insert(id, c);
                 let hello = self.hello();
@@ -174,9 +215,27 @@ impl Router {
             Input::ClientGone { id } => {
                 info!("inspector {id} disconnected");
                 self.clients.remove(&id);
+                if let Some(st) = self.recorders.stop(Owner::Client(id)) {
+                    info!(
+                        "recording to {} ended with its inspector: {} records",
+                        st.path.display(),
+                        st.records
+                    );
+                }
             }
             Input::ClientMsg { id, msg: Ok(ClientMsg::Command(c)) } => self.command(id, c),
             Input::ClientMsg { id, msg: Ok(ClientMsg::Resync) } => self.send_snapshot_to(id),
+            Input::ClientMsg { id, msg: Ok(ClientMsg::Record { path }) } => self.start_recording(id, path),
+            Input::ClientMsg { id, msg: Ok(ClientMsg::StopRecording) } => {
+                let st = self.recorders.stop(Owner::Client(id)).unwrap_or_else(|| TraceFileStatus {
+                    path: PathBuf::new(),
+                    records: 0,
+                    events: 0,
+                    error: Some("no recording was running".into()),
+                });
+                self.send_to(id, &ServerMsg::RecordingStopped(st));
+            }
+            Input::ClientMsg { id, msg: Ok(ClientMsg::SaveFlight { path }) } => self.save_flight(id, path),
             Input::ClientMsg { id, msg: Err(why) } => {
                 warn!("inspector {id} sent a bad message: {why}");
                 let msg = ServerMsg::Error {
@@ -191,8 +250,12 @@ impl Router {
 
     fn on_agent(&mut self, msg: AgentMsg) {
         let received = self.clock.now();
+        let t = self.clock.mono();
         match msg {
             AgentMsg::Hello(h) => {
+                let h = self.record(Record::Hello { t, agent: Box::new(h) });
+                let Record::Hello { agent: h, .. } = h else { unreachable!() };
+                let h = *h;
                 info!(
                     "agent hello: {} {} (extension {}, protocol {})",
                     h.browser.name, h.browser.version, h.extension_id, h.protocol
@@ -209,6 +272,10 @@ impl Router {
                 self.broadcast(&hello);
             }
             AgentMsg::Snapshot(s) => {
+                let Record::Snapshot { snapshot: s, .. } = self.record(Record::Snapshot { t, snapshot: s })
+                else {
+                    unreachable!()
+                };
                 self.model = Model::from_snapshot(s);
                 self.model_received = received;
                 self.resync_asked = None;
@@ -216,9 +283,22 @@ impl Router {
                 let msg = self.snapshot_msg();
                 self.broadcast(&msg);
             }
-            AgentMsg::Event(e) => self.event(received, e),
-            AgentMsg::Reply(r) => self.reply(r),
+            AgentMsg::Event(e) => {
+                let Record::Event { event, .. } = self.record(Record::Event { t, event: e }) else {
+                    unreachable!()
+                };
+                self.event(received, event)
+            }
+            AgentMsg::Reply(r) => {
+                let Record::Reply { reply, .. } = self.record(Record::Reply { t, reply: r }) else {
+                    unreachable!()
+                };
+                self.reply(reply)
+            }
             AgentMsg::Log { level, message } => {
+                let Record::Log { message, .. } = self.record(Record::Log { t, level, message }) else {
+                    unreachable!()
+                };
                 match level {
                     LogLevel::Error => error!("agent: {message}"),
                     LogLevel::Warn => warn!("agent: {message}"),
@@ -301,9 +381,8 @@ impl Router {
         check_len(payload.len(), BROWSER_MAX_INCOMING).map_err(|e| {
             format!("{e}: the browser accepts at most {BROWSER_MAX_INCOMING} bytes in one message, so it was not sent")
         })?;
-        if let Ok(v) = serde_json::to_value(msg) {
-            self.record(Direction::Out, v);
-        }
+        let BridgeMsg::Command(c) = msg;
+        self.record(Record::Command { t: self.clock.mono(), command: c.clone() });
         self.to_browser.send(payload).map_err(|_| "the browser connection is closed".to_owned())
     }
 
@@ -347,6 +426,10 @@ impl Router {
 
     fn browser_error(&mut self, message: String) {
         warn!("{message}");
+        let Record::Error { message, .. } = self.record(Record::Error { t: self.clock.mono(), message })
+        else {
+            unreachable!()
+        };
         self.broadcast(&ServerMsg::Error { received: self.clock.now(), message });
     }
 
@@ -411,22 +494,80 @@ impl Router {
 
     // ----- files -----
 
-    fn record(&mut self, dir: Direction, msg: Value) {
-        if let Some(t) = &mut self.cfg.trace
-            && let Err(e) = t.write(&TraceRecord { ts: self.clock.now(), dir, msg })
-        {
-            error!("trace write failed, recording stopped: {e}");
-            self.cfg.trace = None;
+    /// Hands a record to every recorder and gives it back (records own
+    /// their payload so that it is encoded without a copy).
+    fn record(&mut self, record: Record) -> Record {
+        let (model, t) = (&self.model, self.clock.mono());
+        let stopped = self.recorders.record(&record, || snapshot_record(t, model));
+        self.report_stopped(stopped);
+        record
+    }
+
+    fn report_stopped(&mut self, stopped: Vec<Stopped>) {
+        for s in stopped {
+            if let Some(e) = &s.status.error {
+                error!("{e}");
+            }
+            if let Owner::Client(id) = s.owner {
+                self.send_to(id, &ServerMsg::RecordingStopped(s.status));
+            }
         }
     }
 
-    fn flush_trace(&mut self) {
-        self.last_flush = Instant::now();
-        if let Some(t) = &mut self.cfg.trace
-            && let Err(e) = t.flush()
-        {
-            error!("trace flush failed: {e}");
+    fn flush_traces(&mut self) {
+        let stopped = self.recorders.flush();
+        self.report_stopped(stopped);
+    }
+
+    fn trace_header(&self, source: Source) -> tabscope_shared::trace::TraceHeader {
+        Recorders::header(
+            source,
+            self.clock.started(),
+            self.clock.mono(),
+            self.agent.as_ref(),
+            &self.cfg.info,
+        )
+    }
+
+    fn start_recording(&mut self, client: ClientId, path: PathBuf) {
+        let owner = Owner::Client(client);
+        if let Some(st) = self.recorders.stop(owner) {
+            self.send_to(client, &ServerMsg::RecordingStopped(st));
         }
+        let t = self.clock.mono();
+        let header = self.trace_header(Source::Recording);
+        let snapshot = snapshot_record(t, &self.model);
+        match self.recorders.start(owner, path.clone(), header, Some(snapshot)) {
+            Ok(()) => {
+                info!("inspector {client} records to {}", path.display());
+                self.send_to(client, &ServerMsg::RecordingStarted { path });
+            }
+            Err(e) => {
+                let error = Some(format!("cannot record to {}: {e}", path.display()));
+                self.send_to(
+                    client,
+                    &ServerMsg::RecordingStopped(TraceFileStatus { path, records: 0, events: 0, error }),
+                );
+            }
+        }
+    }
+
+    fn save_flight(&mut self, client: ClientId, path: PathBuf) {
+        let header = self.trace_header(Source::FlightRecorder);
+        let st = self.recorders.flight.save(path.clone(), header).unwrap_or_else(|e| TraceFileStatus {
+            error: Some(format!("cannot save the flight recorder to {}: {e}", path.display())),
+            path,
+            records: 0,
+            events: 0,
+        });
+        let (held, bytes) = self.recorders.flight.usage();
+        info!(
+            "flight recorder ({held} records, {} KiB held) saved for inspector {client}: {} records to {}",
+            bytes / 1024,
+            st.records,
+            st.path.display()
+        );
+        self.send_to(client, &ServerMsg::FlightSaved(st));
     }
 
     fn write_discovery(&self) {
@@ -441,9 +582,11 @@ impl Router {
     }
 
     fn shut_down(&mut self) {
-        self.flush_trace();
-        if let Some(t) = &self.cfg.trace {
-            info!("trace: {} records written", t.count());
+        for s in self.recorders.stop_all() {
+            match s.status.error {
+                Some(e) => error!("{e}"),
+                None => info!("trace {}: {} records written", s.status.path.display(), s.status.records),
+            }
         }
         discovery::remove_discovery(&self.cfg.runtime_dir, self.cfg.info.pid);
     }

@@ -5,8 +5,7 @@ use std::io::{self, BufReader};
 use std::thread;
 
 use crossbeam_channel::{Receiver, Sender};
-use serde::Deserialize;
-use serde_json::Value;
+use serde::de::IgnoredAny;
 use tabscope_shared::codec::{FrameError, FrameReader, FrameWriter, decode};
 use tabscope_shared::protocol::AgentMsg;
 use tracing::warn;
@@ -15,11 +14,8 @@ use crate::router::Input;
 
 /// What the stdin thread hands the router.
 pub enum FromBrowser {
-    /// A well-framed message; `msg` is `Err` when it is not one we know.
-    Msg {
-        raw: Value,
-        msg: Result<Box<AgentMsg>, String>,
-    },
+    /// A well-framed JSON message; `Err` when it is not one we know.
+    Msg(Result<Box<AgentMsg>, String>),
     /// A well-framed payload that is not JSON; the stream goes on.
     BadPayload(String),
     /// The stream can no longer be trusted.
@@ -33,13 +29,7 @@ pub fn spawn_stdin(tx: Sender<Input>) -> io::Result<()> {
         loop {
             let item = match reader.read_frame() {
                 Ok(None) => FromBrowser::Eof,
-                Ok(Some(payload)) => match decode::<Value>(&payload) {
-                    Ok(raw) => {
-                        let msg = AgentMsg::deserialize(&raw).map(Box::new).map_err(|e| e.to_string());
-                        FromBrowser::Msg { raw, msg }
-                    }
-                    Err(e) => FromBrowser::BadPayload(e.to_string()),
-                },
+                Ok(Some(payload)) => parse(&payload),
                 // Any error reading a frame itself loses the stream.
                 Err(e) => FromBrowser::Fatal(e.to_string()),
             };
@@ -50,6 +40,18 @@ pub fn spawn_stdin(tx: Sender<Input>) -> io::Result<()> {
         }
     })?;
     Ok(())
+}
+
+/// Parses a payload once, straight into a message; only a payload that is
+/// not a message is looked at again, to say whether it is JSON at all.
+pub fn parse(payload: &[u8]) -> FromBrowser {
+    match serde_json::from_slice::<AgentMsg>(payload) {
+        Ok(m) => FromBrowser::Msg(Ok(Box::new(m))),
+        Err(e) => match decode::<IgnoredAny>(payload) {
+            Ok(_) => FromBrowser::Msg(Err(e.to_string())),
+            Err(bad) => FromBrowser::BadPayload(bad.to_string()),
+        },
+    }
 }
 
 /// Writes pre-encoded payloads to stdout as frames. The router has already
