@@ -9,6 +9,9 @@ fn main() -> ExitCode {
     let mut cli = cli::Cli::parse();
     let result = match cli.command.take() {
         None => gui::run(gui::Options { bridge: cli.bridge.clone(), open: cli.open.clone() }),
+        Some(cli::Cmd::Open { file }) => {
+            gui::run(gui::Options { bridge: cli.bridge.clone(), open: Some(file) })
+        }
         Some(cmd) => cli::run(cli, cmd),
     };
     match result {

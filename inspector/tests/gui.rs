@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use serde_json::json;
+use tabscope::gui::live::Recording;
 use tabscope::gui::{App, Options};
 use tabscope_shared::protocol::{Scope, SessionValue};
+use tabscope_shared::trace::Record;
 use tabscope_tests::{NodeAgent, TestEnv, TestSession, require_program, wait_for};
 
 struct World {
@@ -215,37 +217,83 @@ fn an_action_reports_its_result_where_it_was_clicked() {
     assert!(has_label(&h, "the index must be a whole number (-1 moves to the end)"));
 }
 
+fn trace_loaded(h: &Harness<'_, App>) -> bool {
+    h.state().conns.current().is_some_and(|l| l.trace.is_some())
+}
+
+fn current_tabs(h: &Harness<'_, App>) -> usize {
+    h.state().conns.current().unwrap().live.model.tab_count()
+}
+
+/// Record in the UI (the bridge writes the file), open the recording, and
+/// travel in it: Home shows the world before the new tab, End after it,
+/// and the pinned moment is compared with the one shown.
 #[test]
-fn recording_saves_a_trace_that_replays() {
+fn record_open_travel_and_compare() {
     let Some(w) = world() else { return };
     let mut h = harness(&w.env);
+    h.state_mut().traces_dir = w.env.dir.path().join("traces");
     select_mail_tab(&mut h);
-    let path = w.env.dir.path().join("recorded.jsonl");
-    h.state_mut().prefs.trace_path = path.to_string_lossy().into_owned();
+    let before = current_tabs(&h);
     h.get_by_label("Record").click();
     pump(&mut h, "recording", |h| h.query_by_label_contains("Stop recording").is_some());
     let bridge = w.env.bridges().into_iter().next().unwrap();
     let mut other = TestSession::connect(&bridge.socket);
-    other.call("tabs.create", json!({"createProperties": {"url": "https://example.org/"}})).unwrap();
+    let tab =
+        other.call("tabs.create", json!({"createProperties": {"url": "https://example.org/"}})).unwrap();
+    let tab = tab["id"].as_i64().unwrap();
     pump(&mut h, "events counted", |h| {
-        h.state().conns.current().unwrap().live.recorder.as_ref().is_some_and(|r| r.events() > 0)
+        h.state().conns.current().unwrap().live.events_seen > 0
             && h.query_by_label_contains("Stop recording").is_some()
     });
     h.get_by_label_contains("Stop recording").click();
-    pump(&mut h, "the file", |_| path.exists());
-    let (records, warning) =
-        tabscope_shared::trace::read_all(std::io::BufReader::new(std::fs::File::open(&path).unwrap()))
-            .unwrap();
-    assert_eq!(warning, None);
-    assert_eq!(records[0].msg["type"], "hello");
-    assert_eq!(records[1].msg["type"], "snapshot");
-    assert!(records.iter().any(|r| r.msg["name"] == "tabs.onCreated"));
-    // The saved trace opens offline and shows the new tab.
-    let mut replay = tabscope::gui::live::Live::default();
-    for r in &records {
-        replay.on_record(r);
-    }
-    assert_eq!(replay.model.tab_count(), h.state().conns.current().unwrap().live.model.tab_count());
+    pump(&mut h, "the recording's button", |h| h.query_by_label_contains("Open recording").is_some());
+    let Recording::Done(st) = h.state().conns.current().unwrap().live.recording.clone() else { panic!() };
+    assert!(st.path.starts_with(w.env.dir.path().join("traces")) && st.error.is_none(), "{st:?}");
+    let t = tabscope_shared::trace::read_file(&st.path).unwrap();
+    assert!(matches!(t.records[0], Record::Snapshot { .. }));
+    assert!(
+        t.records
+            .iter()
+            .any(|r| matches!(r, Record::Command { command, .. } if command.method == "tabs.create"))
+    );
+
+    h.get_by_label_contains("Open recording").click();
+    pump(&mut h, "the trace", |h| trace_loaded(h));
+    assert_eq!(current_tabs(&h), before + 1, "an opened trace shows its end");
+    pump(&mut h, "the timeline", |h| has_label(h, "Pin to compare"));
+    h.key_press(egui::Key::Home);
+    h.run_steps(2);
+    assert_eq!(h.state().conns.current().unwrap().trace.as_ref().unwrap().moment, 1);
+    assert_eq!(current_tabs(&h), before, "the start: the world before the new tab");
+    h.key_press(egui::Key::P);
+    h.key_press(egui::Key::End);
+    pump(&mut h, "the changes", |h| h.query_by_label_contains(&format!("+ tab {tab} ")).is_some());
+    assert_eq!(current_tabs(&h), before + 1);
+    // A click on a change selects its tab.
+    h.get_by_label_contains(&format!("+ tab {tab} ")).click();
+    h.run_steps(2);
+    assert_eq!(h.state().selection, Some(tabscope::gui::app::Selection::Tab(tab)));
+}
+
+/// "Save what just happened": the bridge's flight recorder, saved and
+/// opened in a new view, holds events from before anyone pressed Record.
+#[test]
+fn save_what_just_happened_opens_the_flight_recording() {
+    let Some(w) = world() else { return };
+    let bridge = w.env.bridges().into_iter().next().unwrap();
+    let mut other = TestSession::connect(&bridge.socket);
+    other.call("tabs.create", json!({"createProperties": {"url": "https://example.org/"}})).unwrap();
+    let mut h = harness(&w.env);
+    h.state_mut().traces_dir = w.env.dir.path().join("traces");
+    select_mail_tab(&mut h);
+    let live_tabs = current_tabs(&h);
+    h.get_by_label("Save what just happened").click();
+    pump(&mut h, "the flight recording", |h| trace_loaded(h));
+    let link = h.state().conns.current().unwrap();
+    assert!(link.label.contains("flight"), "{}", link.label);
+    assert_eq!(current_tabs(&h), live_tabs);
+    assert!(link.live.log.len() > 2, "the events before the save are there");
 }
 
 fn select_window(h: &mut Harness<'_, App>, title: &str) {
@@ -316,12 +364,14 @@ fn keyboard_shortcuts_select_reload_and_record() {
     // F5 reloads the selected tab, with the result where the actions are.
     h.key_press(egui::Key::F5);
     pump(&mut h, "the reload's result", |h| has_label(h, "ok: tabs.reload: done"));
-    // Ctrl+R records, Ctrl+R again stops and saves to the trace path.
-    let path = w.env.dir.path().join("keys.jsonl");
-    h.state_mut().prefs.trace_path = path.to_string_lossy().into_owned();
+    // Ctrl+R records, Ctrl+R again stops; the bridge wrote the file.
+    h.state_mut().traces_dir = w.env.dir.path().join("keys");
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::R);
     pump(&mut h, "recording", |h| h.query_by_label_contains("Stop recording").is_some());
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::R);
-    pump(&mut h, "the saved trace", |_| path.exists());
-    assert!(h.state().conns.current().unwrap().live.recorder.is_none());
+    pump(
+        &mut h,
+        "the saved trace",
+        |h| matches!(&h.state().conns.current().unwrap().live.recording, Recording::Done(st) if st.path.exists()),
+    );
 }

@@ -2,6 +2,7 @@
 //! environment (HOME, runtime and log folders), the bridge driven exactly as
 //! a browser drives it, and socket clients with timeouts.
 
+use std::collections::HashSet;
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -218,6 +219,10 @@ impl TestSession {
         None
     }
 
+    pub fn send(&self, msg: &ClientMsg) {
+        self.session.tx.send(msg.clone()).expect("session open");
+    }
+
     pub fn command(&mut self, method: &str, params: Value) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
@@ -291,6 +296,13 @@ pub mod fixtures {
         let mut w = main_window();
         w["tabs"] = json!([mail_tab()]);
         json!({"type":"snapshot","windows":[w]})
+    }
+
+    /// A native-messaging frame around raw bytes.
+    pub fn frame(payload: &[u8]) -> Vec<u8> {
+        let mut f = (payload.len() as u32).to_ne_bytes().to_vec();
+        f.extend_from_slice(payload);
+        f
     }
 
     pub fn event(seq: u64, name: &str, args: Value) -> Value {
@@ -435,4 +447,47 @@ pub fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
         }
     }
     out
+}
+
+/// Checks an export against the Trace Event Format: the fields each
+/// phase requires, µs numbers, a name for every process and thread used,
+/// and one complete event per command. Returns (instant, complete).
+pub fn validate_chrome_trace(text: &str, commands: usize) -> (usize, usize) {
+    let doc: Value = serde_json::from_str(text).expect("the export is one JSON document");
+    assert_eq!(doc["displayTimeUnit"], "ms");
+    let events = doc["traceEvents"].as_array().expect("traceEvents is an array");
+    let (mut named, mut used) = (HashSet::new(), HashSet::new());
+    let (mut instant, mut complete) = (0, 0);
+    for e in events {
+        let ph = e["ph"].as_str().expect("ph");
+        assert!(e["name"].is_string(), "name: {e}");
+        let (pid, tid) = (e["pid"].as_i64().expect("pid"), e["tid"].as_i64().expect("tid"));
+        match ph {
+            "M" => {
+                assert!(e["args"]["name"].is_string(), "{e}");
+                match e["name"].as_str().unwrap() {
+                    "process_name" => named.insert((pid, None)),
+                    "thread_name" => named.insert((pid, Some(tid))),
+                    other => panic!("metadata {other}"),
+                };
+            }
+            "i" | "X" => {
+                assert!(e["ts"].is_u64(), "ts in whole µs: {e}");
+                used.insert((pid, None));
+                used.insert((pid, Some(tid)));
+                if ph == "i" {
+                    assert!(["g", "p", "t"].contains(&e["s"].as_str().unwrap()), "{e}");
+                    instant += 1;
+                } else {
+                    assert!(e["dur"].is_u64(), "dur in whole µs: {e}");
+                    complete += 1;
+                }
+            }
+            other => panic!("unexpected phase {other}"),
+        }
+    }
+    let unnamed: Vec<_> = used.difference(&named).collect();
+    assert!(unnamed.is_empty(), "processes or threads without a name: {unnamed:?}");
+    assert_eq!(complete, commands, "one complete event per command");
+    (instant, complete)
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tabscope_shared::protocol::{LogLevel, ServerMsg};
 use tabscope_tests::fixtures::{self, event};
 use tabscope_tests::{TestEnv, WAIT, wait_for};
@@ -261,6 +261,7 @@ fn bad_messages_are_reported_and_the_bridge_goes_on() {
 
 #[test]
 fn a_recorded_trace_holds_every_message_in_order() {
+    use tabscope_shared::trace::{Record, Source};
     let env = TestEnv::new();
     let trace = env.dir.path().join("trace.jsonl");
     let mut b = env.start_bridge_with(&[("TABSCOPE_TRACE", trace.to_str().unwrap())]);
@@ -271,20 +272,124 @@ fn a_recorded_trace_holds_every_message_in_order() {
     }
     let mut s = b.session();
     first_snapshot(&s);
-    s.command("tabs.get", json!({"tabId": 1}));
-    b.next_to_browser(WAIT).unwrap();
+    let id = s.command("tabs.get", json!({"tabId": 1}));
+    let sent = b.next_to_browser(WAIT).unwrap();
+    b.send(&json!({"type":"reply","id":sent["id"],"error":"Invalid tab ID: 1"}));
+    s.until(WAIT, |m| matches!(m, ServerMsg::Reply(r) if r.id == id).then_some(())).expect("the reply");
+    b.send_raw(&fixtures::frame(b"{\"type\":\"nonsense\"}"));
     b.close_stdin();
     b.wait_exit(Duration::from_secs(5)).unwrap();
-    let (records, warning) =
-        tabscope_shared::trace::read_all(std::io::BufReader::new(std::fs::File::open(&trace).unwrap()))
-            .unwrap();
-    assert_eq!(warning, None);
-    let seqs: Vec<u64> = records.iter().filter_map(|r| r.msg.get("seq").and_then(Value::as_u64)).collect();
+    let t = tabscope_shared::trace::read_file(&trace).unwrap();
+    assert_eq!(t.warning, None);
+    assert_eq!(t.header.source, Source::Bridge);
+    assert_eq!(t.header.agent.as_ref().unwrap().browser.name, "Thunderbird", "the hello is in the header");
+    assert!(matches!(t.records[0], Record::Snapshot { .. }), "the initial snapshot comes first");
+    let seqs: Vec<u64> = t
+        .records
+        .iter()
+        .filter_map(|r| if let Record::Event { event, .. } = r { Some(event.seq) } else { None })
+        .collect();
     assert_eq!(seqs, (1..=50).collect::<Vec<_>>());
-    assert_eq!(records[0].msg["type"], "hello");
-    let out = records.iter().find(|r| r.dir == tabscope_shared::trace::Direction::Out).expect("the command");
-    assert_eq!(out.msg["method"], "tabs.get");
-    assert!(records.windows(2).all(|w| w[0].ts <= w[1].ts), "timestamps never go back");
+    let command = t
+        .records
+        .iter()
+        .find_map(|r| if let Record::Command { command, .. } = r { Some(command) } else { None });
+    assert_eq!(command.expect("the command").method, "tabs.get");
+    assert!(
+        t.records
+            .iter()
+            .any(|r| matches!(r, Record::Reply { reply, .. } if reply.id == sent["id"].as_u64().unwrap()))
+    );
+    assert!(
+        t.records
+            .iter()
+            .any(|r| matches!(r, Record::Error { message, .. } if message.contains("unknown message")))
+    );
+    assert!(t.records.windows(2).all(|w| w[0].t() <= w[1].t()), "timestamps never go back");
+}
+
+/// The flight recorder keeps the last events all along; saved, it is a
+/// trace that starts from a snapshot and ends with the newest event.
+#[test]
+fn the_flight_recorder_saves_what_just_happened() {
+    use tabscope_shared::protocol::ClientMsg;
+    use tabscope_shared::trace::{Record, Source};
+    let env = TestEnv::new();
+    let mut b = env.start_bridge_with(&[("TABSCOPE_FLIGHT_RECORDS", "400")]);
+    b.send(&fixtures::hello());
+    b.send(&fixtures::snapshot());
+    let s = b.session();
+    first_snapshot(&s);
+    for seq in 1..=1000 {
+        b.send(&event(seq, "windows.onFocusChanged", json!([1])));
+    }
+    s.until(WAIT, |m| matches!(m, ServerMsg::Event { event, .. } if event.seq == 1000).then_some(()))
+        .expect("all events");
+    let path = env.dir.path().join("flight.jsonl");
+    s.send(&ClientMsg::SaveFlight { path: path.clone() });
+    let st =
+        s.until(WAIT, |m| if let ServerMsg::FlightSaved(st) = m { Some(st.clone()) } else { None }).unwrap();
+    assert_eq!(st.error, None);
+    let t = tabscope_shared::trace::read_file(&path).unwrap();
+    assert_eq!(t.header.source, Source::FlightRecorder);
+    assert!(matches!(t.records[0], Record::Snapshot { .. }));
+    let seqs: Vec<u64> = t
+        .records
+        .iter()
+        .filter_map(|r| if let Record::Event { event, .. } = r { Some(event.seq) } else { None })
+        .collect();
+    assert_eq!(*seqs.last().unwrap(), 1000);
+    assert!(seqs.len() >= 300 && seqs.len() < 400, "kept {} of the last 400 records", seqs.len());
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "no gaps");
+    assert_eq!(st.events as usize, seqs.len());
+}
+
+/// An inspector's recording is written by the bridge as it happens: killing
+/// the bridge mid-recording leaves a readable file with what came before.
+#[test]
+fn a_recording_survives_a_killed_bridge() {
+    use tabscope_shared::protocol::ClientMsg;
+    use tabscope_shared::trace::Record;
+    let env = TestEnv::new();
+    let mut b = env.start_bridge();
+    b.send(&fixtures::hello());
+    b.send(&fixtures::snapshot());
+    let s = b.session();
+    first_snapshot(&s);
+    let path = env.dir.path().join("rec.jsonl");
+    s.send(&ClientMsg::Record { path: path.clone() });
+    s.until(WAIT, |m| matches!(m, ServerMsg::RecordingStarted { .. }).then_some(())).expect("started");
+    for seq in 1..=200 {
+        b.send(&event(seq, "windows.onFocusChanged", json!([1])));
+    }
+    s.until(WAIT, |m| matches!(m, ServerMsg::Event { event, .. } if event.seq == 200).then_some(())).unwrap();
+    // The router flushes when it catches up; give it that instant.
+    std::thread::sleep(Duration::from_millis(200));
+    b.child.kill().unwrap();
+    b.child.wait().unwrap();
+    let t = tabscope_shared::trace::read_file(&path).unwrap();
+    let events = t.records.iter().filter(|r| matches!(r, Record::Event { .. })).count();
+    assert_eq!(events, 200, "every event handled before the kill is in the file");
+}
+
+/// A recording asked for into a folder that does not exist fails with a
+/// clear error, and the bridge goes on mirroring.
+#[test]
+fn a_recording_that_cannot_be_written_says_why() {
+    use tabscope_shared::protocol::ClientMsg;
+    let env = TestEnv::new();
+    let mut b = env.start_bridge();
+    b.send(&fixtures::hello());
+    b.send(&fixtures::snapshot());
+    let s = b.session();
+    first_snapshot(&s);
+    s.send(&ClientMsg::Record { path: "/nonexistent/dir/rec.jsonl".into() });
+    let st = s
+        .until(WAIT, |m| if let ServerMsg::RecordingStopped(st) = m { Some(st.clone()) } else { None })
+        .unwrap();
+    assert!(st.error.unwrap().starts_with("cannot record to /nonexistent/dir/rec.jsonl: No such file"));
+    b.send(&event(1, "windows.onFocusChanged", json!([1])));
+    s.until(WAIT, |m| matches!(m, ServerMsg::Event { .. }).then_some(())).expect("mirroring goes on");
 }
 
 #[test]

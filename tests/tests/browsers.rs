@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tabscope_shared::model::Model;
 use tabscope_shared::protocol::{EventRecord, ServerMsg, Snapshot};
+use tabscope_shared::trace::Record;
 use tabscope_tests::{Launched, TestEnv, TestSession, processes_mentioning, require_program, wait_for};
 
 /// One browser at a time: two cores, and each run measures latencies.
@@ -279,15 +280,40 @@ fn run(browser: &str, binary_names: &[&str]) {
     assert!(left.is_some(), "orphans: {:?}", processes_mentioning(&profile));
     assert!(!std::path::Path::new(&profile).exists(), "temporary profile removed");
 
-    // 5. The recorded trace holds every event, in order, without gaps.
-    let (records, warning) =
-        tabscope_shared::trace::read_all(std::io::BufReader::new(std::fs::File::open(&trace).unwrap()))
-            .unwrap();
-    assert_eq!(warning, None);
-    let traced: Vec<u64> =
-        records.iter().filter(|r| r.msg["type"] == "event").map(|r| r.msg["seq"].as_u64().unwrap()).collect();
+    // 5. The recorded trace holds every event, in order, without gaps, and
+    //    every command the test sent with its reply.
+    let t = tabscope_shared::trace::read_file(&trace).unwrap();
+    assert_eq!(t.warning, None);
+    assert_eq!(t.header.agent.as_ref().map(|a| a.browser.name.to_lowercase()), Some(browser.to_owned()));
+    let traced: Vec<u64> = t
+        .records
+        .iter()
+        .filter_map(|r| if let Record::Event { event, .. } = r { Some(event.seq) } else { None })
+        .collect();
     assert!(traced.windows(2).all(|p| p[1] == p[0] + 1), "gaps in {traced:?}");
     assert!(seen.iter().all(|s| traced.contains(s)), "trace misses events the inspector saw");
+    let commands = t.records.iter().filter(|r| matches!(r, Record::Command { .. })).count();
+    let replies = t.records.iter().filter(|r| matches!(r, Record::Reply { .. })).count();
+    assert!(commands >= 10 && replies == commands, "{commands} commands, {replies} replies");
+    // Time travel over the real trace: the end is what the model became.
+    let index = tabscope_shared::trace::TraceIndex::build(&trace, |_, _, _| {}, |_| {}).unwrap();
+    let mut model = tabscope_shared::model::Model::new();
+    for r in &t.records {
+        match r {
+            Record::Snapshot { snapshot, .. } => {
+                model = tabscope_shared::model::Model::from_snapshot(snapshot.clone())
+            }
+            Record::Event { event, .. } => {
+                let _ = model.apply_record(event);
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(index.state_at(index.len()).unwrap(), model);
+    // The demo trace new users open is made here, from real Thunderbird.
+    if tb && std::env::var_os("TABSCOPE_UPDATE_DEMO").is_some() {
+        std::fs::copy(&trace, tabscope_tests::workspace_root().join("docs/demo-trace.jsonl")).unwrap();
+    }
 
     eprintln!(
         "MEASURED {browser}: launch to first snapshot with the main window {:.2} s; tabs.create to onCreated {:.1} ms; {} events",

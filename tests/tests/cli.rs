@@ -64,33 +64,6 @@ fn watch_prints_one_json_line_per_event() {
 }
 
 #[test]
-fn record_writes_a_trace_that_starts_with_the_world() {
-    let env = TestEnv::new();
-    let Some(_agent) = running(&env) else { return };
-    let file = env.dir.path().join("rec.jsonl");
-    let rec = env
-        .command(tabscope_tests::tabscope_bin())
-        .args(["record", file.to_str().unwrap(), "--seconds", "2"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    let bridge = env.bridges().into_iter().next().unwrap();
-    let mut s = TestSession::connect(&bridge.socket);
-    s.call("tabs.create", json!({"createProperties": {"url": "https://example.org/"}})).unwrap();
-    let out = rec.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("records written"));
-    let (records, warning) =
-        tabscope_shared::trace::read_all(BufReader::new(std::fs::File::open(&file).unwrap())).unwrap();
-    assert_eq!(warning, None);
-    assert_eq!(records[0].msg["type"], "hello");
-    assert_eq!(records[1].msg["type"], "snapshot");
-    assert!(records.iter().any(|r| r.msg["name"] == "tabs.onCreated"));
-}
-
-#[test]
 fn install_doctor_uninstall_and_package_in_a_fresh_home() {
     let env = TestEnv::new();
     let out = env.tabscope(&["doctor"]);

@@ -1,19 +1,13 @@
 //! Subcommands that talk to a running bridge.
 
-use std::fs::File;
 use std::io::{self, Write};
-use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
-use tabscope_shared::client::{Client, ClientError, Session, SessionEvent};
+use tabscope_shared::client::{Client, ClientError};
 use tabscope_shared::discovery::{self, Discovery};
 use tabscope_shared::methods::{self, METHODS};
 use tabscope_shared::protocol::ServerMsg;
-use tabscope_shared::trace::{TraceWriter, record_from_server};
 
 /// The bridge the user means (see `discovery::select`).
 pub fn pick(selector: Option<&str>) -> anyhow::Result<Discovery> {
@@ -136,38 +130,6 @@ pub fn call(selector: Option<&str>, method: &str, params: &str) -> anyhow::Resul
         Err(ClientError::Browser(e)) => bail!("{method}: {e}"),
         Err(e) => Err(e.into()),
     }
-}
-
-pub fn record(selector: Option<&str>, file: &Path, seconds: Option<f64>) -> anyhow::Result<()> {
-    let d = pick(selector)?;
-    let session = Session::spawn(&d.socket, Arc::new(|| {}))?;
-    let f = File::create(file).with_context(|| format!("creating {}", file.display()))?;
-    let mut w = TraceWriter::new(f);
-    let until = seconds.map(|s| Instant::now() + Duration::from_secs_f64(s));
-    let stop = Arc::new(AtomicBool::new(false));
-    #[cfg(unix)]
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        signal_hook::flag::register(sig, stop.clone())?;
-    }
-    eprintln!("recording {} to {} (Ctrl-C to stop)", d.browser_label(), file.display());
-    while !stop.load(Ordering::Relaxed) && until.is_none_or(|u| Instant::now() < u) {
-        match session.rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(SessionEvent::Msg(m)) => {
-                if let Some(r) = record_from_server(&m) {
-                    w.write(&r)?;
-                }
-            }
-            Ok(SessionEvent::Warning(why)) => eprintln!("tabscope: {why}"),
-            Ok(SessionEvent::Closed(why)) => {
-                eprintln!("tabscope: {why}");
-                break;
-            }
-            Err(_) => {}
-        }
-    }
-    w.flush()?;
-    eprintln!("{} records written to {}", w.count(), file.display());
-    Ok(())
 }
 
 pub fn methods(json: bool) -> anyhow::Result<()> {

@@ -4,6 +4,7 @@ pub mod bridges;
 pub mod doctor;
 pub mod install;
 pub mod launch;
+pub mod trace;
 
 use std::path::PathBuf;
 
@@ -49,12 +50,37 @@ pub enum Cmd {
         #[arg(default_value = "{}")]
         params: String,
     },
-    /// Record the event trace (JSON lines) until Ctrl-C or --seconds.
+    /// Record a trace (events, commands, replies, errors) until Ctrl-C or --for.
+    /// The bridge writes the file as it happens.
     Record {
-        file: PathBuf,
-        #[arg(long)]
-        seconds: Option<f64>,
+        #[arg(long, short, value_name = "FILE")]
+        out: PathBuf,
+        /// How long, e.g. 30s, 5m, 1h30m.
+        #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+        duration: Option<std::time::Duration>,
     },
+    /// Save what just happened: the bridge's flight recorder (its last
+    /// events, kept in memory all along) as a trace.
+    Flight {
+        #[arg(long, short, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Open a trace in the inspector: timeline, time travel, compare.
+    Open { file: PathBuf },
+    /// Serve a recorded trace as if it were a live browser, for the inspector
+    /// and any client.
+    Replay {
+        file: PathBuf,
+        /// 1 = as recorded, 10 = ten times faster, max = as fast as possible.
+        #[arg(long, default_value = "1")]
+        speed: String,
+        /// Exit at the end instead of serving the final state until Ctrl-C.
+        #[arg(long)]
+        exit_at_end: bool,
+    },
+    /// Look into trace files: statistics, export.
+    #[command(subcommand)]
+    Trace(trace::TraceCmd),
     /// The functions `call` accepts, with their parameter names.
     Methods,
     /// Install the native-messaging host manifest where the browsers read it.
@@ -108,7 +134,11 @@ pub fn run(cli: Cli, cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Snapshot => bridges::snapshot(sel),
         Cmd::Watch => bridges::watch(sel, cli.json),
         Cmd::Call { method, params } => bridges::call(sel, &method, &params),
-        Cmd::Record { file, seconds } => bridges::record(sel, &file, seconds),
+        Cmd::Record { out, duration } => trace::record(sel, &out, duration),
+        Cmd::Flight { out } => trace::save_flight(sel, &out),
+        Cmd::Open { .. } => unreachable!("main opens the window"),
+        Cmd::Replay { file, speed, exit_at_end } => trace::replay(&file, &speed, exit_at_end),
+        Cmd::Trace(t) => trace::run(t),
         Cmd::Methods => bridges::methods(cli.json),
         Cmd::Install { browser, extension_ids, bridge_path } => {
             install::install(browser, &extension_ids, bridge_path)

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::connection::{Connections, Status, Wake};
-use super::live::Origin;
+use super::live::{Origin, Recording};
 use super::log::LogFilter;
-use super::{Options, log_view, panels, tree, values};
+use super::{Options, log_view, panels, timeline, tree, values};
 
 /// Remembered between runs (eframe persistence); panel sizes are kept by
 /// egui's own memory.
@@ -64,10 +64,13 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
     ("Ctrl+T", "open a new tab"),
     ("Ctrl+D", "duplicate the selected tab"),
     ("Ctrl+W", "close the selected tab"),
-    ("Ctrl+R", "start / stop recording"),
-    ("Ctrl+S", "save the recording"),
-    ("Ctrl+O", "open a trace"),
+    ("Ctrl+R", "start / stop recording (the bridge writes the trace)"),
+    ("Ctrl+S", "save what just happened (the flight recorder) and open it"),
+    ("Ctrl+O", "open a trace (or drop a file on the window)"),
     ("Ctrl+P", "follow / pause the event log"),
+    ("Left / Right", "in a trace: one record back / on (Shift: 100)"),
+    ("Home / End", "in a trace: the start / the end"),
+    ("P", "in a trace: pin this moment to compare with"),
 ];
 
 pub struct App {
@@ -82,9 +85,45 @@ pub struct App {
     pub focus_log_filter: bool,
     /// Log rows shown last frame (following scrolls when it grows).
     pub log_rows_seen: usize,
+    /// The moment of a trace moved: the log scrolls to its record.
+    pub log_jump: bool,
+    /// Where recordings and flight-recorder saves go.
+    pub traces_dir: PathBuf,
     launched: Vec<std::process::Child>,
-    file_pick: Option<crossbeam_channel::Receiver<(bool, Option<PathBuf>)>>,
+    file_pick: Option<crossbeam_channel::Receiver<Option<PathBuf>>>,
     show_help: bool,
+}
+
+/// `TABSCOPE_TRACE_DIR`, else `traces` in the user's data folder.
+pub fn default_traces_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("TABSCOPE_TRACE_DIR").filter(|d| !d.is_empty()) {
+        return d.into();
+    }
+    directories::ProjectDirs::from("dev", "tabscope", "tabscope")
+        .map(|d| d.data_dir().join("traces"))
+        .unwrap_or_else(|| std::env::temp_dir().join("tabscope-traces"))
+}
+
+/// `20261121-143005`, local time: file names that sort by when.
+fn stamp() -> String {
+    let secs = (tabscope_shared::now_ms() / 1000.0) as i64;
+    let day_secs = log_view::local_seconds(secs);
+    let (y, m, d) = civil_from_days(day_secs.div_euclid(86_400));
+    let s = day_secs.rem_euclid(86_400);
+    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// Days since 1970-01-01 to a date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 impl App {
@@ -104,6 +143,8 @@ impl App {
             focus_tree_filter: false,
             focus_log_filter: false,
             log_rows_seen: 0,
+            log_jump: false,
+            traces_dir: default_traces_dir(),
             launched: Vec::new(),
             file_pick: None,
             show_help: false,
@@ -129,6 +170,7 @@ impl App {
     pub fn show(&mut self, ui: &mut egui::Ui) {
         self.conns.poll();
         self.pick_file_result();
+        self.open_requested(ui.ctx());
         ui.ctx().set_theme(if self.prefs.dark { egui::Theme::Dark } else { egui::Theme::Light });
         self.shortcuts(ui.ctx());
 
@@ -143,6 +185,14 @@ impl App {
                 .default_size(260.0)
                 .min_size(120.0)
                 .show(ui, |ui| log_view::show(self, ui));
+        }
+        if self.conns.current().is_some_and(|l| l.trace.is_some()) {
+            egui::Panel::bottom("timeline")
+                .resizable(true)
+                .default_size(190.0)
+                .min_size(90.0)
+                .show(ui, |ui| timeline::show(self, ui));
+            timeline::compare_window(self, ui.ctx());
         }
         egui::Panel::left("tree")
             .resizable(true)
@@ -172,10 +222,10 @@ impl App {
             self.toggle_recording();
         }
         if pressed(cmd(Key::S)) {
-            self.save_recording();
+            self.save_flight();
         }
         if pressed(cmd(Key::O)) {
-            self.pick_file(false);
+            self.pick_file();
         }
         if pressed(cmd(Key::P)) {
             self.prefs.follow = !self.prefs.follow;
@@ -201,6 +251,7 @@ impl App {
         }
         let typing = ctx.memory(|m| m.focused().is_some());
         if !typing {
+            self.travel_keys(ctx);
             if ctx.input(|i| i.key_pressed(Key::ArrowDown)) {
                 self.tree.step_selection(&mut self.selection, 1);
             }
@@ -262,7 +313,7 @@ impl App {
                 }
                 ui.toggle_value(&mut self.prefs.show_log, "log");
                 if ui.button("Open trace…").on_hover_text("Ctrl+O").clicked() {
-                    self.pick_file(false);
+                    self.pick_file();
                 }
                 if let Some((text, error, at)) = &self.note
                     && at.elapsed() < Duration::from_secs(8)
@@ -275,80 +326,176 @@ impl App {
     }
 
     fn recording_controls(&mut self, ui: &mut egui::Ui) {
-        let live = self
-            .conns
-            .current()
-            .map(|l| (l.is_live(), l.live.recorder.as_ref().map(|r| (r.started.elapsed(), r.events()))));
-        match live {
-            Some((_, Some((elapsed, events)))) => {
-                let secs = elapsed.as_secs();
-                status_dot_widget(ui, Color32::from_rgb(220, 60, 60));
+        let Some(link) = self.conns.current() else {
+            ui.add_enabled(false, egui::Button::new("Record"));
+            return;
+        };
+        let live = link.is_live();
+        let red = Color32::from_rgb(220, 60, 60);
+        match &link.live.recording {
+            Recording::On { started, events_before, path } => {
+                let secs = started.elapsed().as_secs();
+                let events = link.live.events_seen - events_before;
+                status_dot_widget(ui, red);
                 let label = RichText::new(format!(
                     "Stop recording  {:02}:{:02}  {events} events",
                     secs / 60,
                     secs % 60
                 ))
-                .color(Color32::from_rgb(220, 60, 60));
-                if ui.button(label).on_hover_text("stop recording (Ctrl+R)").clicked() {
+                .color(red);
+                let tip = format!("the bridge is writing {} (Ctrl+R stops)", path.display());
+                if ui.button(label).on_hover_text(tip).clicked() {
                     self.toggle_recording();
                 }
                 ui.ctx().request_repaint_after(Duration::from_millis(500));
             }
-            Some((true, None)) => {
-                if ui.button("Record").on_hover_text("record every event from now (Ctrl+R)").clicked() {
+            Recording::Starting | Recording::Stopping => {
+                ui.add_enabled(false, egui::Button::new("Record"));
+                ui.spinner();
+            }
+            Recording::Off | Recording::Done(_) => {
+                let done = match &link.live.recording {
+                    Recording::Done(st) if st.error.is_none() => Some(st.clone()),
+                    _ => None,
+                };
+                if ui
+                    .add_enabled(live, egui::Button::new("Record"))
+                    .on_hover_text(
+                        "record every event, command and reply from now into a trace file (Ctrl+R)",
+                    )
+                    .clicked()
+                {
                     self.toggle_recording();
                 }
-            }
-            _ => {
-                ui.add_enabled(false, egui::Button::new("Record"));
+                if let Some(st) = done
+                    && ui
+                        .button(format!("Open recording ({} events)", st.events))
+                        .on_hover_text(st.path.display().to_string())
+                        .clicked()
+                {
+                    self.conns.open_trace(&st.path);
+                }
             }
         }
-        let has_records = self.conns.current().is_some_and(|l| l.live.recorder.is_some());
-        if has_records && ui.button("Save…").on_hover_text("save the recording (Ctrl+S)").clicked() {
-            self.pick_file(true);
+        if ui
+            .add_enabled(live, egui::Button::new("Save what just happened"))
+            .on_hover_text("the bridge keeps the last events in memory all along: save them as a trace and open it (Ctrl+S)")
+            .clicked()
+        {
+            self.save_flight();
         }
+    }
+
+    /// A new file in the traces folder, named after the browser and now.
+    fn new_trace_path(&mut self, what: &str) -> Option<PathBuf> {
+        let browser =
+            self.conns.current()?.label.split_whitespace().next().unwrap_or("browser").to_lowercase();
+        if let Err(e) = std::fs::create_dir_all(&self.traces_dir) {
+            self.say(format!("cannot create {}: {e}", self.traces_dir.display()), true);
+            return None;
+        }
+        let base = format!("{browser}-{what}-{}", stamp());
+        let mut path = self.traces_dir.join(format!("{base}.jsonl"));
+        let mut n = 2;
+        while path.exists() {
+            path = self.traces_dir.join(format!("{base}-{n}.jsonl"));
+            n += 1;
+        }
+        Some(path)
     }
 
     pub fn toggle_recording(&mut self) {
-        let Some(link) = self.conns.current_mut() else { return };
-        if link.live.recorder.is_some() {
-            // Stopping keeps the records until they are saved or a new recording starts.
-            let n = link.live.recorder.as_ref().map_or(0, |r| r.records.len());
-            self.say(format!("recording stopped: {n} records; Save… writes them"), false);
-            self.save_recording();
-        } else if link.is_live() {
-            link.live.start_recording();
-            self.say("recording", false);
+        let on = self.conns.current().is_some_and(|l| l.live.recording.is_on());
+        if on {
+            if let Some(link) = self.conns.current_mut() {
+                link.live.recording = Recording::Stopping;
+                link.send(tabscope_shared::protocol::ClientMsg::StopRecording);
+            }
+            return;
+        }
+        if !self.conns.current().is_some_and(|l| l.is_live()) {
+            self.say("not connected: only a live browser can be recorded", true);
+            return;
+        }
+        let Some(path) = self.new_trace_path("recording") else { return };
+        if let Some(link) = self.conns.current_mut() {
+            link.live.recording = Recording::Starting;
+            link.send(tabscope_shared::protocol::ClientMsg::Record { path });
         }
     }
 
-    /// Saves the current recording to the trace path.
-    pub fn save_recording(&mut self) {
-        let path = PathBuf::from(&self.prefs.trace_path);
-        self.save_recording_to(&path);
+    /// Asks the bridge to save its flight recorder; the file opens when it is written.
+    pub fn save_flight(&mut self) {
+        if !self.conns.current().is_some_and(|l| l.is_live()) {
+            self.say("not connected: the flight recorder lives in a running bridge", true);
+            return;
+        }
+        let Some(path) = self.new_trace_path("flight") else { return };
+        if let Some(link) = self.conns.current_mut() {
+            link.send(tabscope_shared::protocol::ClientMsg::SaveFlight { path });
+        }
+        self.say("saving what just happened…", false);
     }
 
-    pub fn save_recording_to(&mut self, path: &Path) {
+    /// Opens what was asked for: a saved flight recording, files dropped on the window.
+    fn open_requested(&mut self, ctx: &egui::Context) {
+        let saved: Vec<PathBuf> = self.conns.links.iter_mut().filter_map(|l| l.live.to_open.take()).collect();
+        for p in saved {
+            self.say(format!("saved {}", p.display()), false);
+            self.conns.open_trace(&p);
+        }
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        });
+        for p in dropped {
+            self.prefs.trace_path = p.to_string_lossy().into_owned();
+            self.conns.open_trace(&p);
+        }
+    }
+
+    /// Left/Right/Home/End/P over an opened trace.
+    fn travel_keys(&mut self, ctx: &egui::Context) {
         let Some(link) = self.conns.current_mut() else { return };
-        let Some(rec) = link.live.recorder.take() else {
-            self.say("nothing recorded: press Record first", true);
-            return;
+        let Some(view) = &mut link.trace else { return };
+        let (left, right, home, end, pin, shift) = ctx.input(|i| {
+            (
+                i.key_pressed(Key::ArrowLeft),
+                i.key_pressed(Key::ArrowRight),
+                i.key_pressed(Key::Home),
+                i.key_pressed(Key::End),
+                i.key_pressed(Key::P) && i.modifiers.is_none(),
+                i.modifiers.shift,
+            )
+        });
+        let n = view.index.len();
+        let by = if shift { 100 } else { 1 };
+        let to = match (left, right, home, end) {
+            (true, ..) => Some(view.moment.saturating_sub(by).max(1.min(n))),
+            (_, true, ..) => Some((view.moment + by).min(n)),
+            (_, _, true, _) => Some(1.min(n)),
+            (.., true) => Some(n),
+            _ => None,
         };
-        match rec.save(path) {
-            Ok(n) => self.say(format!("saved {n} records to {}", path.display()), false),
-            Err(e) => {
-                let msg = format!("cannot save to {}: {e}", path.display());
-                if let Some(link) = self.conns.current_mut() {
-                    link.live.recorder = Some(rec);
-                }
-                self.say(msg, true);
+        if pin {
+            view.pinned = if view.pinned.is_some() { None } else { Some(view.moment) };
+        }
+        if let Some(k) = to {
+            let r = view.go(k, &mut link.live);
+            self.log_jump = true;
+            if let Err(e) = r {
+                self.say(format!("cannot rebuild that moment: {e}"), true);
             }
         }
     }
 
     /// A native file dialog on a thread (it must not block the UI); without
     /// one (no portal), the trace path field in the log panel is used.
-    fn pick_file(&mut self, save: bool) {
+    fn pick_file(&mut self) {
         if self.file_pick.is_some() {
             return;
         }
@@ -360,22 +507,20 @@ impl App {
                 (Some(dir), Some(name)) => d.set_directory(dir).set_file_name(name.to_string_lossy()),
                 _ => d,
             };
-            let picked = if save { d.save_file() } else { d.pick_file() };
-            let _ = tx.send((save, picked));
+            let _ = tx.send(d.pick_file());
         });
         self.file_pick = Some(rx);
     }
 
     fn pick_file_result(&mut self) {
         let Some(rx) = &self.file_pick else { return };
-        let Ok((save, picked)) = rx.try_recv() else { return };
+        let Ok(picked) = rx.try_recv() else { return };
         self.file_pick = None;
         match picked {
             Some(p) => {
                 self.prefs.trace_path = p.to_string_lossy().into_owned();
-                if save { self.save_recording_to(&p) } else { self.conns.open_trace(&p) }
+                self.conns.open_trace(&p)
             }
-            None if save => self.save_recording(),
             None => self.say(
                 "no file chosen (or no file dialog here): type a path in the log panel's trace field",
                 false,
@@ -403,7 +548,7 @@ impl App {
             }
             Status::Offline { path, warning } => (
                 format!(
-                    "Trace {} (offline, read-only){}",
+                    "Trace {} (read-only: travel in time with the timeline below, Left/Right, Home/End){}",
                     path.display(),
                     warning.as_ref().map(|w| format!(" — {w}")).unwrap_or_default()
                 ),
@@ -460,7 +605,7 @@ impl App {
             ui.label(RichText::new("…or look at a recording").strong());
             ui.horizontal(|ui| {
                 if ui.button("Open trace…").clicked() {
-                    self.pick_file(false);
+                    self.pick_file();
                 }
                 if let Some(demo) = demo_trace()
                     && ui.button("Open the demo trace").clicked()

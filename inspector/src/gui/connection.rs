@@ -2,7 +2,6 @@
 //! thread, one session each, reconnected when a browser's bridge restarts,
 //! and traces opened from files. The UI thread only drains channels.
 
-use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread;
@@ -12,9 +11,11 @@ use crossbeam_channel::{Receiver, TryRecvError};
 use tabscope_shared::client::{Session, SessionEvent};
 use tabscope_shared::discovery::{self, Discovery};
 use tabscope_shared::protocol::ClientMsg;
-use tabscope_shared::trace::{TraceReader, TraceRecord};
+use tabscope_shared::trace::TraceIndex;
 
 use super::live::Live;
+use super::log::EventLog;
+use super::travel::{TraceView, log_record};
 
 pub type Wake = Arc<dyn Fn() + Send + Sync>;
 
@@ -43,6 +44,8 @@ pub struct Link {
     loader: Option<Receiver<LoadMsg>>,
     pub status: Status,
     pub live: Live,
+    /// An opened trace: time travel over it.
+    pub trace: Option<TraceView>,
 }
 
 impl Link {
@@ -117,20 +120,27 @@ impl Link {
         if let Some(rx) = &self.loader {
             loop {
                 match rx.try_recv() {
-                    Ok(LoadMsg::Records(batch, progress)) => {
+                    Ok(LoadMsg::Progress(progress)) => {
                         any = true;
-                        for r in &batch {
-                            self.live.on_record(r);
-                        }
                         if let Status::Loading { progress: p, .. } = &mut self.status {
                             *p = progress;
                         }
                     }
-                    Ok(LoadMsg::Done(warning)) => {
+                    Ok(LoadMsg::Done(index, log)) => {
                         any = true;
-                        if let Status::Loading { path, .. } = &self.status {
-                            self.status = Status::Offline { path: path.clone(), warning };
+                        let path = index.path.clone();
+                        let warning = index.warning.clone();
+                        self.live.agent = index.header.agent.clone();
+                        self.live.bridge = index.header.bridge.clone();
+                        self.live.log = *log;
+                        let mut view = TraceView::new(Arc::new(*index));
+                        let end = view.index.len();
+                        if let Err(e) = view.go(end, &mut self.live) {
+                            self.status = Status::Disconnected(e);
+                        } else {
+                            self.status = Status::Offline { path, warning };
                         }
+                        self.trace = Some(view);
                         self.loader = None;
                         break;
                     }
@@ -149,68 +159,35 @@ impl Link {
 }
 
 enum LoadMsg {
-    Records(Vec<TraceRecord>, f32),
-    Done(Option<String>),
+    Progress(f32),
+    Done(Box<TraceIndex>, Box<EventLog>),
     Failed(String),
 }
 
-/// Reads a trace on a thread, in batches, reporting progress.
+/// Indexes a trace on a thread, building its log in the same pass and
+/// reporting progress; the records stay in the file.
 fn spawn_loader(path: &Path, wake: Wake) -> Receiver<LoadMsg> {
-    let (tx, rx) = crossbeam_channel::bounded(64);
+    let (tx, rx) = crossbeam_channel::unbounded();
     let path = path.to_path_buf();
     thread::spawn(move || {
-        let file = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = tx.send(LoadMsg::Failed(format!("cannot open {}: {e}", path.display())));
-                wake();
-                return;
-            }
+        let mut log = EventLog::default();
+        let progress = |p| {
+            let _ = tx.send(LoadMsg::Progress(p));
+            wake();
         };
-        let total = file.metadata().map(|m| m.len()).unwrap_or(0).max(1);
-        let counted = CountingReader { inner: file, count: Arc::new(std::sync::atomic::AtomicU64::new(0)) };
-        let count = counted.count.clone();
-        let mut reader = TraceReader::new(BufReader::with_capacity(1 << 16, counted));
-        let mut batch = Vec::with_capacity(4096);
-        loop {
-            match reader.next() {
-                Some(Ok(r)) => {
-                    batch.push(r);
-                    if batch.len() == 4096 {
-                        let done = count.load(std::sync::atomic::Ordering::Relaxed) as f32 / total as f32;
-                        if tx.send(LoadMsg::Records(std::mem::take(&mut batch), done)).is_err() {
-                            return;
-                        }
-                        wake();
-                    }
-                }
-                Some(Err(e)) => {
-                    let _ = tx.send(LoadMsg::Records(std::mem::take(&mut batch), 1.0));
-                    let _ = tx.send(LoadMsg::Failed(format!("{}: {e}", path.display())));
-                    wake();
-                    return;
-                }
-                None => break,
-            }
-        }
-        let _ = tx.send(LoadMsg::Records(batch, 1.0));
-        let _ = tx.send(LoadMsg::Done(reader.warning().map(str::to_owned)));
+        let built = TraceIndex::build(
+            &path,
+            |header, k, r| log_record(&mut log, header.started_wall, k, r),
+            progress,
+        );
+        let msg = match built {
+            Ok(index) => LoadMsg::Done(Box::new(index), Box::new(log)),
+            Err(e) => LoadMsg::Failed(format!("{}: {e}", path.display())),
+        };
+        let _ = tx.send(msg);
         wake();
     });
     rx
-}
-
-struct CountingReader<R> {
-    inner: R,
-    count: Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl<R: Read> Read for CountingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(n)
-    }
 }
 
 pub struct Connections {
@@ -310,6 +287,7 @@ impl Connections {
                         loader: None,
                         status: Status::Connecting,
                         live: Live::default(),
+                        trace: None,
                     });
                     self.links.len() - 1
                 }
@@ -337,6 +315,7 @@ impl Connections {
             loader: None,
             status: Status::Offline { path: PathBuf::from(label), warning: None },
             live,
+            trace: None,
         });
         self.current = Some(self.links.len() - 1);
     }
@@ -351,6 +330,7 @@ impl Connections {
             loader: Some(spawn_loader(path, self.wake.clone())),
             status: Status::Loading { path: path.to_path_buf(), progress: 0.0 },
             live: Live::default(),
+            trace: None,
         });
         self.current = Some(self.links.len() - 1);
     }

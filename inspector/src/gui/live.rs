@@ -8,9 +8,8 @@ use serde_json::Value;
 use tabscope_shared::event::{BrowserEvent, SESSION_VALUE_CHANGED};
 use tabscope_shared::model::{ApplyError, Model};
 use tabscope_shared::protocol::{
-    AgentHello, AgentMsg, BridgeInfo, ClientMsg, Command, Outcome, Scope, ServerMsg, SessionValue,
+    AgentHello, BridgeInfo, ClientMsg, Command, Outcome, Scope, ServerMsg, SessionValue, TraceFileStatus,
 };
-use tabscope_shared::trace::{Direction, TraceRecord, TraceWriter, record_from_server};
 
 use super::log::{EventLog, Kind};
 
@@ -39,7 +38,7 @@ impl ActionResult {
     }
 }
 
-fn short_json(v: &Value) -> String {
+pub fn short_json(v: &Value) -> String {
     let s = v.to_string();
     if s.chars().count() > 160 { format!("{}…", s.chars().take(159).collect::<String>()) } else { s }
 }
@@ -73,28 +72,33 @@ pub struct Live {
     pub results: HashMap<Origin, ActionResult>,
     pub probe: Option<Value>,
     pub watch: Option<EditWatch>,
-    pub recorder: Option<Recorder>,
+    pub recording: Recording,
     pub events_seen: u64,
+    /// A trace the bridge wrote for us that the app should open (a saved
+    /// flight recording).
+    pub to_open: Option<std::path::PathBuf>,
 }
 
-/// A recording in progress: records in memory until saved.
-pub struct Recorder {
-    pub started: std::time::Instant,
-    pub records: Vec<TraceRecord>,
+/// The bridge-side recording of this browser, as far as this inspector knows.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Recording {
+    #[default]
+    Off,
+    /// Asked for, not yet confirmed.
+    Starting,
+    On {
+        path: std::path::PathBuf,
+        started: std::time::Instant,
+        events_before: u64,
+    },
+    Stopping,
+    /// The last one ended: where it is, or why it failed.
+    Done(TraceFileStatus),
 }
 
-impl Recorder {
-    pub fn save(&self, path: &std::path::Path) -> std::io::Result<u64> {
-        let mut w = TraceWriter::new(std::fs::File::create(path)?);
-        for r in &self.records {
-            w.write(r)?;
-        }
-        w.flush()?;
-        Ok(w.count())
-    }
-
-    pub fn events(&self) -> usize {
-        self.records.iter().filter(|r| r.msg.get("type").and_then(Value::as_str) == Some("event")).count()
+impl Recording {
+    pub fn is_on(&self) -> bool {
+        matches!(self, Recording::Starting | Recording::On { .. })
     }
 }
 
@@ -121,11 +125,6 @@ impl Live {
 
     /// Takes one message from the bridge.
     pub fn on_server(&mut self, msg: ServerMsg) {
-        if let Some(rec) = &mut self.recorder
-            && let Some(r) = record_from_server(&msg)
-        {
-            rec.records.push(r);
-        }
         match msg {
             ServerMsg::Hello { bridge, agent, .. } => {
                 self.bridge = Some(bridge);
@@ -174,6 +173,27 @@ impl Live {
                 };
                 self.log.push(received, kind, "agent", None, None, message);
             }
+            ServerMsg::RecordingStarted { path } => {
+                let started = std::time::Instant::now();
+                self.recording = Recording::On { path, started, events_before: self.events_seen };
+            }
+            ServerMsg::RecordingStopped(st) => {
+                if let Some(e) = &st.error {
+                    self.log.push(tabscope_shared::now_ms(), Kind::Error, "recording", None, None, e.clone());
+                }
+                self.recording = Recording::Done(st);
+            }
+            ServerMsg::FlightSaved(st) => match &st.error {
+                Some(e) => self.log.push(
+                    tabscope_shared::now_ms(),
+                    Kind::Error,
+                    "flight recorder",
+                    None,
+                    None,
+                    e.clone(),
+                ),
+                None => self.to_open = Some(st.path),
+            },
             ServerMsg::Lagged { dropped } => self.log.push(
                 tabscope_shared::now_ms(),
                 Kind::Error,
@@ -207,45 +227,6 @@ impl Live {
         self.generation += 1;
     }
 
-    /// Takes one record of an opened trace.
-    pub fn on_record(&mut self, r: &TraceRecord) {
-        match (r.dir, r.agent_msg()) {
-            (Direction::In, Some(AgentMsg::Hello(h))) => {
-                self.agent = Some(h);
-                self.generation += 1;
-            }
-            (Direction::In, Some(AgentMsg::Snapshot(s))) => {
-                self.on_server(ServerMsg::Snapshot { received: r.ts, snapshot: s })
-            }
-            (Direction::In, Some(AgentMsg::Event(e))) => self.on_event(r.ts, &e),
-            (Direction::In, Some(AgentMsg::Reply(rep))) => {
-                let summary = match &rep.outcome {
-                    Outcome::Result(v) => short_json(v),
-                    Outcome::Error(e) => e.clone(),
-                };
-                let kind = if matches!(rep.outcome, Outcome::Error(_)) { Kind::Error } else { Kind::Reply };
-                self.log.push(r.ts, kind, "reply", None, None, summary);
-            }
-            (Direction::In, Some(AgentMsg::Log { level, message })) => {
-                self.on_server(ServerMsg::AgentLog { received: r.ts, level, message })
-            }
-            (Direction::Out, _) => {
-                let method = r.msg.get("method").and_then(Value::as_str).unwrap_or("command");
-                let params = r.msg.get("params").map(short_json).unwrap_or_default();
-                let tab = r.msg.pointer("/params/tabId").and_then(Value::as_i64);
-                self.log.push(r.ts, Kind::Command, method, None, tab, params);
-            }
-            (Direction::In, None) => self.log.push(
-                r.ts,
-                Kind::Error,
-                "trace",
-                None,
-                None,
-                "a record that is not an agent message".into(),
-            ),
-        }
-    }
-
     /// Prepares a command: logged now, its reply routed to `origin`.
     pub fn command(&mut self, method: &str, params: Value, origin: Origin) -> ClientMsg {
         self.next_id += 1;
@@ -260,21 +241,6 @@ impl Live {
     /// Commands sent and not yet answered.
     pub fn in_flight(&self) -> usize {
         self.pending.len()
-    }
-
-    pub fn start_recording(&mut self) {
-        let mut rec = Recorder { started: std::time::Instant::now(), records: Vec::new() };
-        let now = tabscope_shared::now_ms();
-        // A recording starts with what the world is, so it replays alone.
-        if let Some(a) = &self.agent
-            && let Ok(msg) = serde_json::to_value(AgentMsg::Hello(a.clone()))
-        {
-            rec.records.push(TraceRecord { ts: now, dir: Direction::In, msg });
-        }
-        if let Ok(msg) = serde_json::to_value(AgentMsg::Snapshot(self.model.to_snapshot())) {
-            rec.records.push(TraceRecord { ts: now, dir: Direction::In, msg });
-        }
-        self.recorder = Some(rec);
     }
 }
 
@@ -332,20 +298,5 @@ mod tests {
         });
         live.on_server(value_event(2, json!({"type":"string","value":"b"})));
         assert_eq!(live.watch.unwrap().changed_to, Some(Some(SessionValue::String("b".into()))));
-    }
-
-    #[test]
-    fn a_recording_starts_with_the_world_and_replays_alone() {
-        let mut live = Live::default();
-        live.on_server(snapshot_msg());
-        live.start_recording();
-        live.on_server(value_event(1, json!({"type":"string","value":"a"})));
-        let rec = live.recorder.take().unwrap();
-        assert_eq!(rec.events(), 1);
-        let mut replay = Live::default();
-        for r in &rec.records {
-            replay.on_record(r);
-        }
-        assert_eq!(replay.model, live.model);
     }
 }

@@ -49,6 +49,8 @@ pub struct Entry {
     pub window: Option<i64>,
     pub tab: Option<i64>,
     pub summary: String,
+    /// The trace record this line shows, in an opened trace.
+    pub at: Option<u32>,
 }
 
 /// What the log shows. Persisted between runs.
@@ -99,6 +101,20 @@ impl EventLog {
         tab: Option<i64>,
         summary: String,
     ) {
+        self.push_at(None, time, kind, name, window, tab, summary)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn push_at(
+        &mut self,
+        at: Option<u32>,
+        time: f64,
+        kind: Kind,
+        name: &str,
+        window: Option<i64>,
+        tab: Option<i64>,
+        summary: String,
+    ) {
         let name = match self.names.get(name) {
             Some(n) => n.clone(),
             None => {
@@ -107,7 +123,7 @@ impl EventLog {
                 n
             }
         };
-        self.entries.push(Entry { time, kind, name, window, tab, summary });
+        self.entries.push(Entry { time, kind, name, window, tab, summary, at });
     }
 
     pub fn len(&self) -> usize {
@@ -164,6 +180,12 @@ impl EventLog {
     /// Row `i` of the filtered view as last brought up to date by [`Self::visible`].
     pub fn row(&self, i: usize) -> &Entry {
         &self.entries[self.visible[i] as usize]
+    }
+
+    /// The filtered row showing trace record `at`, or the last one before it.
+    pub fn row_of_record(&self, at: u32) -> Option<usize> {
+        let i = self.visible.partition_point(|&r| self.entries[r as usize].at.is_some_and(|a| a <= at));
+        i.checked_sub(1)
     }
 
     pub fn get(&self, i: u32) -> &Entry {

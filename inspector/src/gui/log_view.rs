@@ -33,6 +33,11 @@ pub fn clock(ms: f64) -> String {
     format!("{:02}:{:02}:{:02}.{millis:03}", day / 3600, (day / 60) % 60, day % 60)
 }
 
+/// Seconds since the epoch moved to local time.
+pub fn local_seconds(secs: i64) -> i64 {
+    secs + local_offset(secs)
+}
+
 #[cfg(unix)]
 fn local_offset(secs: i64) -> i64 {
     let t = secs as libc::time_t;
@@ -100,6 +105,9 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) {
     app.prefs.log_filter = LogFilter { tab: None, ..filter.clone() };
 
     let Some(link) = app.conns.current.and_then(|i| app.conns.links.get_mut(i)) else { return };
+    // In a trace the log follows the moment, not the newest row.
+    let moment = link.trace.as_ref().map(|t| t.moment);
+    let follow = app.prefs.follow && moment.is_none();
     let log = &mut link.live.log;
     log.set_filter(filter);
     let complete = log.refresh(FILTER_SLICE);
@@ -124,7 +132,7 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) {
         .id_salt("log-table")
         .striped(true)
         .sense(egui::Sense::click())
-        .stick_to_bottom(app.prefs.follow)
+        .stick_to_bottom(follow)
         .column(Column::exact(96.0))
         .column(Column::initial(230.0).at_least(80.0).resizable(true))
         .column(Column::exact(46.0))
@@ -134,9 +142,18 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) {
         .max_scroll_height(height)
         .auto_shrink([false, false]);
     // Following: jump to the newest row whenever rows arrive.
-    if app.prefs.follow && app.log_rows_seen != rows {
+    if follow && app.log_rows_seen != rows {
         table = table.scroll_to_row(rows - 1, Some(egui::Align::BOTTOM));
     }
+    // The row of the record the trace's moment is at.
+    let current = moment.and_then(|k| k.checked_sub(1)).and_then(|at| log.row_of_record(at as u32));
+    if app.log_jump {
+        app.log_jump = false;
+        if let Some(r) = current {
+            table = table.scroll_to_row(r, Some(egui::Align::Center));
+        }
+    }
+    let mut travel = None;
     app.log_rows_seen = rows;
     table
         .header(18.0, |mut h| {
@@ -149,6 +166,7 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) {
         .body(|body| {
             body.rows(row_h, rows, |mut row| {
                 let i = row.index();
+                row.set_selected(current == Some(i));
                 let e = log.row(i);
                 let color = kind_color(e.kind, dark);
                 row.col(|ui| {
@@ -171,6 +189,8 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) {
                 let r = row.response();
                 if r.clicked() {
                     clicked = e.tab.map(Selection::Tab).or(e.window.map(Selection::Window));
+                    // In a trace: travel to just after this record.
+                    travel = e.at.map(|at| at as usize + 1);
                 }
                 // The whole entry, built only while hovered.
                 r.on_hover_ui(|ui| {
@@ -189,5 +209,10 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) {
     ui.label(RichText::new(status).weak().small());
     if clicked.is_some() {
         app.selection = clicked;
+    }
+    if let (Some(k), Some(view)) = (travel, link.trace.as_mut())
+        && let Err(e) = view.go(k, &mut link.live)
+    {
+        app.say(format!("cannot rebuild that moment: {e}"), true);
     }
 }

@@ -7,6 +7,8 @@ pub mod live;
 pub mod log;
 mod log_view;
 mod panels;
+mod timeline;
+pub mod travel;
 mod tree;
 mod values;
 
