@@ -41,6 +41,17 @@ pub enum Source {
     Synthetic,
 }
 
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Source::Bridge => "whole-session trace",
+            Source::Recording => "recording",
+            Source::FlightRecorder => "flight recorder",
+            Source::Synthetic => "synthetic",
+        })
+    }
+}
+
 /// The first line of every trace.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

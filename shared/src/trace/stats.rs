@@ -103,7 +103,7 @@ impl Stats {
 }
 
 fn label(h: &TraceHeader) -> String {
-    format!("{} ({:?})", h.browser_label(), h.source).replace("FlightRecorder", "flight recorder")
+    format!("{} ({})", h.browser_label(), h.source)
 }
 
 impl fmt::Display for Stats {

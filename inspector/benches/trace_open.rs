@@ -1,0 +1,141 @@
+//! Opening a 1,000,000-event trace as the inspector does (index, model
+//! checkpoints and the event log in one pass), its memory, and the time to
+//! rebuild any moment for time travel.
+//! `cargo bench -p tabscope --bench trace_open` (add `-- EVENTS` to change the size)
+
+use std::io::Write;
+use std::time::Instant;
+
+use serde_json::json;
+use tabscope::gui::log::EventLog;
+use tabscope::gui::travel::log_record;
+use tabscope_shared::protocol::{EventRecord, Snapshot};
+use tabscope_shared::trace::{Record, Source, TraceHeader, TraceIndex, TraceWriter};
+
+const TABS: i64 = 100;
+
+fn tab(id: i64, index: i64) -> serde_json::Value {
+    json!({"id": id, "index": index, "windowId": 1, "highlighted": index == 0, "active": index == 0,
+        "status": "complete", "width": 1280, "height": 720, "type": "content", "mailTab": false,
+        "url": format!("https://example.org/page/{id}"), "title": format!("Example page {id}"),
+        "favIconUrl": "chrome://messenger/skin/icons/new/compact/folder.svg", "cookieStoreId": "firefox-default",
+        "groupId": -1, "splitViewId": -1, "spaceId": 1})
+}
+
+/// A realistic mix: 60% onUpdated with the full tab, 20% onActivated,
+/// 10% onMoved, 10% session value changes.
+fn write_trace(path: &std::path::Path, events: u64) {
+    let f = std::fs::File::create(path).unwrap();
+    let mut w = TraceWriter::new(f);
+    w.write(&Record::Header(Box::new(TraceHeader::new(Source::Synthetic, 1.7e12, 0)))).unwrap();
+    let snapshot: Snapshot =
+        serde_json::from_value(json!({"windows": [{"id": 1, "focused": true, "type": "normal",
+        "tabs": (0..TABS).map(|i| tab(i + 1, i)).collect::<Vec<_>>()}]}))
+        .unwrap();
+    w.write(&Record::Snapshot { t: 0, snapshot }).unwrap();
+    let mut index: Vec<i64> = (1..=TABS).collect();
+    for seq in 1..=events {
+        let id = (seq * 7919 % TABS as u64) as i64 + 1;
+        let (name, args) = match seq % 10 {
+            0..=5 => {
+                let at = index.iter().position(|t| *t == id).unwrap() as i64;
+                (
+                    "tabs.onUpdated",
+                    vec![json!(id), json!({"title": format!("Page {id} ({seq})")}), tab(id, at)],
+                )
+            }
+            6 | 7 => ("tabs.onActivated", vec![json!({"tabId": id, "windowId": 1, "previousTabId": 1})]),
+            8 => {
+                let from = index.iter().position(|t| *t == id).unwrap();
+                let to = (seq as usize * 31) % TABS as usize;
+                index.remove(from);
+                index.insert(to, id);
+                ("tabs.onMoved", vec![json!(id), json!({"windowId": 1, "fromIndex": from, "toIndex": to})])
+            }
+            _ => (
+                "tabscope.onSessionValueChanged",
+                vec![
+                    json!({"scope": "tab", "id": id, "key": "state", "value": {"type": "string", "value": format!("v{seq}")}}),
+                ],
+            ),
+        };
+        let event = EventRecord { seq, time: 1.7e12 + seq as f64, name: name.into(), args };
+        w.write(&Record::Event { t: seq * 1000, event }).unwrap();
+    }
+    w.flush().unwrap();
+}
+
+fn rss_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn main() {
+    let events: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.jsonl");
+    let t = Instant::now();
+    write_trace(&path, events);
+    let write_s = t.elapsed().as_secs_f64();
+    let size = std::fs::metadata(&path).unwrap().len();
+
+    let before = rss_kib("VmRSS:");
+    let t = Instant::now();
+    let mut log = EventLog::default();
+    let index =
+        TraceIndex::build(&path, |h, k, r| log_record(&mut log, h.started_wall, k, r), |_| {}).unwrap();
+    let open_s = t.elapsed().as_secs_f64();
+    let after = rss_kib("VmRSS:");
+
+    // Time travel: rebuild 200 moments spread over the trace.
+    let mut times: Vec<f64> = (0..200u64)
+        .map(|i| {
+            let k = ((i * 104_729) % index.len() as u64) as usize;
+            let t = Instant::now();
+            let m = index.state_at(k).unwrap();
+            std::hint::black_box(m.tab_count());
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let q = |p: f64| times[((times.len() - 1) as f64 * p) as usize];
+
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "| what | result |\n|---|---|").unwrap();
+    writeln!(
+        out,
+        "| trace | {events} events, {TABS} tabs, {:.0} MiB on disk |",
+        size as f64 / (1 << 20) as f64
+    )
+    .unwrap();
+    writeln!(out, "| write (TraceWriter) | {:.2} s, {:.0} events/s |", write_s, events as f64 / write_s)
+        .unwrap();
+    writeln!(
+        out,
+        "| open: index + checkpoints + log | **{:.2} s**, {:.0} events/s, {:.0} MiB/s |",
+        open_s,
+        events as f64 / open_s,
+        size as f64 / (1 << 20) as f64 / open_s
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "| memory held after opening | {:.0} MiB ({} checkpoints, {} log rows) |",
+        (after.saturating_sub(before)) as f64 / 1024.0,
+        index.checkpoint_count(),
+        log.len()
+    )
+    .unwrap();
+    writeln!(out, "| peak resident memory | {:.0} MiB |", rss_kib("VmHWM:") as f64 / 1024.0).unwrap();
+    writeln!(
+        out,
+        "| time travel to any moment | p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms |",
+        q(0.5),
+        q(0.99),
+        q(1.0)
+    )
+    .unwrap();
+}
