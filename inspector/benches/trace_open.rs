@@ -10,7 +10,7 @@ use serde_json::json;
 use tabscope::gui::log::EventLog;
 use tabscope::gui::travel::log_record;
 use tabscope_shared::protocol::{EventRecord, Snapshot};
-use tabscope_shared::trace::{Record, Source, TraceHeader, TraceIndex, TraceWriter};
+use tabscope_shared::trace::{Record, Source, TraceHeader, TraceIndex, TraceReader, TraceWriter};
 
 const TABS: i64 = 100;
 
@@ -82,6 +82,19 @@ fn main() {
     let write_s = t.elapsed().as_secs_f64();
     let size = std::fs::metadata(&path).unwrap().len();
 
+    // The floor: reading and parsing every record, nothing else.
+    let t = Instant::now();
+    let reader =
+        TraceReader::new(std::io::BufReader::with_capacity(1 << 18, std::fs::File::open(&path).unwrap()))
+            .unwrap();
+    let parsed = reader.inspect(|r| assert!(r.is_ok())).count();
+    let parse_s = t.elapsed().as_secs_f64();
+    // Index and checkpoints without the inspector's log.
+    let t = Instant::now();
+    let bare = TraceIndex::build(&path, |_, _, _| {}, |_| {}).unwrap();
+    let index_s = t.elapsed().as_secs_f64();
+    drop(bare);
+
     let before = rss_kib("VmRSS:");
     let t = Instant::now();
     let mut log = EventLog::default();
@@ -113,6 +126,14 @@ fn main() {
     .unwrap();
     writeln!(out, "| write (TraceWriter) | {:.2} s, {:.0} events/s |", write_s, events as f64 / write_s)
         .unwrap();
+    writeln!(
+        out,
+        "| read and parse only (the floor) | {:.2} s, {:.0} records/s |",
+        parse_s,
+        parsed as f64 / parse_s
+    )
+    .unwrap();
+    writeln!(out, "| index + checkpoints (no log) | {:.2} s |", index_s).unwrap();
     writeln!(
         out,
         "| open: index + checkpoints + log | **{:.2} s**, {:.0} events/s, {:.0} MiB/s |",

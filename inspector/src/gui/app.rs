@@ -249,7 +249,8 @@ impl App {
                 self.send("tabs.remove", json!({"tabIds": [t]}), Origin::Actions);
             }
         }
-        let typing = ctx.memory(|m| m.focused().is_some());
+        // Only a text field takes these keys; a clicked button or row does not.
+        let typing = ctx.egui_wants_keyboard_input();
         if !typing {
             self.travel_keys(ctx);
             if ctx.input(|i| i.key_pressed(Key::ArrowDown)) {

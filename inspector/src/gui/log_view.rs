@@ -147,7 +147,8 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) {
     }
     // The row of the record the trace's moment is at.
     let current = moment.and_then(|k| k.checked_sub(1)).and_then(|at| log.row_of_record(at as u32));
-    if app.log_jump {
+    // A trace just shown starts at its moment too.
+    if app.log_jump || (moment.is_some() && app.log_rows_seen != rows) {
         app.log_jump = false;
         if let Some(r) = current {
             table = table.scroll_to_row(r, Some(egui::Align::Center));

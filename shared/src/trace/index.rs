@@ -101,8 +101,9 @@ impl TraceIndex {
         let mut reader = TraceReader::new(BufReader::with_capacity(1 << 18, file))?;
         let mut b = Builder::new(path.to_path_buf(), reader.header().clone());
         b.offsets.push(reader.offset());
-        loop {
-            let Some((record, _)) = reader.next_with_line()? else { break };
+        // One thread: parsing on a second one measured twice as slow here
+        // (records freed on another thread than the one that built them).
+        while let Some((record, _)) = reader.next_with_line()? {
             let k = b.index.marks.len();
             each(&b.index.header, k, &record);
             b.add(record);
@@ -313,6 +314,14 @@ impl Builder {
                     (None, Some(w)) if w >= 0 => self.lane(LaneKey::Window(w), None),
                     _ => 0,
                 };
+                // A tab's lane is named after its latest title.
+                if let Some(t) = target.tab
+                    && event.name == "tabs.onUpdated"
+                    && event.args.get(1).is_some_and(|c| c.get("title").is_some())
+                    && let Some(tab) = self.model.tab(t)
+                {
+                    self.index.lanes[lane as usize].label = format!("tab {t} {}", tab.label());
+                }
                 let kind =
                     if event.name == SESSION_VALUE_CHANGED { MarkKind::Value } else { MarkKind::Event };
                 (kind, event.name.clone(), lane)
