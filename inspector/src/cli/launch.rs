@@ -75,11 +75,11 @@ impl Browser {
         match self {
             Browser::Thunderbird => {
                 "Install it (Debian/Ubuntu: `sudo apt-get install thunderbird`; elsewhere from thunderbird.net), \
-                 or pass --binary PATH. Meanwhile, explore tabscope on the demo trace: `tabscope --open docs/demo-trace.jsonl`."
+                 or pass --binary PATH. Meanwhile, explore tabscope on the demo trace: `tabscope open docs/demo-trace.jsonl`."
             }
             Browser::Firefox => {
                 "Install it (Debian: `sudo apt-get install firefox-esr`; elsewhere from mozilla.org), or pass --binary PATH. \
-                 Meanwhile, explore tabscope on the demo trace: `tabscope --open docs/demo-trace.jsonl`."
+                 Meanwhile, explore tabscope on the demo trace: `tabscope open docs/demo-trace.jsonl`."
             }
         }
     }
