@@ -244,6 +244,17 @@ impl TestSession {
     }
 }
 
+/// The real agent under Node (Thunderbird flavour), started up, with its
+/// bridge announced; `None` (and a failure under CI=true) without Node.
+pub fn running_agent(env: &TestEnv) -> Option<NodeAgent> {
+    let node = require_program(&["node", "nodejs"], "install Node.js: apt-get install nodejs")?;
+    let mut agent = NodeAgent::start(env, &node, "thunderbird");
+    wait_for(Duration::from_secs(10), || env.bridges().into_iter().find(|b| b.browser.is_some()))
+        .expect("bridge");
+    agent.op(json!({"op": "startUp"}));
+    Some(agent)
+}
+
 /// The child's exit status, if it exits within `timeout`.
 pub fn wait_child(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
     wait_for(timeout, || child.try_wait().ok().flatten())

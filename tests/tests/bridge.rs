@@ -351,9 +351,7 @@ fn a_recording_survives_a_killed_bridge() {
     use tabscope_shared::protocol::ClientMsg;
     use tabscope_shared::trace::Record;
     let env = TestEnv::new();
-    let mut b = env.start_bridge();
-    b.send(&fixtures::hello());
-    b.send(&fixtures::snapshot());
+    let mut b = started(&env);
     let s = b.session();
     first_snapshot(&s);
     let path = env.dir.path().join("rec.jsonl");
@@ -378,9 +376,7 @@ fn a_recording_survives_a_killed_bridge() {
 fn a_recording_that_cannot_be_written_says_why() {
     use tabscope_shared::protocol::ClientMsg;
     let env = TestEnv::new();
-    let mut b = env.start_bridge();
-    b.send(&fixtures::hello());
-    b.send(&fixtures::snapshot());
+    let mut b = started(&env);
     let s = b.session();
     first_snapshot(&s);
     s.send(&ClientMsg::Record { path: "/nonexistent/dir/rec.jsonl".into() });

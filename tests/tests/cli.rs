@@ -6,16 +6,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tabscope_tests::{NodeAgent, TestEnv, TestSession, require_program, wait_for};
-
-fn running(env: &TestEnv) -> Option<NodeAgent> {
-    let node = require_program(&["node", "nodejs"], "install Node.js: apt-get install nodejs")?;
-    let mut agent = NodeAgent::start(env, &node, "thunderbird");
-    wait_for(Duration::from_secs(10), || env.bridges().into_iter().find(|b| b.browser.is_some()))
-        .expect("bridge");
-    agent.op(json!({"op": "startUp"}));
-    Some(agent)
-}
+use tabscope_tests::{NodeAgent, TestEnv, TestSession, require_program, running_agent, wait_for};
 
 fn stdout_json(out: &std::process::Output) -> Value {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -25,7 +16,7 @@ fn stdout_json(out: &std::process::Output) -> Value {
 #[test]
 fn list_and_methods_print_json() {
     let env = TestEnv::new();
-    let Some(_agent) = running(&env) else { return };
+    let Some(_agent) = running_agent(&env) else { return };
     let list = stdout_json(&env.tabscope(&["list", "--json"]));
     assert_eq!(list[0]["browser"]["name"], "Thunderbird");
     assert!(list[0]["socket"].as_str().unwrap().ends_with(".sock"));
@@ -38,7 +29,7 @@ fn list_and_methods_print_json() {
 #[test]
 fn watch_prints_one_json_line_per_event() {
     let env = TestEnv::new();
-    let Some(_agent) = running(&env) else { return };
+    let Some(_agent) = running_agent(&env) else { return };
     let mut watch = env
         .command(tabscope_tests::tabscope_bin())
         .args(["watch", "--json"])
@@ -91,7 +82,7 @@ fn install_doctor_uninstall_and_package_in_a_fresh_home() {
 #[test]
 fn several_bridges_need_a_choice() {
     let env = TestEnv::new();
-    let Some(_a) = running(&env) else { return };
+    let Some(_a) = running_agent(&env) else { return };
     let node = require_program(&["node", "nodejs"], "").unwrap();
     let _b = NodeAgent::start(&env, &node, "firefox");
     wait_for(Duration::from_secs(10), || {

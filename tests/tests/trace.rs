@@ -10,17 +10,8 @@ use tabscope_shared::model::Model;
 use tabscope_shared::protocol::ServerMsg;
 use tabscope_shared::trace::{Record, TraceIndex};
 use tabscope_tests::{
-    NodeAgent, TestEnv, TestSession, WAIT, require_program, validate_chrome_trace, wait_child, wait_for,
+    TestEnv, TestSession, WAIT, running_agent, validate_chrome_trace, wait_child, wait_for,
 };
-
-fn running(env: &TestEnv) -> Option<NodeAgent> {
-    let node = require_program(&["node", "nodejs"], "install Node.js: apt-get install nodejs")?;
-    let mut agent = NodeAgent::start(env, &node, "thunderbird");
-    wait_for(Duration::from_secs(10), || env.bridges().into_iter().find(|b| b.browser.is_some()))
-        .expect("bridge");
-    agent.op(json!({"op": "startUp"}));
-    Some(agent)
-}
 
 /// What a client's mirror looks like after each event, from its first
 /// snapshot on, until `events` events have been seen.
@@ -50,7 +41,7 @@ fn interrupt(child: &mut Child) {
 #[test]
 fn record_read_and_replay_give_the_live_model_at_every_step() {
     let env = TestEnv::new();
-    let Some(_agent) = running(&env) else { return };
+    let Some(_agent) = running_agent(&env) else { return };
     let bridge = env.bridges().into_iter().find(|b| b.browser.is_some()).unwrap();
     let watcher = TestSession::connect(&bridge.socket);
     watcher.until(WAIT, |m| matches!(m, ServerMsg::Snapshot { .. }).then_some(())).unwrap();
@@ -131,7 +122,7 @@ fn record_read_and_replay_give_the_live_model_at_every_step() {
 #[test]
 fn stats_export_and_flight_from_the_command_line() {
     let env = TestEnv::new();
-    let Some(_agent) = running(&env) else { return };
+    let Some(_agent) = running_agent(&env) else { return };
     let bridge = env.bridges().into_iter().find(|b| b.browser.is_some()).unwrap();
     let mut s = TestSession::connect(&bridge.socket);
     let created_ids: Vec<i64> = (0..5)
