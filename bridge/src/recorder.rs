@@ -176,17 +176,7 @@ impl Recorders {
                 failed.push((i, e));
             }
         }
-        failed
-            .into_iter()
-            .rev()
-            .map(|(i, e)| {
-                let sink = self.sinks.remove(i);
-                let mut status = status(&sink);
-                status.error =
-                    Some(format!("writing {} failed, recording stopped: {e}", sink.file.path.display()));
-                Stopped { owner: sink.owner, status }
-            })
-            .collect()
+        failed.into_iter().rev().map(|(i, e)| failed_sink(self.sinks.remove(i), &e)).collect()
     }
 
     /// Ends the owner's file: flushed and closed.
@@ -209,13 +199,7 @@ impl Recorders {
         while i < self.sinks.len() {
             match self.sinks[i].file.writer.flush() {
                 Ok(()) => i += 1,
-                Err(e) => {
-                    let sink = self.sinks.remove(i);
-                    let mut st = status(&sink);
-                    st.error =
-                        Some(format!("writing {} failed, recording stopped: {e}", sink.file.path.display()));
-                    stopped.push(Stopped { owner: sink.owner, status: st });
-                }
+                Err(e) => stopped.push(failed_sink(self.sinks.remove(i), &e)),
             }
         }
         stopped
@@ -235,6 +219,13 @@ fn status(sink: &Sink) -> TraceFileStatus {
         events: sink.file.writer.events(),
         error: None,
     }
+}
+
+/// A file that could not be written: closed, its owner to be told why.
+fn failed_sink(sink: Sink, e: &io::Error) -> Stopped {
+    let mut st = status(&sink);
+    st.error = Some(format!("writing {} failed, recording stopped: {e}", sink.file.path.display()));
+    Stopped { owner: sink.owner, status: st }
 }
 
 fn write_header_if_due(sink: &mut Sink) -> io::Result<()> {

@@ -114,19 +114,13 @@ pub fn spawn(
                     thread::sleep(wait);
                 }
             }
-            let msg = match r {
-                Record::Snapshot { snapshot, .. } => AgentMsg::Snapshot(snapshot),
-                Record::Event { event, .. } => AgentMsg::Event(event),
-                Record::Log { level, message, .. } => AgentMsg::Log { level, message },
-                Record::Hello { agent, .. } => AgentMsg::Hello(*agent),
-                Record::Error { message, .. } => {
-                    let _ = tx.send(Input::Browser(FromBrowser::BadPayload(message)));
-                    continue;
+            if let Record::Error { message, .. } = r {
+                if tx.send(Input::ReplayedError(message)).is_err() {
+                    return;
                 }
-                Record::Header(_) | Record::Command { .. } | Record::Reply { .. } | Record::Gap { .. } => {
-                    continue;
-                }
-            };
+                continue;
+            }
+            let Some(msg) = r.into_agent().filter(|m| !matches!(m, AgentMsg::Reply(_))) else { continue };
             if !send(msg) {
                 return;
             }

@@ -36,6 +36,8 @@ pub enum Input {
         id: ClientId,
     },
     Signal(i32),
+    /// An error recorded in a replayed trace, served again as it was.
+    ReplayedError(String),
     /// A replayed trace has been served to its end.
     ReplayDone {
         exit: bool,
@@ -191,6 +193,7 @@ impl Router {
             Input::Browser(FromBrowser::BadPayload(why)) => {
                 self.browser_error(format!("bad message from the browser: {why}"));
             }
+            Input::ReplayedError(message) => self.browser_error(message),
             Input::Browser(FromBrowser::Msg(msg)) => match msg {
                 Ok(m) => self.on_agent(*m),
                 Err(why) => self.browser_error(format!("unknown message from the agent: {why}")),
@@ -250,12 +253,11 @@ impl Router {
 
     fn on_agent(&mut self, msg: AgentMsg) {
         let received = self.clock.now();
-        let t = self.clock.mono();
-        match msg {
-            AgentMsg::Hello(h) => {
-                let h = self.record(Record::Hello { t, agent: Box::new(h) });
-                let Record::Hello { agent: h, .. } = h else { unreachable!() };
-                let h = *h;
+        let record = Record::from_agent(self.clock.mono(), msg);
+        self.record(&record);
+        match record {
+            Record::Hello { agent, .. } => {
+                let h = *agent;
                 info!(
                     "agent hello: {} {} (extension {}, protocol {})",
                     h.browser.name, h.browser.version, h.extension_id, h.protocol
@@ -271,34 +273,17 @@ impl Router {
                 let hello = self.hello();
                 self.broadcast(&hello);
             }
-            AgentMsg::Snapshot(s) => {
-                let Record::Snapshot { snapshot: s, .. } = self.record(Record::Snapshot { t, snapshot: s })
-                else {
-                    unreachable!()
-                };
-                self.model = Model::from_snapshot(s);
+            Record::Snapshot { snapshot, .. } => {
+                self.model = Model::from_snapshot(snapshot);
                 self.model_received = received;
                 self.resync_asked = None;
                 debug!("snapshot: {} windows, {} tabs", self.model.window_count(), self.model.tab_count());
                 let msg = self.snapshot_msg();
                 self.broadcast(&msg);
             }
-            AgentMsg::Event(e) => {
-                let Record::Event { event, .. } = self.record(Record::Event { t, event: e }) else {
-                    unreachable!()
-                };
-                self.event(received, event)
-            }
-            AgentMsg::Reply(r) => {
-                let Record::Reply { reply, .. } = self.record(Record::Reply { t, reply: r }) else {
-                    unreachable!()
-                };
-                self.reply(reply)
-            }
-            AgentMsg::Log { level, message } => {
-                let Record::Log { message, .. } = self.record(Record::Log { t, level, message }) else {
-                    unreachable!()
-                };
+            Record::Event { event, .. } => self.event(received, event),
+            Record::Reply { reply, .. } => self.reply(reply),
+            Record::Log { level, message, .. } => {
                 match level {
                     LogLevel::Error => error!("agent: {message}"),
                     LogLevel::Warn => warn!("agent: {message}"),
@@ -307,6 +292,8 @@ impl Router {
                 }
                 self.broadcast(&ServerMsg::AgentLog { received, level, message });
             }
+            // Never made from an agent message.
+            Record::Header(_) | Record::Command { .. } | Record::Error { .. } | Record::Gap { .. } => {}
         }
     }
 
@@ -382,7 +369,7 @@ impl Router {
             format!("{e}: the browser accepts at most {BROWSER_MAX_INCOMING} bytes in one message, so it was not sent")
         })?;
         let BridgeMsg::Command(c) = msg;
-        self.record(Record::Command { t: self.clock.mono(), command: c.clone() });
+        self.record(&Record::Command { t: self.clock.mono(), command: c.clone() });
         self.to_browser.send(payload).map_err(|_| "the browser connection is closed".to_owned())
     }
 
@@ -426,10 +413,7 @@ impl Router {
 
     fn browser_error(&mut self, message: String) {
         warn!("{message}");
-        let Record::Error { message, .. } = self.record(Record::Error { t: self.clock.mono(), message })
-        else {
-            unreachable!()
-        };
+        self.record(&Record::Error { t: self.clock.mono(), message: message.clone() });
         self.broadcast(&ServerMsg::Error { received: self.clock.now(), message });
     }
 
@@ -494,13 +478,11 @@ impl Router {
 
     // ----- files -----
 
-    /// Hands a record to every recorder and gives it back (records own
-    /// their payload so that it is encoded without a copy).
-    fn record(&mut self, record: Record) -> Record {
+    /// Hands a record to every recorder (encoded once for all of them).
+    fn record(&mut self, record: &Record) {
         let (model, t) = (&self.model, self.clock.mono());
-        let stopped = self.recorders.record(&record, || snapshot_record(t, model));
+        let stopped = self.recorders.record(record, || snapshot_record(t, model));
         self.report_stopped(stopped);
-        record
     }
 
     fn report_stopped(&mut self, stopped: Vec<Stopped>) {

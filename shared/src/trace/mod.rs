@@ -22,7 +22,7 @@ pub use diff::{Change, diff};
 pub use index::{Lane, LaneKey, Mark, MarkKind, TraceIndex};
 pub use stats::Stats;
 
-use crate::protocol::{AgentHello, BridgeInfo, Command, EventRecord, LogLevel, Reply, Snapshot};
+use crate::protocol::{AgentHello, AgentMsg, BridgeInfo, Command, EventRecord, LogLevel, Reply, Snapshot};
 
 pub const FORMAT: &str = "tabscope-trace";
 pub const VERSION: u32 = 1;
@@ -173,6 +173,29 @@ impl Record {
             Record::Log { .. } => "log",
             Record::Hello { .. } => "hello",
             Record::Gap { .. } => "gap",
+        }
+    }
+
+    /// What the agent sent, as a record at `t`.
+    pub fn from_agent(t: Micros, msg: AgentMsg) -> Record {
+        match msg {
+            AgentMsg::Hello(agent) => Record::Hello { t, agent: Box::new(agent) },
+            AgentMsg::Snapshot(snapshot) => Record::Snapshot { t, snapshot },
+            AgentMsg::Event(event) => Record::Event { t, event },
+            AgentMsg::Reply(reply) => Record::Reply { t, reply },
+            AgentMsg::Log { level, message } => Record::Log { t, level, message },
+        }
+    }
+
+    /// The agent's message this record holds, if it holds one.
+    pub fn into_agent(self) -> Option<AgentMsg> {
+        match self {
+            Record::Hello { agent, .. } => Some(AgentMsg::Hello(*agent)),
+            Record::Snapshot { snapshot, .. } => Some(AgentMsg::Snapshot(snapshot)),
+            Record::Event { event, .. } => Some(AgentMsg::Event(event)),
+            Record::Reply { reply, .. } => Some(AgentMsg::Reply(reply)),
+            Record::Log { level, message, .. } => Some(AgentMsg::Log { level, message }),
+            Record::Header(_) | Record::Command { .. } | Record::Error { .. } | Record::Gap { .. } => None,
         }
     }
 
