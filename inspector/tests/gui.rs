@@ -250,6 +250,14 @@ fn record_open_travel_and_compare() {
     pump(&mut h, "the recording's button", |h| h.query_by_label_contains("Open recording").is_some());
     let Recording::Done(st) = h.state().conns.current().unwrap().live.recording.clone() else { panic!() };
     assert!(st.path.starts_with(w.env.dir.path().join("traces")) && st.error.is_none(), "{st:?}");
+    // Named after the browser, what and when (UTC): thunderbird-recording-20261121T143005Z.jsonl
+    let name = st.path.file_name().unwrap().to_str().unwrap();
+    let when = name.strip_prefix("thunderbird-recording-").and_then(|n| n.strip_suffix("Z.jsonl")).unwrap();
+    assert!(
+        when.len() == 15
+            && when.chars().enumerate().all(|(i, c)| if i == 8 { c == 'T' } else { c.is_ascii_digit() }),
+        "{name}"
+    );
     let t = tabscope_shared::trace::read_file(&st.path).unwrap();
     assert!(matches!(t.records[0], Record::Snapshot { .. }));
     assert!(

@@ -104,26 +104,9 @@ pub fn default_traces_dir() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("tabscope-traces"))
 }
 
-/// `20261121-143005`, local time: file names that sort by when.
+/// `20261121T143005Z` (UTC): file names that sort by when, valid everywhere.
 fn stamp() -> String {
-    let secs = (tabscope_shared::now_ms() / 1000.0) as i64;
-    let day_secs = log_view::local_seconds(secs);
-    let (y, m, d) = civil_from_days(day_secs.div_euclid(86_400));
-    let s = day_secs.rem_euclid(86_400);
-    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", s / 3600, s / 60 % 60, s % 60)
-}
-
-/// Days since 1970-01-01 to a date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace(['-', ':'], "")
 }
 
 impl App {

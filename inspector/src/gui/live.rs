@@ -5,13 +5,13 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
-use tabscope_shared::event::{BrowserEvent, SESSION_VALUE_CHANGED};
+use tabscope_shared::event::BrowserEvent;
 use tabscope_shared::model::{ApplyError, Model};
 use tabscope_shared::protocol::{
     AgentHello, BridgeInfo, ClientMsg, Command, Outcome, Scope, ServerMsg, SessionValue, TraceFileStatus,
 };
 
-use super::log::{EventLog, Kind};
+use super::log::{EventLog, Kind, short_json};
 
 /// Where a command came from in the UI, so its result shows up there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -36,11 +36,6 @@ impl ActionResult {
             Err(e) => format!("{} failed: {e}", self.method),
         }
     }
-}
-
-pub fn short_json(v: &Value) -> String {
-    let s = v.to_string();
-    if s.chars().count() > 160 { format!("{}…", s.chars().take(159).collect::<String>()) } else { s }
 }
 
 struct Pending {
@@ -136,24 +131,12 @@ impl Live {
             ServerMsg::Snapshot { received, snapshot } => {
                 self.model = Model::from_snapshot(snapshot);
                 self.generation += 1;
-                let n = self.model.tab_count();
-                self.log.push(
-                    received,
-                    Kind::Note,
-                    "snapshot",
-                    None,
-                    None,
-                    format!("{} windows, {n} tabs", self.model.window_count()),
-                );
+                self.log.push_snapshot(None, received, self.model.window_count(), self.model.tab_count());
             }
             ServerMsg::Event { received, event } => self.on_event(received, &event),
             ServerMsg::Reply(r) => {
                 let Some(p) = self.pending.remove(&r.id) else { return };
-                let (kind, summary) = match &r.outcome {
-                    Outcome::Result(v) => (Kind::Reply, short_json(v)),
-                    Outcome::Error(e) => (Kind::Error, e.clone()),
-                };
-                self.log.push(tabscope_shared::now_ms(), kind, &p.method, None, None, summary);
+                self.log.push_outcome(None, tabscope_shared::now_ms(), &p.method, &r.outcome);
                 if p.method == "agent.probeKey"
                     && let Outcome::Result(v) = &r.outcome
                 {
@@ -166,12 +149,7 @@ impl Live {
                 self.log.push(received, Kind::Error, "bridge", None, None, message)
             }
             ServerMsg::AgentLog { received, level, message } => {
-                let kind = if matches!(level, tabscope_shared::protocol::LogLevel::Error) {
-                    Kind::Error
-                } else {
-                    Kind::Note
-                };
-                self.log.push(received, kind, "agent", None, None, message);
+                self.log.push(received, Kind::of_level(level), "agent", None, None, message)
             }
             ServerMsg::RecordingStarted { path } => {
                 let started = std::time::Instant::now();
@@ -207,9 +185,7 @@ impl Live {
 
     fn on_event(&mut self, received: f64, event: &tabscope_shared::protocol::EventRecord) {
         self.events_seen += 1;
-        let target = event.target();
-        let kind = if event.name == SESSION_VALUE_CHANGED { Kind::Value } else { Kind::Event };
-        self.log.push(received, kind, &event.name, target.window, target.tab, event.summary());
+        self.log.push_event(None, received, event);
         if let Ok(BrowserEvent::SessionValueChanged { scope, id, key, value }) =
             BrowserEvent::from_record(event)
             && let Some(w) = &mut self.watch
@@ -222,7 +198,10 @@ impl Live {
         }
         match self.model.apply_record(event) {
             Ok(()) | Err(ApplyError::Event(tabscope_shared::event::EventError::Unknown(_))) => {}
-            Err(e) => self.log.push(received, Kind::Error, "model", target.window, target.tab, e.to_string()),
+            Err(e) => {
+                let target = event.target();
+                self.log.push(received, Kind::Error, "model", target.window, target.tab, e.to_string())
+            }
         }
         self.generation += 1;
     }
@@ -263,7 +242,7 @@ mod tests {
             event: EventRecord {
                 seq,
                 time: 2.0,
-                name: SESSION_VALUE_CHANGED.into(),
+                name: tabscope_shared::event::SESSION_VALUE_CHANGED.into(),
                 args: vec![json!({"scope":"tab","id":1,"key":"k","value":value})],
             },
         }

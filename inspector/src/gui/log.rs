@@ -6,6 +6,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use tabscope_shared::event::SESSION_VALUE_CHANGED;
+use tabscope_shared::protocol::{EventRecord, LogLevel, Outcome};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Kind {
@@ -26,6 +28,11 @@ pub enum Kind {
 impl Kind {
     pub const ALL: [Kind; 6] =
         [Kind::Event, Kind::Value, Kind::Command, Kind::Reply, Kind::Error, Kind::Note];
+
+    /// An agent log line: errors stand out, the rest are notes.
+    pub fn of_level(level: LogLevel) -> Kind {
+        if level == LogLevel::Error { Kind::Error } else { Kind::Note }
+    }
 
     pub fn label(self) -> &'static str {
         match self {
@@ -70,6 +77,12 @@ impl LogFilter {
                 || contains_ignore_case(&e.name, needle)
                 || contains_ignore_case(&e.summary, needle))
     }
+}
+
+/// JSON on one line, cut at 160 characters.
+pub fn short_json(v: &serde_json::Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 160 { format!("{}…", s.chars().take(159).collect::<String>()) } else { s }
 }
 
 /// `needle` must already be lower case.
@@ -124,6 +137,26 @@ impl EventLog {
             }
         };
         self.entries.push(Entry { time, kind, name, window, tab, summary, at });
+    }
+
+    /// A browser event, on its tab and window.
+    pub fn push_event(&mut self, at: Option<u32>, time: f64, event: &EventRecord) {
+        let target = event.target();
+        let kind = if event.name == SESSION_VALUE_CHANGED { Kind::Value } else { Kind::Event };
+        self.push_at(at, time, kind, &event.name, target.window, target.tab, event.summary());
+    }
+
+    /// A reply (or the browser's error) to the command called `name`.
+    pub fn push_outcome(&mut self, at: Option<u32>, time: f64, name: &str, outcome: &Outcome) {
+        let (kind, summary) = match outcome {
+            Outcome::Result(v) => (Kind::Reply, short_json(v)),
+            Outcome::Error(e) => (Kind::Error, e.clone()),
+        };
+        self.push_at(at, time, kind, name, None, None, summary);
+    }
+
+    pub fn push_snapshot(&mut self, at: Option<u32>, time: f64, windows: usize, tabs: usize) {
+        self.push_at(at, time, Kind::Note, "snapshot", None, None, format!("{windows} windows, {tabs} tabs"));
     }
 
     pub fn len(&self) -> usize {

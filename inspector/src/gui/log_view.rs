@@ -33,11 +33,6 @@ pub fn clock(ms: f64) -> String {
     format!("{:02}:{:02}:{:02}.{millis:03}", day / 3600, (day / 60) % 60, day % 60)
 }
 
-/// Seconds since the epoch moved to local time.
-pub fn local_seconds(secs: i64) -> i64 {
-    secs + local_offset(secs)
-}
-
 #[cfg(unix)]
 fn local_offset(secs: i64) -> i64 {
     let t = secs as libc::time_t;

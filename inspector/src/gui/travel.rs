@@ -3,11 +3,10 @@
 
 use std::sync::Arc;
 
-use tabscope_shared::protocol::Outcome;
 use tabscope_shared::trace::{Change, Micros, Record, TraceIndex, diff};
 
-use super::live::{Live, short_json};
-use super::log::{EventLog, Kind};
+use super::live::Live;
+use super::log::{EventLog, Kind, short_json};
 
 pub struct TraceView {
     pub index: Arc<TraceIndex>,
@@ -92,29 +91,16 @@ pub fn log_record(log: &mut EventLog, started_wall: f64, at: usize, r: &Record) 
     match r {
         Record::Header(_) => {}
         Record::Snapshot { snapshot, .. } => {
-            let tabs: usize = snapshot.windows.iter().map(|w| w.tabs.as_ref().map_or(0, Vec::len)).sum();
-            let summary = format!("{} windows, {tabs} tabs", snapshot.windows.len());
-            log.push_at(at, time, Kind::Note, "snapshot", None, None, summary);
+            let tabs = snapshot.windows.iter().map(|w| w.tabs.as_ref().map_or(0, Vec::len)).sum();
+            log.push_snapshot(at, time, snapshot.windows.len(), tabs);
         }
-        Record::Event { event, .. } => {
-            let target = event.target();
-            let kind = if event.name == tabscope_shared::event::SESSION_VALUE_CHANGED {
-                Kind::Value
-            } else {
-                Kind::Event
-            };
-            log.push_at(at, time, kind, &event.name, target.window, target.tab, event.summary());
-        }
+        Record::Event { event, .. } => log.push_event(at, time, event),
         Record::Command { command, .. } => {
             let tab = command.params.get("tabId").and_then(serde_json::Value::as_i64);
             log.push_at(at, time, Kind::Command, &command.method, None, tab, short_json(&command.params));
         }
         Record::Reply { reply, .. } => {
-            let (kind, summary) = match &reply.outcome {
-                Outcome::Result(v) => (Kind::Reply, short_json(v)),
-                Outcome::Error(e) => (Kind::Error, e.clone()),
-            };
-            log.push_at(at, time, kind, &format!("reply {}", reply.id), None, None, summary);
+            log.push_outcome(at, time, &format!("reply {}", reply.id), &reply.outcome)
         }
         Record::Error { message, .. } => {
             log.push_at(at, time, Kind::Error, "bridge", None, None, message.clone())
