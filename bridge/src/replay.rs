@@ -83,17 +83,19 @@ pub fn spawn(
     tx: Sender<Input>,
 ) -> std::io::Result<()> {
     thread::Builder::new().name("replay".into()).spawn(move || {
+        let send = |m: AgentMsg| tx.send(Input::Browser(FromBrowser::Msg(Ok(Box::new(m))))).is_ok();
+        // The hello first, so that the discovery file names the browser:
+        // inspectors connect only to bridges whose browser is known.
+        if let Some(agent) = reader.header().agent.clone()
+            && !send(AgentMsg::Hello(agent))
+        {
+            return;
+        }
         if !o.no_wait {
             info!("replay of {} waits for an inspector", o.file.display());
             if start.recv().is_err() {
                 return;
             }
-        }
-        let send = |m: AgentMsg| tx.send(Input::Browser(FromBrowser::Msg(Ok(Box::new(m))))).is_ok();
-        if let Some(agent) = reader.header().agent.clone()
-            && !send(AgentMsg::Hello(agent))
-        {
-            return;
         }
         let began = Instant::now();
         let mut first_t = None;

@@ -383,3 +383,34 @@ fn keyboard_shortcuts_select_reload_and_record() {
         |h| matches!(&h.state().conns.current().unwrap().live.recording, Recording::Done(st) if st.path.exists()),
     );
 }
+
+/// `tabscope replay` of the real Thunderbird demo trace is found and shown
+/// by the inspector on its own, marked as a replay, as a live browser is.
+#[test]
+fn the_inspector_shows_a_replayed_trace_like_a_live_browser() {
+    let env = TestEnv::new();
+    let demo = tabscope_tests::workspace_root().join("docs/demo-trace.jsonl");
+    let mut replay = env
+        .command(tabscope_tests::tabscope_bin())
+        .args(["replay", demo.to_str().unwrap(), "--speed", "max"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut h = harness(&env);
+    pump(&mut h, "the replaying bridge", |h| {
+        h.query_by_label_contains("Thunderbird 153.7.0 (replay)").is_some()
+    });
+    pump(&mut h, "the replayed mail tab", |h| has_label(h, "mail tab"));
+    let link = h.state().conns.current().unwrap();
+    assert!(link.is_live() && link.live.events_seen >= 10, "{} events", link.live.events_seen);
+    // Commands reach no browser: the replay says so at once.
+    h.get_by_label("mail tab").click();
+    pump(&mut h, "the actions", |h| has_label(h, "Reload"));
+    h.get_by_label("Reload").click();
+    pump(&mut h, "the refusal", |h| {
+        h.query_by_label_contains("tabs.reload was not run: this bridge replays a recorded trace").is_some()
+    });
+    let _ = replay.kill();
+    let _ = replay.wait();
+}

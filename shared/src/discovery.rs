@@ -109,7 +109,7 @@ impl Discovery {
     /// "Thunderbird 153.7.0" or "unknown browser" before the agent said hello.
     pub fn browser_label(&self) -> String {
         match &self.browser {
-            Some(b) => format!("{} {}", b.name, b.version),
+            Some(b) => crate::protocol::browser_label(b, &self.bridge),
             None => "browser not yet identified".into(),
         }
     }

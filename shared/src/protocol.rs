@@ -271,6 +271,12 @@ pub struct BrowserInfo {
     pub build_id: Option<String>,
 }
 
+/// "Thunderbird 153.7.0", marked when the bridge replays a trace.
+pub fn browser_label(b: &BrowserInfo, bridge: &BridgeInfo) -> String {
+    let replay = if bridge.replay.is_some() { " (replay)" } else { "" };
+    format!("{} {}{replay}", b.name, b.version)
+}
+
 /// The agent's first message (and again whenever its capabilities change).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -85,8 +85,11 @@ impl Link {
                 match s.rx.try_recv() {
                     Ok(SessionEvent::Msg(m)) => {
                         any = true;
-                        if let tabscope_shared::protocol::ServerMsg::Hello { agent: Some(a), .. } = &m {
-                            self.label = format!("{} {}", a.browser.name, a.browser.version);
+                        if let tabscope_shared::protocol::ServerMsg::Hello {
+                            agent: Some(a), bridge, ..
+                        } = &m
+                        {
+                            self.label = tabscope_shared::protocol::browser_label(&a.browser, bridge);
                         }
                         self.live.on_server(m);
                     }
