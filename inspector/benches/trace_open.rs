@@ -1,8 +1,10 @@
 //! Opening a 1,000,000-event trace as the inspector does (index, model
 //! checkpoints and the event log in one pass), its memory, and the time to
 //! rebuild any moment for time travel.
-//! `cargo bench -p tabscope --bench trace_open` (add `-- EVENTS` to change the size)
+//! `cargo bench -p tabscope --bench trace_open` (add `-- EVENTS` to change the size,
+//! `-- --keep FILE` to keep the trace)
 
+use std::cell::RefCell;
 use std::io::Write;
 use std::time::Instant;
 
@@ -76,7 +78,9 @@ fn rss_kib(field: &str) -> u64 {
 fn main() {
     let events: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("big.jsonl");
+    // `--keep FILE` keeps the trace, to open it in the inspector by hand.
+    let keep = std::env::args().skip_while(|a| a != "--keep").nth(1);
+    let path = keep.map_or_else(|| dir.path().join("big.jsonl"), Into::into);
     let t = Instant::now();
     write_trace(&path, events);
     let write_s = t.elapsed().as_secs_f64();
@@ -95,13 +99,33 @@ fn main() {
     let index_s = t.elapsed().as_secs_f64();
     drop(bare);
 
+    // As the inspector opens it: the log built in the same pass, and the
+    // trace read so far handed over every 300 ms, the first as soon as there
+    // is one, shown at its end.
     let before = rss_kib("VmRSS:");
     let t = Instant::now();
-    let mut log = EventLog::default();
-    let index =
-        TraceIndex::build(&path, |h, k, r| log_record(&mut log, h.started_wall, k, r), |_| {}).unwrap();
+    let log = RefCell::new(EventLog::default());
+    let mut first_screen = None;
+    let mut last_part = None::<Instant>;
+    let mut parts = 0;
+    let index = TraceIndex::build(
+        &path,
+        |h, k, r| log_record(&mut log.borrow_mut(), h.started_wall, k, r),
+        |p| {
+            if last_part.is_none_or(|t: Instant| t.elapsed().as_millis() >= 300) && p.share < 1.0 {
+                last_part = Some(Instant::now());
+                parts += 1;
+                let part = p.index();
+                std::hint::black_box(part.state_at(part.len()).unwrap().tab_count());
+                first_screen.get_or_insert((t.elapsed().as_secs_f64(), part.len()));
+            }
+        },
+    )
+    .unwrap();
     let open_s = t.elapsed().as_secs_f64();
     let after = rss_kib("VmRSS:");
+    let log = log.into_inner();
+    let (first_s, first_len) = first_screen.unwrap_or((open_s, index.len()));
 
     // Time travel: rebuild 200 moments spread over the trace.
     let mut times: Vec<f64> = (0..200u64)
@@ -140,6 +164,12 @@ fn main() {
         open_s,
         events as f64 / open_s,
         size as f64 / (1 << 20) as f64 / open_s
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "| first screen (the first {first_len} records, shown at their end) | **{:.3} s**, then anew {parts} times while reading |",
+        first_s
     )
     .unwrap();
     writeln!(

@@ -2,10 +2,11 @@
 //! thread, one session each, reconnected when a browser's bridge restarts,
 //! and traces opened from files. The UI thread only drains channels.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError};
 use tabscope_shared::client::{Session, SessionEvent};
@@ -14,7 +15,7 @@ use tabscope_shared::protocol::ClientMsg;
 use tabscope_shared::trace::TraceIndex;
 
 use super::live::Live;
-use super::log::EventLog;
+use super::log::{Entry, EventLog};
 use super::travel::{TraceView, log_record};
 
 pub type Wake = Arc<dyn Fn() + Send + Sync>;
@@ -121,70 +122,112 @@ impl Link {
             }
         }
         if let Some(rx) = &self.loader {
+            // Only the latest part's index matters; every part's log rows do.
+            let mut latest: Option<Box<TraceIndex>> = None;
+            let mut entries = Vec::new();
+            let mut done = false;
             loop {
                 match rx.try_recv() {
-                    Ok(LoadMsg::Progress(progress)) => {
-                        any = true;
-                        if let Status::Loading { progress: p, .. } = &mut self.status {
-                            *p = progress;
+                    Ok(LoadMsg::Progress(share)) => {
+                        if let Status::Loading { progress, .. } = &mut self.status {
+                            *progress = share;
                         }
                     }
-                    Ok(LoadMsg::Done(index, log)) => {
-                        any = true;
-                        let path = index.path.clone();
-                        let warning = index.warning.clone();
-                        self.live.agent = index.header.agent.clone();
-                        self.live.bridge = index.header.bridge.clone();
-                        self.live.log = *log;
-                        let mut view = TraceView::new(Arc::new(*index));
-                        let end = view.index.len();
-                        if let Err(e) = view.go(end, &mut self.live) {
-                            self.status = Status::Disconnected(e);
-                        } else {
-                            self.status = Status::Offline { path, warning };
+                    Ok(LoadMsg::Part(index, rows, share)) => {
+                        if let Status::Loading { progress, .. } = &mut self.status {
+                            *progress = share;
                         }
-                        self.trace = Some(view);
-                        self.loader = None;
+                        latest = Some(index);
+                        entries.extend(rows);
+                    }
+                    Ok(LoadMsg::Done(index, rows)) => {
+                        latest = Some(index);
+                        entries.extend(rows);
+                        done = true;
                         break;
                     }
                     Ok(LoadMsg::Failed(e)) => {
-                        any = true;
                         self.status = Status::Disconnected(e);
                         self.loader = None;
                         break;
                     }
                     Err(_) => break,
                 }
+                any = true;
+            }
+            if let Some(index) = latest {
+                any = true;
+                self.take_part(Arc::new(*index), entries, done);
             }
         }
         any
+    }
+
+    /// Shows the trace read so far; a view that followed the end follows on.
+    fn take_part(&mut self, index: Arc<TraceIndex>, entries: Vec<Entry>, done: bool) {
+        self.live.log.append(entries);
+        let path = index.path.clone();
+        let warning = index.warning.clone();
+        let view = match &mut self.trace {
+            Some(view) => view,
+            None => {
+                self.live.agent = index.header.agent.clone();
+                self.live.bridge = index.header.bridge.clone();
+                self.trace.insert(TraceView::new(index.clone()))
+            }
+        };
+        let result = view.extend(index, &mut self.live);
+        if done {
+            self.loader = None;
+            self.status = match result {
+                Ok(()) => Status::Offline { path, warning },
+                Err(e) => Status::Disconnected(e),
+            };
+        } else if let Err(e) = result {
+            self.status = Status::Disconnected(e);
+            self.loader = None;
+        }
     }
 }
 
 enum LoadMsg {
     Progress(f32),
-    Done(Box<TraceIndex>, Box<EventLog>),
+    /// The trace read so far, the log rows since the last part, the share read.
+    Part(Box<TraceIndex>, Vec<Entry>, f32),
+    Done(Box<TraceIndex>, Vec<Entry>),
     Failed(String),
 }
 
-/// Indexes a trace on a thread, building its log in the same pass and
-/// reporting progress; the records stay in the file.
+/// How often a loading trace is shown anew: often enough to watch it grow,
+/// seldom enough that copying the index so far costs little.
+const PART_EVERY: Duration = Duration::from_millis(300);
+
+/// Indexes a trace on a thread, building its log in the same pass; the trace
+/// read so far is handed over every [`PART_EVERY`], so a big trace can be
+/// looked at while it is read. The records stay in the file.
 fn spawn_loader(path: &Path, wake: Wake) -> Receiver<LoadMsg> {
     let (tx, rx) = crossbeam_channel::unbounded();
     let path = path.to_path_buf();
     thread::spawn(move || {
-        let mut log = EventLog::default();
-        let progress = |p| {
-            let _ = tx.send(LoadMsg::Progress(p));
-            wake();
-        };
+        let log = RefCell::new(EventLog::default());
+        let mut last_part: Option<Instant> = None;
         let built = TraceIndex::build(
             &path,
-            |header, k, r| log_record(&mut log, header.started_wall, k, r),
-            progress,
+            |header, k, r| log_record(&mut log.borrow_mut(), header.started_wall, k, r),
+            |p| {
+                let due = last_part.is_none_or(|t| t.elapsed() >= PART_EVERY);
+                let msg = if due && p.share < 1.0 {
+                    last_part = Some(Instant::now());
+                    LoadMsg::Part(Box::new(p.index()), log.borrow_mut().take_entries(), p.share)
+                } else {
+                    LoadMsg::Progress(p.share)
+                };
+                let _ = tx.send(msg);
+                wake();
+            },
         );
         let msg = match built {
-            Ok(index) => LoadMsg::Done(Box::new(index), Box::new(log)),
+            Ok(index) => LoadMsg::Done(Box::new(index), log.borrow_mut().take_entries()),
             Err(e) => LoadMsg::Failed(format!("{}: {e}", path.display())),
         };
         let _ = tx.send(msg);

@@ -225,6 +225,19 @@ impl EventLog {
         &self.entries[i as usize]
     }
 
+    /// Moves the entries out, so a loader can hand them over in parts.
+    pub fn take_entries(&mut self) -> Vec<Entry> {
+        self.visible.clear();
+        self.filtered_upto = 0;
+        std::mem::take(&mut self.entries)
+    }
+
+    /// Adds entries taken from another log; they join the filtered view as
+    /// pushed ones do.
+    pub fn append(&mut self, entries: Vec<Entry>) {
+        self.entries.extend(entries);
+    }
+
     pub fn clear(&mut self) {
         self.entries.clear();
         self.visible.clear();

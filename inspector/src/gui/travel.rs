@@ -35,10 +35,19 @@ impl TraceView {
 
     /// Shows the whole trace.
     pub fn fit(&mut self) {
-        let start = self.index.time_of(0).min(self.index.marks.first().map_or(0, |m| m.t)) as f64;
-        let end = (self.index.end() as f64).max(start + 1000.0);
-        let pad = (end - start) * 0.02;
-        self.span = (start - pad, end + pad);
+        self.span = whole(&self.index);
+    }
+
+    /// Takes a longer index of the same trace (read further); a view that
+    /// showed the whole trace or its end keeps doing so.
+    pub fn extend(&mut self, index: Arc<TraceIndex>, live: &mut Live) -> Result<(), String> {
+        let fitted = self.span == whole(&self.index);
+        let following = self.moment == self.index.len();
+        self.index = index;
+        if fitted {
+            self.fit();
+        }
+        if following { self.go(self.index.len(), live) } else { Ok(()) }
     }
 
     /// Moves to moment `k` and rebuilds the state shown in `live`.
@@ -81,6 +90,14 @@ impl TraceView {
         self.diff = Some(Compared { moments: key, changes: c.clone() });
         Some(Ok(c))
     }
+}
+
+/// The span that shows all of `index`, µs.
+fn whole(index: &TraceIndex) -> (f64, f64) {
+    let start = index.time_of(0).min(index.marks.first().map_or(0, |m| m.t)) as f64;
+    let end = (index.end() as f64).max(start + 1000.0);
+    let pad = (end - start) * 0.02;
+    (start - pad, end + pad)
 }
 
 /// The log line of one trace record; `at` is its number, so that a click

@@ -23,6 +23,46 @@ const CHECKPOINT_EVERY: usize = 2048;
 const CHECKPOINT_BUDGET: usize = 256 << 20;
 /// Rough bytes of one tab in a model.
 const TAB_COST: usize = 1500;
+/// Records between two calls of `build`'s progress.
+const PROGRESS_EVERY: usize = 8192;
+
+/// How far [`TraceIndex::build`] got; [`Partial::index`] is the trace read so
+/// far, usable at once, so a viewer can show a big trace while it is read.
+pub struct Partial<'a> {
+    builder: &'a Builder,
+    /// The share of the file read, 0..=1.
+    pub share: f32,
+}
+
+impl Partial<'_> {
+    /// Records read so far.
+    pub fn len(&self) -> usize {
+        self.builder.index.marks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A copy of the index of the records read so far: marks, lanes and
+    /// checkpoints (shared, not copied), time travel up to its end.
+    pub fn index(&self) -> TraceIndex {
+        let b = self.builder;
+        let mut index = TraceIndex {
+            path: b.index.path.clone(),
+            header: b.index.header.clone(),
+            warning: None,
+            marks: b.index.marks.clone(),
+            names: b.index.names.clone(),
+            lanes: b.index.lanes.clone(),
+            offsets: b.offsets.clone(),
+            checkpoints: b.index.checkpoints.clone(),
+            checkpoint_every: b.index.checkpoint_every,
+        };
+        index.order_lanes();
+        index
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MarkKind {
@@ -66,6 +106,7 @@ pub struct Lane {
     pub marks: Vec<u32>,
 }
 
+#[derive(Clone)]
 struct Checkpoint {
     /// The model after this many records.
     at: usize,
@@ -88,13 +129,12 @@ pub struct TraceIndex {
 
 impl TraceIndex {
     /// Reads the whole file once. `each` sees every record with the header and
-    /// its number
-    /// (the inspector builds its log from it); `progress` gets the share of
-    /// the file read, now and then.
+    /// its number (the inspector builds its log from it); `progress` is told,
+    /// now and then, how far the reading got, and can take the index so far.
     pub fn build(
         path: &Path,
         mut each: impl FnMut(&TraceHeader, usize, &Record),
-        mut progress: impl FnMut(f32),
+        mut progress: impl FnMut(&Partial<'_>),
     ) -> Result<TraceIndex, TraceError> {
         let file = File::open(path)?;
         let total = file.metadata()?.len().max(1);
@@ -108,12 +148,12 @@ impl TraceIndex {
             each(&b.index.header, k, &record);
             b.add(record);
             b.offsets.push(reader.offset());
-            if k.is_multiple_of(16384) {
-                progress(reader.offset() as f32 / total as f32);
+            if (k + 1).is_multiple_of(PROGRESS_EVERY) {
+                progress(&Partial { builder: &b, share: reader.offset() as f32 / total as f32 });
             }
         }
         b.index.warning = reader.warning().map(str::to_owned);
-        progress(1.0);
+        progress(&Partial { builder: &b, share: 1.0 });
         Ok(b.finish())
     }
 
@@ -382,24 +422,30 @@ impl Builder {
 
     fn finish(mut self) -> TraceIndex {
         self.index.offsets = self.offsets;
-        // Windows in id order, each followed by its tabs; the global lane first.
-        let mut order: Vec<usize> = (0..self.index.lanes.len()).collect();
+        self.index.order_lanes();
+        self.index
+    }
+}
+
+impl TraceIndex {
+    /// Windows in id order, each followed by its tabs; the global lane first.
+    fn order_lanes(&mut self) {
+        let mut order: Vec<usize> = (0..self.lanes.len()).collect();
         let sort_key = |l: &Lane| match l.key {
             LaneKey::Global => (i64::MIN, 0, 0),
             LaneKey::Window(w) => (w, 0, 0),
             LaneKey::Tab(t) => (l.window.unwrap_or(i64::MAX), 1, t),
         };
-        order.sort_by_key(|&i| sort_key(&self.index.lanes[i]));
+        order.sort_by_key(|&i| sort_key(&self.lanes[i]));
         let mut new_of_old = vec![0u32; order.len()];
         for (new, &old) in order.iter().enumerate() {
             new_of_old[old] = new as u32;
         }
-        let mut lanes: Vec<Option<Lane>> = self.index.lanes.drain(..).map(Some).collect();
-        self.index.lanes = order.iter().map(|&i| lanes[i].take().expect("each once")).collect();
-        for m in &mut self.index.marks {
+        let mut lanes: Vec<Option<Lane>> = self.lanes.drain(..).map(Some).collect();
+        self.lanes = order.iter().map(|&i| lanes[i].take().expect("each once")).collect();
+        for m in &mut self.marks {
             m.lane = new_of_old[m.lane as usize];
         }
-        self.index
     }
 }
 
@@ -464,6 +510,43 @@ mod tests {
         }
         assert_eq!(index.state_at(index.len()).unwrap(), model);
         assert_eq!(index.state_at(usize::MAX).unwrap().tab_count(), 5001);
+    }
+
+    /// The index handed out while reading is the finished index cut short:
+    /// same marks on the same lanes, same states.
+    #[test]
+    fn the_index_so_far_is_a_prefix_of_the_whole() {
+        let mut records = vec![header(), snapshot()];
+        // Tabs come and go, so that the model stays small and the test quick.
+        for i in 0..20_000u64 {
+            let id = (i / 2) as i64 + 2;
+            records.push(match i % 2 {
+                0 => created(i + 1, i + 1, id, 1),
+                _ => Record::Event {
+                    t: i + 1,
+                    event: EventRecord {
+                        seq: i + 1,
+                        time: 0.0,
+                        name: "tabs.onRemoved".into(),
+                        args: vec![json!(id), json!({"windowId": 1, "isWindowClosing": false})],
+                    },
+                },
+            });
+        }
+        let f = file_with(&records);
+        let mut parts = Vec::new();
+        let whole = TraceIndex::build(f.path(), |_, _, _| {}, |p| parts.push((p.len(), p.index()))).unwrap();
+        assert_eq!(parts.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [8192, 16384, 20001]);
+        for (n, part) in &parts {
+            assert_eq!(part.len(), *n);
+            assert_eq!(part.end(), whole.time_of(*n));
+            for (a, b) in part.marks.iter().zip(&whole.marks) {
+                assert_eq!((a.t, a.kind, part.name(a)), (b.t, b.kind, whole.name(b)));
+                assert_eq!(part.lanes[a.lane as usize].key, whole.lanes[b.lane as usize].key);
+            }
+            assert_eq!(part.state_at(*n).unwrap(), whole.state_at(*n).unwrap());
+            assert_eq!(part.state_at(usize::MAX).unwrap().tab_count(), 1 + (n - 1) % 2);
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@ use thiserror::Error;
 
 pub use chrome::{Exported, export_chrome};
 pub use diff::{Change, diff};
-pub use index::{Lane, LaneKey, Mark, MarkKind, TraceIndex};
+pub use index::{Lane, LaneKey, Mark, MarkKind, Partial, TraceIndex};
 pub use stats::Stats;
 
 use crate::protocol::{AgentHello, AgentMsg, BridgeInfo, Command, EventRecord, LogLevel, Reply, Snapshot};
