@@ -168,6 +168,38 @@ fn with_no_bridge_the_empty_state_says_what_to_do() {
     assert!(has_label(&h, "Launch Thunderbird"));
 }
 
+/// A file as eframe hands a dropped one over.
+#[derive(Debug)]
+struct Dropped(std::path::PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+/// A trace file dropped on the window opens, as a dialog-opened one does.
+#[test]
+fn a_trace_dropped_on_the_window_opens() {
+    let env = TestEnv::new();
+    let mut h = harness(&env);
+    h.run_steps(2);
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/demo-trace.jsonl");
+    let expected = tabscope_shared::trace::read_file(&demo).unwrap();
+    h.input_mut().dropped_files.push(std::sync::Arc::new(Dropped(demo.clone())));
+    pump(&mut h, "the dropped trace", |h| {
+        h.state().conns.current().is_some_and(|l| l.trace.is_some() && l.loader_done())
+    });
+    let link = h.state().conns.current().unwrap();
+    assert_eq!(link.label, "demo-trace.jsonl");
+    assert_eq!(link.trace.as_ref().unwrap().index.len(), expected.records.len());
+    assert!(has_label(&h, "Pin to compare"), "the timeline shows");
+}
+
 /// Opens the mail tab's details once the agent has reported what it stores.
 fn select_mail_tab(h: &mut Harness<'_, App>) {
     pump(h, "the mail tab", |h| has_label(h, "mail tab"));

@@ -54,6 +54,11 @@ impl Link {
         self.status == Status::Connected
     }
 
+    /// No trace is being read for this link.
+    pub fn loader_done(&self) -> bool {
+        self.loader.is_none()
+    }
+
     pub fn send(&mut self, msg: ClientMsg) -> bool {
         match &self.session {
             Some(s) if self.status == Status::Connected => s.tx.send(msg).is_ok(),
