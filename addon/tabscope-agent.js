@@ -77,6 +77,68 @@
     "agent.forgetKey": ["key"],
   };
 
+  // What each parameter must hold, by name: the same table as kind_of in
+  // shared/src/methods.rs (a test feeds both the same cases).
+  function paramKind(name) {
+    switch (name) {
+      case "tabId": case "windowId": return "id";
+      case "tabIds": return "ids";
+      case "key": return "key";
+      case "url": case "sessionId": return "text";
+      case "zoomFactor": return "number";
+      case "value": case "message": return "any";
+      default: return "object";
+    }
+  }
+
+  const KIND_WANTED = {
+    id: "an integer id", ids: "an integer id or a non-empty list of them",
+    key: "a non-empty string", text: "a string", number: "a number",
+    any: "any JSON value", object: "an object",
+  };
+
+  const isId = (v) => Number.isSafeInteger(v);
+  const isPlainObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+
+  function kindHolds(kind, v) {
+    if (v === null || v === undefined || kind === "any") return true;
+    switch (kind) {
+      case "id": return isId(v);
+      case "ids": return Array.isArray(v) ? v.length > 0 && v.every(isId) : isId(v);
+      case "key": return typeof v === "string" && v !== "";
+      case "text": return typeof v === "string";
+      case "number": return typeof v === "number";
+      default: return isPlainObject(v);
+    }
+  }
+
+  // Functions that run code in a page; an agent can be told not to.
+  const SCRIPT_METHODS = ["tabs.executeScript", "tabs.insertCSS"];
+
+  /**
+   * Checks a command as the bridge does, before anything reaches the
+   * browser: a known method (own keys only: "toString" is not a method),
+   * params an object of its parameter names, each of its kind.
+   * Returns the parameter names, or throws.
+   */
+  function checkCommand(method, params) {
+    if (typeof method !== "string" || !Object.prototype.hasOwnProperty.call(API_METHODS, method)) {
+      throw new Error(`unknown method ${JSON.stringify(method)}`);
+    }
+    const names = API_METHODS[method];
+    if (params === undefined || params === null) return names;
+    if (!isPlainObject(params)) throw new Error(`${method}: params must be a JSON object keyed by parameter name`);
+    for (const k of Object.keys(params)) {
+      if (!names.includes(k)) {
+        throw new Error(`${method}: unknown parameter ${JSON.stringify(k)} (parameters: ${names.join(", ") || "none"})`);
+      }
+      if (!kindHolds(paramKind(k), params[k])) {
+        throw new Error(`${method}: ${k} must be ${KIND_WANTED[paramKind(k)]}`);
+      }
+    }
+    return names;
+  }
+
   const TAB_EVENTS = [
     "onActivated", "onAttached", "onCreated", "onDetached", "onHighlighted",
     "onMoved", "onRemoved", "onReplaced", "onUpdated", "onZoomChange",
@@ -117,6 +179,8 @@
       maxRetryMs: 30000,
       missingHostRetryMs: 60000,
       snapshotDebounceMs: 250,
+      // tabs.executeScript and tabs.insertCSS on command; false refuses them.
+      scriptInjection: true,
       log: root.console,
     }, options || {});
     const api = opts.browser;
@@ -310,6 +374,7 @@
         sessions: sessions.fns,
       };
       if (objectValues !== null) capabilities.sessionObjectValues = objectValues;
+      capabilities.scriptInjection = opts.scriptInjection !== false;
       return {
         type: "hello", protocol: PROTOCOL_VERSION, agentVersion: AGENT_VERSION,
         browser: browserInfo, extensionId, manifestVersion, capabilities,
@@ -402,8 +467,10 @@
     };
 
     async function execute(method, params) {
-      const names = API_METHODS[method];
-      if (!names) throw new Error(`unknown method ${JSON.stringify(method)}`);
+      const names = checkCommand(method, params);
+      if (opts.scriptInjection === false && SCRIPT_METHODS.includes(method)) {
+        throw new Error(`${method}: script injection is turned off in this agent (the add-on's options)`);
+      }
       params = params || {};
       if (agentMethods[method]) return agentMethods[method](params);
       const [nsName, fnName] = method.split(".");
@@ -526,7 +593,13 @@
       status.state = "stopped";
     }
 
-    const agent = { start, stop, status, sessions: tracked, execute, knownKeys: registry };
+    /** Turns script injection on or off; the bridge and inspectors hear of it. */
+    function setScriptInjection(on) {
+      opts.scriptInjection = on !== false;
+      if (port) post(hello());
+    }
+
+    const agent = { start, stop, status, sessions: tracked, execute, knownKeys: registry, setScriptInjection };
     return agent;
   }
 
@@ -534,6 +607,7 @@
   const TabscopeAgent = {
     PROTOCOL_VERSION,
     API_METHODS,
+    checkCommand,
     createAgent,
     /** Starts the agent once; later calls return the same one. */
     start(options) {

@@ -119,6 +119,58 @@ test("unknown methods are refused, missing ones explained", async () => {
   agent.stop();
 });
 
+test("commands are checked before the browser sees them", async () => {
+  const { fake, port, agent } = await started();
+  fake.startUp();
+  const calls = [];
+  const get = fake.browser.tabs.get;
+  fake.browser.tabs.get = (...a) => { calls.push(a); return get(...a); };
+  for (const [i, [method, params, why]] of [
+    ["toString", {}, /unknown method "toString"/],
+    ["__proto__", {}, /unknown method "__proto__"/],
+    ["constructor", {}, /unknown method "constructor"/],
+    ["tabs.get", { tab: 1 }, /unknown parameter "tab" \(parameters: tabId\)/],
+    ["tabs.get", { tabId: "1" }, /tabId must be an integer id/],
+    ["tabs.get", [1], /params must be a JSON object/],
+    ["tabs.remove", { tabIds: [] }, /tabIds must be an integer id or a non-empty list/],
+    ["sessions.getTabValue", { tabId: 1, key: "" }, /key must be a non-empty string/],
+  ].entries()) {
+    const r = await call(port, method, params, 300 + i);
+    assert.match(r.error, why, method);
+  }
+  assert.equal(calls.length, 0, "nothing reached the browser");
+  assert.equal((await call(port, "tabs.get", { tabId: 1 }, 400)).result.id, 1);
+  agent.stop();
+});
+
+test("script injection can be turned off, and the hello says so", async () => {
+  const { fake, port, agent } = await started("firefox", { scriptInjection: false });
+  fake.startUp();
+  assert.equal(port.sent[0].capabilities.scriptInjection, false);
+  const tab = (await call(port, "tabs.query", {}, 1)).result.find((t) => t.type !== "mail") || { id: 1 };
+  for (const [i, method] of ["tabs.executeScript", "tabs.insertCSS"].entries()) {
+    const r = await call(port, method, { tabId: tab.id, details: { code: "x" } }, 10 + i);
+    assert.match(r.error, /script injection is turned off in this agent/);
+  }
+  const hellos = () => port.sent.filter((m) => m.type === "hello");
+  agent.setScriptInjection(true);
+  await settle();
+  assert.equal(hellos().at(-1).capabilities.scriptInjection, true);
+  const ran = await call(port, "tabs.executeScript", { tabId: tab.id, details: { code: "x" } }, 20);
+  assert.deepEqual(ran.result, ["ran: x"]);
+  agent.stop();
+});
+
+test("the agent takes commands from its own native host only", async () => {
+  const { fake, agent } = await started();
+  const rt = fake.browser.runtime;
+  for (const ev of ["onMessage", "onMessageExternal", "onConnect", "onConnectExternal"]) {
+    assert.equal(rt[ev].listeners.length, 0, `${ev} is not listened to`);
+  }
+  assert.deepEqual(fake.ports.map((p) => p.name), ["tabscope_bridge"]);
+  agent.stop();
+});
+
 test("Thunderbird stores strings only; the agent reports what is stored", async () => {
   const { fake, port, agent } = await started();
   const { tabId } = fake.startUp();

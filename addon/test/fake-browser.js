@@ -270,7 +270,13 @@ function createFakeBrowser(o = {}) {
   }
 
   const ports = [];
+  // Ways in from other add-ons and pages; the agent must take none of them.
+  const inbound = () => {
+    const listeners = [];
+    return { listeners, addListener: (f) => listeners.push(f), removeListener() {}, hasListener: () => false };
+  };
   const runtime = {
+    onMessage: inbound(), onMessageExternal: inbound(), onConnect: inbound(), onConnectExternal: inbound(),
     id: tb ? "tabscope-agent@tabscope.dev" : "tabscope-agent@tabscope.dev",
     lastError: null,
     getManifest() { return { manifest_version: 2 }; },

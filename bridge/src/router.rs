@@ -181,7 +181,7 @@ impl Router {
                 self.flush_traces();
             }
         };
-        self.shut_down();
+        self.shut_down(&exit);
         exit
     }
 
@@ -347,6 +347,12 @@ impl Router {
         };
         if let Err(why) = methods::validate(&c.method, &c.params) {
             return refuse(self, why);
+        }
+        // The agent refuses them too; saying so here spares the round trip.
+        if methods::SCRIPT_METHODS.contains(&c.method.as_str())
+            && self.agent.as_ref().is_some_and(|a| !a.capabilities.allows_scripts())
+        {
+            return refuse(self, methods::scripts_off(&c.method));
         }
         let id = self.next_command;
         self.next_command += 1;
@@ -563,7 +569,27 @@ impl Router {
         }
     }
 
-    fn shut_down(&mut self) {
+    fn shut_down(&mut self, exit: &Exit) {
+        // A caller waiting for a reply hears why none will come.
+        let why = match exit {
+            Exit::Eof => "the browser closed the connection".to_owned(),
+            Exit::Fatal(e) => format!("the browser's byte stream broke ({e})"),
+            Exit::Signal(sig) => format!("the bridge was stopped (signal {sig})"),
+        };
+        let mut pending: Vec<(u64, Pending)> = self.pending.drain().collect();
+        pending.sort_by_key(|(id, _)| *id);
+        for (_, p) in pending {
+            if let Origin::Client { id, request } = p.origin {
+                let error = format!("{} got no answer: {why}", p.method);
+                self.send_to(id, &ServerMsg::Reply(Reply { id: request, outcome: Outcome::Error(error) }));
+            }
+        }
+        // Let each writer finish what it was given, for half a second at most.
+        let deadline = Instant::now() + Duration::from_millis(500);
+        let written: Vec<_> = std::mem::take(&mut self.clients).into_values().map(|c| c.written).collect();
+        for w in written {
+            let _ = w.recv_deadline(deadline);
+        }
         for s in self.recorders.stop_all() {
             match s.status.error {
                 Some(e) => error!("{e}"),

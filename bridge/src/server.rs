@@ -32,6 +32,8 @@ pub struct ClientHandle {
     /// of a client that fell behind, before it resyncs it.
     pub drain: Receiver<Payload>,
     pub pid: Option<i32>,
+    /// Disconnected once the writer has written all it was given and ended.
+    pub written: Receiver<()>,
 }
 
 pub fn listen(path: &Path) -> io::Result<Listener> {
@@ -109,9 +111,11 @@ fn start_client(
 ) -> io::Result<()> {
     let shared = SharedStream::new(stream);
     let (qtx, qrx) = crossbeam_channel::bounded::<Payload>(CLIENT_QUEUE);
-    let handle = ClientHandle { id, tx: qtx, drain: qrx.clone(), pid };
+    let (done, written) = crossbeam_channel::bounded::<()>(0);
+    let handle = ClientHandle { id, tx: qtx, drain: qrx.clone(), pid, written };
     let mut writer = socket_writer(shared.clone());
     thread::Builder::new().name(format!("client-{id}-write")).spawn(move || {
+        let _done = done;
         for payload in qrx {
             if writer.write_frame(&payload).is_err() {
                 return;

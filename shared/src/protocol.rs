@@ -252,6 +252,16 @@ pub struct Capabilities {
     /// only (Thunderbird). `None` until the agent could test it on a tab.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_object_values: Option<bool>,
+    /// `Some(false)` when the agent was told to refuse `tabs.executeScript`
+    /// and `tabs.insertCSS`; agents that do not say allow them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script_injection: Option<bool>,
+}
+
+impl Capabilities {
+    pub fn allows_scripts(&self) -> bool {
+        self.script_injection != Some(false)
+    }
 }
 
 impl Capabilities {

@@ -28,6 +28,69 @@ fn the_agent_method_table_matches_the_bridges() {
     assert_eq!(js, rust);
 }
 
+/// The agent and the bridge accept and refuse the same commands: both
+/// checkers get every case and must agree.
+#[test]
+fn the_agent_checks_commands_as_the_bridge_does() {
+    let Some(node) = node() else { return };
+    let mut cases = vec![
+        json!(["toString", {}]),
+        json!(["tabs.get", [1]]),
+        json!(["tabs.get", "x"]),
+        json!(["tabs.remove", {"tabIds": []}]),
+        json!(["tabs.remove", {"tabIds": [1, 2.5]}]),
+        json!(["tabs.remove", {"tabIds": 9007199254740993_u64}]),
+        json!(["sessions.setTabValue", {"tabId": 1, "key": "k", "value": [{"deep": null}]}]),
+        json!(["tabs.update", {"tabId": 1, "updateProperties": []}]),
+        json!(["windows.openDefaultBrowser", {"url": 5}]),
+        json!(["tabs.setZoom", {"tabId": 1, "zoomFactor": 1.5}]),
+        json!(["agent.probeKey", {"key": ""}]),
+    ];
+    // Every method with every parameter given a value of every shape.
+    let shapes = [
+        json!(1),
+        json!(-2),
+        json!(1.5),
+        json!("s"),
+        json!(""),
+        json!([1]),
+        json!({}),
+        json!(null),
+        json!(true),
+    ];
+    for m in METHODS {
+        cases.push(json!([m.name, {}]));
+        for p in m.params {
+            for v in &shapes {
+                cases.push(json!([m.name, {*p: v}]));
+            }
+        }
+        cases.push(json!([m.name, {"nope": 1}]));
+    }
+    let script = "const A = require(process.argv[1]); const cases = JSON.parse(require('fs').readFileSync(0, 'utf8'));\
+        process.stdout.write(JSON.stringify(cases.map(([m, p]) => { try { A.checkCommand(m, p); return true; } catch (e) { return false; } })));";
+    let mut child = std::process::Command::new(node)
+        .arg("-e")
+        .arg(script)
+        .arg(workspace_root().join("addon/tabscope-agent.js"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(json!(cases).to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let js: Vec<bool> = serde_json::from_slice(&out.stdout).expect("agent verdicts");
+    assert_eq!(js.len(), cases.len());
+    let mut refused = 0;
+    for (case, js_ok) in cases.iter().zip(js) {
+        let rust_ok = tabscope_shared::methods::validate(case[0].as_str().unwrap(), &case[1]).is_ok();
+        assert_eq!(js_ok, rust_ok, "agent and bridge disagree on {case}");
+        refused += usize::from(!rust_ok);
+    }
+    assert!(refused > 100 && refused < cases.len() - 100, "{refused} of {} refused", cases.len());
+}
+
 #[test]
 fn snapshot_events_and_commands_flow_both_ways() {
     let Some(node) = node() else { return };

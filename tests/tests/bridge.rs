@@ -133,7 +133,39 @@ fn unknown_methods_and_oversized_commands_are_refused_before_sending() {
     let e = s.call("sessions.setTabValue", json!({"tabId":1,"key":"k","value":big})).unwrap_err();
     assert!(e.contains("exceeds the 1048576-byte limit"), "{e}");
     assert!(e.contains("was not sent"), "{e}");
+    let e = s.call("tabs.get", json!({"tabId": "1"})).unwrap_err();
+    assert_eq!(e, "tabs.get: tabId must be an integer id, not \"1\"");
     assert!(b.next_to_browser(Duration::from_millis(300)).is_none(), "nothing may reach the browser");
+}
+
+/// An agent that says script injection is off gets no script commands; the
+/// inspector is told why at once.
+#[test]
+fn script_injection_turned_off_in_the_agent_is_refused_by_the_bridge() {
+    let env = TestEnv::new();
+    let mut b = env.start_bridge();
+    let mut hello = fixtures::hello();
+    hello["capabilities"]["scriptInjection"] = json!(false);
+    b.send(&hello);
+    b.send(&fixtures::snapshot());
+    let mut s = b.session();
+    first_snapshot(&s);
+    for method in ["tabs.executeScript", "tabs.insertCSS"] {
+        let e = s.call(method, json!({"tabId": 1, "details": {"code": "1"}})).unwrap_err();
+        assert!(e.contains("script injection is turned off in the tabscope agent"), "{e}");
+    }
+    assert!(b.next_to_browser(Duration::from_millis(300)).is_none(), "nothing may reach the browser");
+    // Turned back on: the command goes through.
+    hello["capabilities"]["scriptInjection"] = json!(true);
+    b.send(&hello);
+    s.until(WAIT, |m| match m {
+        ServerMsg::Hello { agent: Some(a), .. } if a.capabilities.allows_scripts() => Some(()),
+        _ => None,
+    })
+    .expect("the new hello");
+    s.command("tabs.executeScript", json!({"tabId": 1, "details": {"code": "1"}}));
+    let sent = b.next_to_browser(WAIT).expect("sent to the browser");
+    assert_eq!(sent["method"], "tabs.executeScript");
 }
 
 #[test]
@@ -200,6 +232,50 @@ fn stdin_eof_ends_the_bridge_promptly_and_removes_its_files() {
     assert!(!socket.exists(), "socket removed");
     assert!(env.bridges().is_empty(), "discovery file removed");
     assert!(!socket.with_extension("json").exists());
+}
+
+/// The browser is killed in the middle of writing a frame, with a command
+/// of an inspector's unanswered: the inspector gets an error for it, the
+/// bridge exits within a second, the recording holds every event, the
+/// socket and discovery file are gone.
+#[test]
+fn a_browser_killed_mid_stream_leaves_a_whole_trace_and_no_waiting_caller() {
+    let env = TestEnv::new();
+    let trace = env.dir.path().join("killed.jsonl");
+    let mut b = env.start_bridge_with(&[("TABSCOPE_TRACE", trace.to_str().unwrap())]);
+    b.send(&fixtures::hello());
+    b.send(&fixtures::snapshot());
+    let mut s = b.session();
+    first_snapshot(&s);
+    for seq in 1..=50 {
+        b.send(&event(seq, "tabs.onActivated", json!([{"tabId": 1, "windowId": 1}])));
+    }
+    s.until(WAIT, |m| matches!(m, ServerMsg::Event { event, .. } if event.seq == 50).then_some(()))
+        .expect("all events");
+    let id = s.command("tabs.get", json!({"tabId": 1}));
+    let asked = b.next_to_browser(WAIT).expect("the command reached the browser");
+    assert_eq!(asked["method"], "tabs.get");
+    // Half a frame, then the pipe closes: what a SIGKILLed browser leaves.
+    b.send_raw(&fixtures::frame(br#"{"type":"event","seq":51,"time":1,"name":"tabs.onCre"#)[..30]);
+    b.close_stdin();
+    let (_, took) = b.wait_exit(Duration::from_secs(5)).expect("the bridge exits");
+    eprintln!("MEASURED bridge exit after the browser died: {took:?}");
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    let reply = s
+        .until(WAIT, |m| match m {
+            ServerMsg::Reply(r) if r.id == id => Some(r.outcome.clone().into_result()),
+            _ => None,
+        })
+        .expect("a reply, not silence");
+    let e = reply.unwrap_err();
+    assert!(e.starts_with("tabs.get got no answer: the browser"), "{e}");
+    assert!(!b.disc.socket.exists(), "socket removed");
+    assert!(env.bridges().is_empty(), "discovery file removed");
+    let t = tabscope_shared::trace::read_file(&trace).unwrap();
+    assert_eq!(t.warning, None, "the trace ends with a whole record");
+    let events =
+        t.records.iter().filter(|r| matches!(r, tabscope_shared::trace::Record::Event { .. })).count();
+    assert_eq!(events, 50);
 }
 
 #[test]

@@ -124,6 +124,8 @@ pub const ADDON_FILES: &[(&str, &str)] = &[
     ("manifest.json", include_str!("../../../addon/manifest.json")),
     ("background.js", include_str!("../../../addon/background.js")),
     ("tabscope-agent.js", include_str!("../../../addon/tabscope-agent.js")),
+    ("options.html", include_str!("../../../addon/options.html")),
+    ("options.js", include_str!("../../../addon/options.js")),
 ];
 
 /// Runs a subcommand; the error is printed by main.

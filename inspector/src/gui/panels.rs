@@ -180,11 +180,24 @@ fn tab_actions(app: &mut App, ui: &mut egui::Ui, t: i64) {
             app.send("tabs.create", json!({ "createProperties": props }), Origin::Actions);
         }
     });
+    let scripts = app
+        .conns
+        .current()
+        .and_then(|l| l.live.agent.as_ref())
+        .is_none_or(|a| a.capabilities.allows_scripts());
     egui::CollapsingHeader::new("Script and CSS").default_open(false).show(ui, |ui| {
-        if !content {
+        if !scripts {
+            ui.label(
+                RichText::new(
+                    "Script injection is turned off in this browser's tabscope agent (the add-on's options): \
+                     Run and Insert are refused.",
+                )
+                .color(ui.visuals().warn_fg_color),
+            );
+        } else if !content {
             ui.label(RichText::new("Scripts and CSS run in content tabs only.").weak());
         }
-        ui.add_enabled_ui(content, |ui| {
+        ui.add_enabled_ui(content && scripts, |ui| {
             ui.horizontal(|ui| {
                 let l = ui.label("Script");
                 ui.add(egui::TextEdit::singleline(&mut app.forms.script).code_editor().desired_width(360.0))
