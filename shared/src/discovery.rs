@@ -42,8 +42,9 @@ pub fn current_uid() -> u32 {
     0
 }
 
-/// Creates `dir` 0700 if needed; refuses one owned by someone else, and
-/// tightens one of ours that others could read.
+/// Creates `dir` 0700 if needed; refuses one owned by someone else or one
+/// that others could write to (they could have planted a socket or a
+/// discovery file in it), and tightens one of ours that others could only read.
 #[cfg(unix)]
 pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
@@ -64,6 +65,17 @@ pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
                 dir.display(),
                 meta.uid(),
                 current_uid()
+            ),
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is writable by others (mode {:o}): refusing to use it; \
+                 remove it or `chmod 700` it if you trust what is in it",
+                dir.display(),
+                meta.mode() & 0o777
             ),
         ));
     }
@@ -233,7 +245,7 @@ mod tests {
     }
 
     #[test]
-    fn private_dir_is_created_0700_and_tightened() {
+    fn private_dir_is_created_0700_tightened_and_refused_when_others_can_write() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("rt");
         ensure_private_dir(&dir).unwrap();
@@ -241,6 +253,13 @@ mod tests {
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
         ensure_private_dir(&dir).unwrap();
         assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
+        for mode in [0o770, 0o707, 0o777] {
+            fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
+            let e = ensure_private_dir(&dir).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+            assert!(e.to_string().contains("writable by others"), "{e}");
+            assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, mode, "left as found");
+        }
     }
 
     #[test]
