@@ -54,6 +54,57 @@ fn watch_prints_one_json_line_per_event() {
     let _ = watch.wait();
 }
 
+/// The bridge is SIGKILLed: `watch` says so, the agent starts a new bridge
+/// (backoff), and `watch` goes on with it, with no stale connection.
+#[test]
+fn watch_reports_a_killed_bridge_and_follows_its_successor() {
+    let env = TestEnv::new();
+    let Some(mut agent) = running_agent(&env) else { return };
+    let first = env.bridges().into_iter().next().unwrap();
+    let mut watch = env
+        .command(tabscope_tests::tabscope_bin())
+        .args(["watch", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (err_tx, err_rx) = crossbeam_channel::unbounded();
+    let stderr = BufReader::new(watch.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for l in stderr.lines().map_while(Result::ok) {
+            let _ = err_tx.send(l);
+        }
+    });
+    let (out_tx, out_rx) = crossbeam_channel::unbounded();
+    let stdout = BufReader::new(watch.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for l in stdout.lines().map_while(Result::ok) {
+            let _ = out_tx.send(l);
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    agent.op(json!({"op": "killHost"}));
+    let said = err_rx.recv_timeout(Duration::from_secs(5)).expect("watch reports the loss");
+    assert!(said.contains("the bridge closed the connection") || said.contains("lost the bridge"), "{said}");
+    assert!(said.contains(&format!("bridge pid {}", first.bridge.pid)), "{said}");
+    let said = err_rx.recv_timeout(Duration::from_secs(15)).expect("watch reconnects");
+    let second = env.bridges().into_iter().find(|b| b.bridge.pid != first.bridge.pid).expect("a new bridge");
+    assert_eq!(
+        said,
+        format!("tabscope: reconnected to {} (bridge pid {})", second.browser_label(), second.bridge.pid)
+    );
+    while out_rx.try_recv().is_ok() {}
+    let mut s = TestSession::connect(&second.socket);
+    s.call("tabs.create", json!({"createProperties": {"url": "https://example.org/"}})).unwrap();
+    let created = std::iter::from_fn(|| out_rx.recv_timeout(Duration::from_secs(10)).ok())
+        .take(50)
+        .map(|l| serde_json::from_str::<Value>(&l).expect("each line is one JSON event"))
+        .find(|e| e["name"] == "tabs.onCreated" && e["args"][0]["type"] == "content");
+    assert!(created.is_some(), "events of the new bridge reach watch");
+    let _ = watch.kill();
+    let _ = watch.wait();
+}
+
 #[test]
 fn install_doctor_uninstall_and_package_in_a_fresh_home() {
     let env = TestEnv::new();

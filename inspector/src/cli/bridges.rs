@@ -65,19 +65,30 @@ pub fn snapshot(selector: Option<&str>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints events as they come. When the bridge goes away (the browser quit,
+/// the bridge crashed) it says so and waits for the same browser's next
+/// bridge — the agent reconnects with backoff — and goes on with it.
 pub fn watch(selector: Option<&str>, json: bool) -> anyhow::Result<()> {
-    let mut c = connect(selector)?;
+    let mut d = pick(selector)?;
+    let mut c = Client::connect(&d.socket)?;
     let stdout = io::stdout();
     loop {
         let msg = match c.recv() {
             Ok(m) => m,
-            Err(ClientError::Closed) => {
+            Err(e) => {
+                let why = match e {
+                    ClientError::Closed => "the bridge closed the connection".to_owned(),
+                    e => format!("lost the bridge: {e}"),
+                };
                 eprintln!(
-                    "tabscope: the bridge closed the connection (the browser quit or the add-on disconnected)"
+                    "tabscope: {why} ({}, bridge pid {}); waiting for its add-on to reconnect (Ctrl-C to stop)",
+                    d.browser_label(),
+                    d.bridge.pid
                 );
-                return Ok(());
+                (d, c) = reconnect(&d);
+                eprintln!("tabscope: reconnected to {} (bridge pid {})", d.browser_label(), d.bridge.pid);
+                continue;
             }
-            Err(e) => return Err(e.into()),
         };
         let mut out = stdout.lock();
         let written = match &msg {
@@ -112,6 +123,27 @@ pub fn watch(selector: Option<&str>, json: bool) -> anyhow::Result<()> {
         // A closed pipe (`| head`) ends the watch quietly.
         if written.and_then(|_| out.flush()).is_err() {
             return Ok(());
+        }
+    }
+}
+
+/// Waits for another bridge of the same browser and profile (a new pid, its
+/// agent connected) and connects to it. Stale discovery files are skipped
+/// by `list_bridges`, so a dead bridge is never connected to.
+fn reconnect(old: &Discovery) -> (Discovery, Client) {
+    let dir = discovery::runtime_dir_path();
+    let same = |d: &Discovery| {
+        d.bridge.pid != old.bridge.pid
+            && d.bridge.profile == old.bridge.profile
+            && d.browser.as_ref().map(|b| &b.name) == old.browser.as_ref().map(|b| &b.name)
+    };
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        let found = discovery::list_bridges(&dir).unwrap_or_default().into_iter().find(same);
+        if let Some(d) = found
+            && let Ok(c) = Client::connect(&d.socket)
+        {
+            return (d, c);
         }
     }
 }
