@@ -168,6 +168,28 @@ fn with_no_bridge_the_empty_state_says_what_to_do() {
     assert!(has_label(&h, "Launch Thunderbird"));
 }
 
+/// The bridge is SIGKILLed: the inspector says so and keeps showing the last
+/// state; when the agent has started a new bridge, the same link takes it up.
+#[test]
+fn a_killed_bridge_is_reported_and_its_successor_taken_up() {
+    let Some(mut w) = world() else { return };
+    let mut h = harness(&w.env);
+    pump(&mut h, "the mail tab", |h| h.state().conns.current().is_some_and(|l| l.live.model.tab_count() > 0));
+    let first = w.env.bridges().into_iter().next().unwrap().bridge.pid;
+    let tabs = current_tabs(&h);
+    w.agent.op(json!({"op": "killHost"}));
+    pump(&mut h, "the loss reported", |h| h.query_by_label_contains("Disconnected:").is_some());
+    assert_eq!(current_tabs(&h), tabs, "the last state stays on screen");
+    pump(&mut h, "the new bridge", |h| {
+        h.state()
+            .conns
+            .current()
+            .is_some_and(|l| l.is_live() && l.disc.as_ref().is_some_and(|d| d.bridge.pid != first))
+    });
+    assert_eq!(h.state().conns.links.len(), 1, "the same browser, not a second link");
+    assert!(h.query_by_label_contains("Disconnected:").is_none());
+}
+
 /// A file as eframe hands a dropped one over.
 #[derive(Debug)]
 struct Dropped(std::path::PathBuf);

@@ -335,6 +335,70 @@ fn bad_messages_are_reported_and_the_bridge_goes_on() {
     assert!(b.child.try_wait().unwrap().is_none(), "still running");
 }
 
+/// Peak resident memory of a running process, KiB.
+fn peak_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Hostile input costs what arrived, not what it claims: JSON nested half a
+/// million deep is refused at depth 128 and the bridge goes on; a header
+/// claiming 60 MiB followed by 1 KiB allocates nothing like 60 MiB; a header
+/// past the limit ends the stream with a diagnosis. Peak memory is read from
+/// /proc as it happens.
+#[test]
+fn hostile_lengths_and_nesting_cost_no_memory() {
+    let env = TestEnv::new();
+    let mut b = started(&env);
+    let s = b.session();
+    first_snapshot(&s);
+    let pid = b.child.id();
+    let baseline = peak_kib(pid);
+    let deep = [vec![b'['; 500_000], vec![b']'; 500_000]].concat();
+    b.send_raw(&fixtures::frame(&deep));
+    let deep_obj = "{\"a\":".repeat(200_000) + "1" + &"}".repeat(200_000);
+    b.send_raw(&fixtures::frame(deep_obj.as_bytes()));
+    for _ in 0..2 {
+        let e = s
+            .until(WAIT, |m| match m {
+                ServerMsg::Error { message, .. } => Some(message.clone()),
+                _ => None,
+            })
+            .expect("an error for nesting");
+        assert!(
+            e.contains("recursion limit exceeded") || e.contains("unknown message from the agent"),
+            "{e}"
+        );
+        eprintln!("nesting refused: {e}");
+    }
+    b.send(&event(1, "windows.onFocusChanged", json!([1])));
+    s.until(WAIT, |m| matches!(m, ServerMsg::Event { .. }).then_some(())).expect("mirroring goes on");
+    let after_nesting = peak_kib(pid);
+    // 60 MiB announced, 1 KiB sent; the bridge waits for the rest.
+    let mut lie = (60u32 << 20).to_ne_bytes().to_vec();
+    lie.extend(std::iter::repeat_n(b' ', 1024));
+    b.send_raw(&lie);
+    std::thread::sleep(Duration::from_millis(300));
+    let after_lie = peak_kib(pid);
+    eprintln!(
+        "MEASURED bridge peak RSS: {baseline} KiB at start, {after_nesting} KiB after 1 MB of nesting, {after_lie} KiB with 60 MiB announced"
+    );
+    assert!(after_lie < baseline + 16 * 1024, "peak {after_lie} KiB from {baseline} KiB");
+    b.close_stdin();
+    let (code, _) = b.wait_exit(Duration::from_secs(5)).expect("exits: the stream ended mid-frame");
+    assert_eq!(code, Some(2));
+    assert!(env.bridge_log().contains("1024 of 62914560"), "log: {}", env.bridge_log());
+
+    // Past the 64 MiB limit: refused from the header alone.
+    let mut b = started(&env);
+    b.send_raw(&u32::MAX.to_ne_bytes());
+    std::thread::sleep(Duration::from_millis(100));
+    let (code, _) = b.wait_exit(Duration::from_secs(5)).expect("exits on a length past the limit");
+    assert_eq!(code, Some(2));
+    assert!(env.bridge_log().contains("4294967295"), "log: {}", env.bridge_log());
+}
+
 #[test]
 fn a_recorded_trace_holds_every_message_in_order() {
     use tabscope_shared::trace::{Record, Source};
@@ -462,6 +526,29 @@ fn a_recording_that_cannot_be_written_says_why() {
     assert!(st.error.unwrap().starts_with("cannot record to /nonexistent/dir/rec.jsonl: No such file"));
     b.send(&event(1, "windows.onFocusChanged", json!([1])));
     s.until(WAIT, |m| matches!(m, ServerMsg::Event { .. }).then_some(())).expect("mirroring goes on");
+}
+
+/// A runtime folder others can write to may hold a planted socket: the
+/// bridge refuses to start there, says why in its log, and writes nothing
+/// to the browser.
+#[test]
+fn a_runtime_folder_others_can_write_to_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.runtime()).unwrap();
+    std::fs::set_permissions(env.runtime(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = env
+        .command(tabscope_tests::bridge_bin())
+        .arg("/fake/manifest/tabscope_bridge.json")
+        .arg("tabscope-agent@tabscope.dev")
+        .stdin(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "not a byte to the browser: {:?}", out.stdout);
+    let log = env.bridge_log();
+    assert!(log.contains("writable by others (mode 777): refusing to use it"), "log: {log}");
+    assert_eq!(std::fs::read_dir(env.runtime()).unwrap().count(), 0, "nothing created there");
 }
 
 #[test]
