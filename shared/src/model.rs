@@ -219,7 +219,8 @@ impl Model {
                 w.order.remove(from);
                 let to = to_index.min(w.order.len());
                 w.order.insert(to, tab_id);
-                self.reindex(window_id, from.min(to));
+                // Only the tabs between the two places changed index.
+                self.reindex_range(window_id, from.min(to), from.max(to) + 1);
             }
             E::TabDetached { tab_id, old_window_id, .. } => {
                 if !self.tabs.contains_key(&tab_id) || self.detached.contains(&tab_id) {
@@ -452,8 +453,14 @@ impl Model {
     }
 
     fn reindex(&mut self, window: WindowId, from: usize) {
+        self.reindex_range(window, from, usize::MAX);
+    }
+
+    /// Sets `index` of the tabs at places `from..to` of the window's order.
+    fn reindex_range(&mut self, window: WindowId, from: usize, to: usize) {
         let w = &self.windows[&window];
-        for (i, id) in w.order.iter().enumerate().skip(from) {
+        let to = to.min(w.order.len());
+        for (i, id) in w.order.iter().enumerate().take(to).skip(from) {
             self.tabs.get_mut(id).expect("ordered tab exists").index = i;
         }
     }
