@@ -165,14 +165,13 @@ impl Recorders {
         self.sinks.iter().any(|s| s.owner == owner)
     }
 
-    /// Takes one record into every recorder. Files that fail are closed and
+    /// Takes one record, encoded as `line`, into every recorder. Files that fail are closed and
     /// returned, so their owners can be told; nothing else stops.
-    pub fn record(&mut self, record: &Record, anchor: impl FnOnce() -> Record) -> Vec<Stopped> {
-        let line = record.to_line();
-        self.flight.push(&line, record, anchor);
+    pub fn record(&mut self, record: &Record, line: &[u8], anchor: impl FnOnce() -> Record) -> Vec<Stopped> {
+        self.flight.push(line, record, anchor);
         let mut failed = Vec::new();
         for (i, sink) in self.sinks.iter_mut().enumerate() {
-            if let Err(e) = write_to(sink, &line, record) {
+            if let Err(e) = write_to(sink, line, record) {
                 failed.push((i, e));
             }
         }
@@ -328,7 +327,8 @@ mod tests {
         });
         let mut stopped = Vec::new();
         for t in 0..10_000 {
-            stopped.extend(r.record(&ev(t), || snap(t)));
+            let e = ev(t);
+            stopped.extend(r.record(&e, &e.to_line(), || snap(t)));
         }
         stopped.extend(r.flush());
         assert_eq!(stopped.len(), 1);

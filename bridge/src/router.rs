@@ -253,6 +253,10 @@ impl Router {
 
     fn on_agent(&mut self, msg: AgentMsg) {
         let received = self.clock.now();
+        let msg = match msg {
+            AgentMsg::Event(event) => return self.on_event(received, event),
+            other => other,
+        };
         let record = Record::from_agent(self.clock.mono(), msg);
         self.record(&record);
         match record {
@@ -281,7 +285,6 @@ impl Router {
                 let msg = self.snapshot_msg();
                 self.broadcast(&msg);
             }
-            Record::Event { event, .. } => self.event(received, event),
             Record::Reply { reply, .. } => self.reply(reply),
             Record::Log { level, message, .. } => {
                 match level {
@@ -292,12 +295,31 @@ impl Router {
                 }
                 self.broadcast(&ServerMsg::AgentLog { received, level, message });
             }
-            // Never made from an agent message.
-            Record::Header(_) | Record::Command { .. } | Record::Error { .. } | Record::Gap { .. } => {}
+            // Events went to on_event; the rest are never made from an agent message.
+            Record::Event { .. }
+            | Record::Header(_)
+            | Record::Command { .. }
+            | Record::Error { .. }
+            | Record::Gap { .. } => {}
         }
     }
 
-    fn event(&mut self, received: f64, e: EventRecord) {
+    /// Events are most of the traffic: each is serialised once, and the same
+    /// bytes go into the trace line and into the inspectors' message.
+    fn on_event(&mut self, received: f64, event: EventRecord) {
+        let t = self.clock.mono();
+        let json = match serde_json::to_vec(&event) {
+            Ok(json) => json,
+            Err(e) => return error!("cannot encode event {}: {e}", event.seq),
+        };
+        let record = Record::Event { t, event };
+        self.record_line(&record, &Record::event_line(t, &json));
+        if let Record::Event { event, .. } = record {
+            self.event(received, event, &json);
+        }
+    }
+
+    fn event(&mut self, received: f64, e: EventRecord, json: &[u8]) {
         if let Some(last) = self.last_seq
             && e.seq != last + 1
             && e.seq > 1
@@ -318,7 +340,10 @@ impl Router {
             }
         }
         self.model_received = received;
-        self.broadcast(&ServerMsg::Event { received, event: e });
+        if !self.clients.is_empty() {
+            let payload: Payload = ServerMsg::event_payload(received, json).into();
+            self.broadcast_payload(&payload);
+        }
     }
 
     fn reply(&mut self, r: Reply) {
@@ -446,7 +471,12 @@ impl Router {
         if self.clients.is_empty() {
             return;
         }
-        let Some(payload) = payload(msg) else { return };
+        if let Some(payload) = payload(msg) {
+            self.broadcast_payload(&payload);
+        }
+    }
+
+    fn broadcast_payload(&mut self, payload: &Payload) {
         let ids: Vec<ClientId> = self.clients.keys().copied().collect();
         for id in ids {
             self.push(id, payload.clone());
@@ -486,8 +516,13 @@ impl Router {
 
     /// Hands a record to every recorder (encoded once for all of them).
     fn record(&mut self, record: &Record) {
+        self.record_line(record, &record.to_line());
+    }
+
+    /// [`Router::record`] for a record already encoded as `line`.
+    fn record_line(&mut self, record: &Record, line: &[u8]) {
         let (model, t) = (&self.model, self.clock.mono());
-        let stopped = self.recorders.record(record, || snapshot_record(t, model));
+        let stopped = self.recorders.record(record, line, || snapshot_record(t, model));
         self.report_stopped(stopped);
     }
 

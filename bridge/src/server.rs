@@ -21,6 +21,9 @@ pub const CLIENT_QUEUE: usize = 4096;
 
 pub type ClientId = u64;
 
+/// Bytes a client writer gathers into one write at most.
+const BATCH_BYTES: usize = 256 * 1024;
+
 /// An encoded frame payload, shared by every client it goes to.
 pub type Payload = Arc<[u8]>;
 
@@ -116,8 +119,18 @@ fn start_client(
     let mut writer = socket_writer(shared.clone());
     thread::Builder::new().name(format!("client-{id}-write")).spawn(move || {
         let _done = done;
-        for payload in qrx {
-            if writer.write_frame(&payload).is_err() {
+        // What piled up while the last batch was written goes out in one
+        // call: under load a client costs one system call per batch, not per event.
+        while let Ok(first) = qrx.recv() {
+            let mut next = Some(first);
+            while let Some(payload) = next.take() {
+                // The router checked the size; a refusal here would be a bug, not input.
+                let _ = writer.queue_frame(&payload);
+                if writer.queued() < BATCH_BYTES {
+                    next = qrx.try_recv().ok();
+                }
+            }
+            if writer.send().is_err() {
                 return;
             }
         }

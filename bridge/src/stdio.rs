@@ -6,7 +6,7 @@ use std::thread;
 
 use crossbeam_channel::{Receiver, Sender};
 use serde::de::IgnoredAny;
-use tabscope_shared::codec::{FrameError, FrameReader, FrameWriter, decode};
+use tabscope_shared::codec::{FrameReader, FrameWriter, decode};
 use tabscope_shared::protocol::AgentMsg;
 use tracing::warn;
 
@@ -45,7 +45,7 @@ pub fn spawn_stdin(tx: Sender<Input>) -> io::Result<()> {
 /// Parses a payload once, straight into a message; only a payload that is
 /// not a message is looked at again, to say whether it is JSON at all.
 pub fn parse(payload: &[u8]) -> FromBrowser {
-    match serde_json::from_slice::<AgentMsg>(payload) {
+    match AgentMsg::from_slice(payload) {
         Ok(m) => FromBrowser::Msg(Ok(Box::new(m))),
         Err(e) => match decode::<IgnoredAny>(payload) {
             Ok(_) => FromBrowser::Msg(Err(e.to_string())),
@@ -59,12 +59,16 @@ pub fn parse(payload: &[u8]) -> FromBrowser {
 pub fn spawn_stdout(rx: Receiver<Vec<u8>>) -> io::Result<()> {
     thread::Builder::new().name("stdout".into()).spawn(move || {
         let mut writer = FrameWriter::new(io::stdout().lock());
-        for payload in rx {
-            if let Err(e) = writer.write_frame(&payload) {
-                warn!("cannot write to the browser: {e}");
-                if !matches!(e, FrameError::TooLargeToSend { .. }) {
-                    return;
+        while let Ok(first) = rx.recv() {
+            // Frames that piled up go out in one write; each is checked alone.
+            for payload in std::iter::once(first).chain(rx.try_iter().take(64)) {
+                if let Err(e) = writer.queue_frame(&payload) {
+                    warn!("cannot write to the browser: {e}");
                 }
+            }
+            if let Err(e) = writer.send() {
+                warn!("cannot write to the browser: {e}");
+                return;
             }
         }
     })?;

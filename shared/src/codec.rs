@@ -76,8 +76,12 @@ fn describe_too_large(len: u64, max: usize, header: &[u8; 4]) -> String {
 
 /// Parses a frame's payload as `T`, keeping UTF-8, syntax and shape errors apart.
 pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
-    let text = std::str::from_utf8(payload)?;
-    serde_json::from_str(text).map_err(FrameError::from_json)
+    // One pass: serde_json checks the UTF-8 of every string it reads; only
+    // a failure is looked at again, to tell bad UTF-8 from bad JSON.
+    serde_json::from_slice(payload).map_err(|e| match std::str::from_utf8(payload) {
+        Err(bad) => FrameError::from(bad),
+        Ok(_) => FrameError::from_json(e),
+    })
 }
 
 /// Reads frames from any `Read`. Wrap unbuffered streams in a `BufReader`.
@@ -155,12 +159,18 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 pub struct FrameWriter<W> {
     inner: W,
     max: usize,
+    /// Header and payload of the frame being written, reused: a message is
+    /// serialised straight behind its header, never copied.
+    buf: Vec<u8>,
 }
+
+/// A scratch buffer grown past this by one big frame is given back.
+const KEEP_BUFFER: usize = 1 << 20;
 
 impl<W: Write> FrameWriter<W> {
     /// A writer for the browser side: at most [`BROWSER_MAX_INCOMING`] bytes a frame.
     pub fn new(inner: W) -> Self {
-        Self { inner, max: BROWSER_MAX_INCOMING }
+        Self { inner, max: BROWSER_MAX_INCOMING, buf: Vec::new() }
     }
 
     pub fn with_max_len(mut self, max: usize) -> Self {
@@ -168,22 +178,72 @@ impl<W: Write> FrameWriter<W> {
         self
     }
 
-    /// Writes one frame. Refuses (and writes nothing) when it is over the limit.
+    /// Writes one frame (and any queued before it). Refuses (and writes
+    /// nothing of it) when it is over the limit.
     pub fn write_frame(&mut self, payload: &[u8]) -> Result<(), FrameError> {
+        self.queue_frame(payload)?;
+        self.send()
+    }
+
+    /// Serialises `msg` behind a header and writes the frame; refuses (and
+    /// writes nothing of it) when it is over the limit.
+    pub fn write_message<T: Serialize + ?Sized>(&mut self, msg: &T) -> Result<(), FrameError> {
+        self.queue_message(msg)?;
+        self.send()
+    }
+
+    /// Adds a frame to the batch that [`FrameWriter::send`] writes: a writer
+    /// with many frames ready makes one system call for all of them.
+    pub fn queue_frame(&mut self, payload: &[u8]) -> Result<(), FrameError> {
         check_len(payload.len(), self.max)?;
-        // One write for header and body keeps a frame whole even if several
-        // writers share a pipe.
-        let mut buf = Vec::with_capacity(4 + payload.len());
-        buf.write_u32::<NativeEndian>(payload.len() as u32)?;
-        buf.extend_from_slice(payload);
-        self.inner.write_all(&buf)?;
-        self.inner.flush()?;
+        self.buf.write_u32::<NativeEndian>(payload.len() as u32)?;
+        self.buf.extend_from_slice(payload);
         Ok(())
     }
 
-    pub fn write_message<T: Serialize + ?Sized>(&mut self, msg: &T) -> Result<(), FrameError> {
-        let payload = encode(msg)?;
-        self.write_frame(&payload)
+    /// [`FrameWriter::queue_frame`] for a message, serialised in place.
+    pub fn queue_message<T: Serialize + ?Sized>(&mut self, msg: &T) -> Result<(), FrameError> {
+        let at = self.buf.len();
+        self.buf.extend_from_slice(&[0; 4]);
+        let len = serde_json::to_writer(&mut self.buf, msg)
+            .map_err(|e| FrameError::Io(io::Error::other(e)))
+            .and_then(|()| {
+                let len = self.buf.len() - at - 4;
+                check_len(len, self.max).map(|()| len)
+            });
+        match len {
+            Ok(len) => {
+                (&mut self.buf[at..at + 4]).write_u32::<NativeEndian>(len as u32)?;
+                Ok(())
+            }
+            Err(e) => {
+                self.buf.truncate(at);
+                Err(e)
+            }
+        }
+    }
+
+    /// Bytes queued and not yet sent.
+    pub fn queued(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Writes the queued frames in one call and flushes. A batch is whole
+    /// frames only, so several writers sharing a pipe never interleave inside one.
+    pub fn send(&mut self) -> Result<(), FrameError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let written = self.inner.write_all(&self.buf).and_then(|()| self.inner.flush());
+        self.buf.clear();
+        self.trim();
+        Ok(written?)
+    }
+
+    fn trim(&mut self) {
+        if self.buf.capacity() > KEEP_BUFFER {
+            self.buf = Vec::new();
+        }
     }
 
     pub fn get_ref(&self) -> &W {
@@ -211,6 +271,32 @@ pub fn check_len(len: usize, max: usize) -> Result<(), FrameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Queued frames go out in one write; a refused one leaves the rest whole.
+    #[test]
+    fn queued_frames_go_out_in_one_write_and_a_refused_one_is_left_out() {
+        struct Writes(Vec<Vec<u8>>);
+        impl Write for Writes {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                self.0.push(b.to_vec());
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut w = FrameWriter::new(Writes(Vec::new())).with_max_len(10);
+        w.queue_frame(b"\"one\"").unwrap();
+        assert!(w.queue_message(&"far too long for ten bytes").is_err());
+        w.queue_message(&2).unwrap();
+        w.send().unwrap();
+        w.send().unwrap();
+        assert_eq!(w.get_ref().0.len(), 1, "one write, and nothing for an empty send");
+        let mut r = FrameReader::new(&w.get_ref().0[0][..]);
+        assert_eq!(r.read_message::<serde_json::Value>().unwrap().unwrap(), "one");
+        assert_eq!(r.read_message::<u32>().unwrap(), Some(2));
+        assert_eq!(r.read_frame().unwrap(), None);
+    }
     use serde_json::{Value, json};
 
     fn frame(payload: &[u8]) -> Vec<u8> {

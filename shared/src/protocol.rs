@@ -373,6 +373,47 @@ pub enum AgentMsg {
     Log { level: LogLevel, message: String },
 }
 
+impl ServerMsg {
+    /// The encoded [`ServerMsg::Event`] for an event already serialised:
+    /// the bytes `encode` makes, without serialising the event again.
+    pub fn event_payload(received: f64, event_json: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(event_json.len() + 48);
+        out.extend_from_slice(br#"{"type":"event","received":"#);
+        serde_json::to_writer(&mut out, &received).expect("a number serialises");
+        out.extend_from_slice(br#","event":"#);
+        out.extend_from_slice(event_json);
+        out.push(b'}');
+        out
+    }
+}
+
+impl AgentMsg {
+    /// Parses a payload from the agent. The agent writes `"type"` first, so
+    /// events and snapshots are read straight into their struct, without the
+    /// copy of the whole message that serde buffers for an internally tagged
+    /// enum (see BENCHMARKS.md). Anything else takes the general path; what
+    /// the general path accepts, this returns equal (fuzzed).
+    pub fn from_slice(payload: &[u8]) -> serde_json::Result<AgentMsg> {
+        fn direct<T: serde::de::DeserializeOwned>(rest: &[u8]) -> Option<T> {
+            let mut body = Vec::with_capacity(rest.len() + 1);
+            body.push(b'{');
+            body.extend_from_slice(rest);
+            serde_json::from_slice(&body).ok()
+        }
+        if let Some(rest) = payload.strip_prefix(br#"{"type":"event","#)
+            && let Some(e) = direct(rest)
+        {
+            return Ok(AgentMsg::Event(e));
+        }
+        if let Some(rest) = payload.strip_prefix(br#"{"type":"snapshot","#)
+            && let Some(s) = direct(rest)
+        {
+            return Ok(AgentMsg::Snapshot(s));
+        }
+        serde_json::from_slice(payload)
+    }
+}
+
 /// Bridge -> agent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]

@@ -8,7 +8,7 @@
 
 mod chrome;
 mod diff;
-mod index;
+pub(crate) mod index;
 mod stats;
 
 use std::io::{self, BufRead, BufWriter, Write};
@@ -202,6 +202,19 @@ impl Record {
     /// One JSON line, without the newline.
     pub fn to_line(&self) -> Vec<u8> {
         serde_json::to_vec(&WireRef::from(self)).expect("records always serialise")
+    }
+
+    /// The line of an event record whose event is already serialised: the
+    /// bytes [`Record::to_line`] makes, without serialising the event again
+    /// (the bridge sends the same bytes to inspectors).
+    pub fn event_line(t: Micros, event_json: &[u8]) -> Vec<u8> {
+        let mut line = Vec::with_capacity(event_json.len() + 40);
+        line.extend_from_slice(br#"{"kind":"event","t":"#);
+        serde_json::to_writer(&mut line, &t).expect("a number serialises");
+        line.extend_from_slice(br#","event":"#);
+        line.extend_from_slice(event_json);
+        line.push(b'}');
+        line
     }
 
     /// Parses one line (without its newline).
@@ -582,6 +595,18 @@ pub(crate) mod tests {
         }
         assert_eq!(w.records(), records.len() as u64);
         w.into_inner().unwrap()
+    }
+
+    #[test]
+    fn an_event_line_from_its_serialised_event_is_the_same_line() {
+        let Record::Event { event, .. } = event(1234, 7) else { unreachable!() };
+        let record = Record::Event { t: 1234, event: event.clone() };
+        assert_eq!(Record::event_line(1234, &serde_json::to_vec(&event).unwrap()), record.to_line());
+        let msg = crate::protocol::ServerMsg::Event { received: 1.7637e12 + 0.25, event: event.clone() };
+        assert_eq!(
+            crate::protocol::ServerMsg::event_payload(1.7637e12 + 0.25, &serde_json::to_vec(&event).unwrap()),
+            crate::codec::encode(&msg).unwrap()
+        );
     }
 
     #[test]
