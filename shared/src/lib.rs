@@ -6,6 +6,8 @@ pub mod client;
 pub mod codec;
 pub mod discovery;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod methods;
 pub mod model;
 pub mod protocol;
