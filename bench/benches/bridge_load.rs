@@ -1,0 +1,170 @@
+//! The real bridge under load, as a browser loads it: a generator writes
+//! Thunderbird-shaped `tabs.onUpdated` frames (full tab, ~470 bytes) to its
+//! stdin; 1 or 4 inspectors read over the real socket, each checking that
+//! every event arrives, in order. Then latency from stdin to each client at a
+//! steady 1,000 events/s.
+//! `cargo build --release -p tabscope-bridge && cargo bench -p tabscope-bench --bench bridge_load`
+
+use std::io::Write;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, bounded};
+use serde::Deserialize;
+use tabscope_bench::bridge::Bridge;
+use tabscope_bench::{hello, quantile, snapshot, updated};
+use tabscope_shared::client::{SharedStream, connect_stream, socket_reader};
+
+/// What a load client reads of each message: its type, and of an event its
+/// number and browser time; the rest is skipped unparsed, so that the
+/// clients measure the bridge, not their own JSON parsing.
+#[derive(Deserialize)]
+struct Peek {
+    #[serde(rename = "type")]
+    kind: String,
+    event: Option<PeekEvent>,
+    dropped: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct PeekEvent {
+    seq: u64,
+    time: f64,
+}
+
+/// What one client saw.
+struct Seen {
+    events: u64,
+    in_order: bool,
+    lagged: u64,
+    done: Instant,
+    latencies_ms: Vec<f64>,
+}
+
+/// Connects a client that reads until event `last`; says when it has the snapshot.
+fn client(b: &Bridge, last: u64, ready: crossbeam_channel::Sender<()>) -> Receiver<Seen> {
+    let socket = b.discovery().unwrap().socket;
+    let (tx, rx) = bounded(1);
+    thread::spawn(move || {
+        let mut c = socket_reader(SharedStream::new(connect_stream(&socket).unwrap()));
+        let mut seen =
+            Seen { events: 0, in_order: true, lagged: 0, done: Instant::now(), latencies_ms: Vec::new() };
+        let mut next = 1;
+        let mut said_ready = false;
+        loop {
+            let msg: Peek = match c.read_message() {
+                Ok(Some(m)) => m,
+                other => panic!("client lost the bridge: {:?}", other.err()),
+            };
+            match (msg.kind.as_str(), msg.event) {
+                ("snapshot", _) if !said_ready => {
+                    said_ready = true;
+                    ready.send(()).unwrap();
+                }
+                ("event", Some(event)) => {
+                    seen.latencies_ms.push(tabscope_shared::now_ms() - event.time);
+                    seen.in_order &= event.seq == next;
+                    next = event.seq + 1;
+                    seen.events += 1;
+                    if event.seq == last {
+                        seen.done = Instant::now();
+                        break;
+                    }
+                }
+                ("lagged", _) => seen.lagged += msg.dropped.unwrap_or(0),
+                _ => {}
+            }
+        }
+        tx.send(seen).unwrap();
+    });
+    rx
+}
+
+fn started(clients: usize, last: u64) -> (Bridge, Vec<Receiver<Seen>>) {
+    let mut b = Bridge::start(&[]);
+    b.send(&hello());
+    b.send(&snapshot(100, 0));
+    b.flush();
+    let (ready_tx, ready_rx) = bounded(clients);
+    let seen = (0..clients).map(|_| client(&b, last, ready_tx.clone())).collect();
+    for _ in 0..clients {
+        ready_rx.recv_timeout(Duration::from_secs(10)).expect("client ready");
+    }
+    (b, seen)
+}
+
+fn throughput(clients: usize, n: u64) -> String {
+    let payloads: Vec<Vec<u8>> =
+        (1..=n).map(|seq| serde_json::to_vec(&updated(seq, (seq % 100) as i64 + 1)).unwrap()).collect();
+    let bytes: usize = payloads.iter().map(|p| p.len() + 4).sum();
+    let (mut b, seen) = started(clients, n);
+    let start = Instant::now();
+    for p in &payloads {
+        b.send_payload(p);
+    }
+    b.flush();
+    let seen: Vec<Seen> =
+        seen.iter().map(|r| r.recv_timeout(Duration::from_secs(120)).expect("all events")).collect();
+    let end = seen.iter().map(|s| s.done).max().unwrap();
+    let secs = (end - start).as_secs_f64();
+    let all = seen.iter().all(|s| s.events == n && s.in_order && s.lagged == 0);
+    let lost: u64 = seen.iter().map(|s| s.lagged).sum();
+    format!(
+        "| sustained, {clients} client{} | **{:.0} events/s** ({:.0} MiB/s in) | {} |",
+        if clients == 1 { "" } else { "s" },
+        n as f64 / secs,
+        bytes as f64 / (1 << 20) as f64 / secs,
+        if all {
+            format!("every one of {n} events to each client, in order")
+        } else {
+            format!("**NOT all delivered**: {lost} dropped (lagged)")
+        }
+    )
+}
+
+fn latency(clients: usize, rate: u64, secs: u64) -> String {
+    let n = rate * secs;
+    let (mut b, seen) = started(clients, n);
+    let start = Instant::now();
+    let period = Duration::from_secs(1) / rate as u32;
+    for seq in 1..=n {
+        let due = start + period * (seq - 1) as u32;
+        while Instant::now() < due {
+            thread::sleep(due.saturating_duration_since(Instant::now()).min(Duration::from_micros(200)));
+        }
+        let mut e = updated(seq, (seq % 100) as i64 + 1);
+        e["time"] = serde_json::json!(tabscope_shared::now_ms());
+        b.send(&e);
+        b.flush();
+    }
+    let mut all: Vec<f64> = Vec::new();
+    let mut ok = true;
+    for r in seen {
+        let s = r.recv_timeout(Duration::from_secs(60)).expect("all events");
+        ok &= s.events == n && s.in_order && s.lagged == 0;
+        all.extend(s.latencies_ms);
+    }
+    all.sort_by(f64::total_cmp);
+    format!(
+        "| latency at {rate} events/s, {clients} client{} | p50 **{:.3} ms**, p99 **{:.3} ms**, p99.9 {:.3} ms, max {:.3} ms | {} samples{} |",
+        if clients == 1 { "" } else { "s" },
+        quantile(&all, 0.5),
+        quantile(&all, 0.99),
+        quantile(&all, 0.999),
+        all.last().unwrap(),
+        all.len(),
+        if ok { ", none lost" } else { ", **some lost**" }
+    )
+}
+
+fn main() {
+    let n: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(200_000);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "| bridge end to end | result | delivery |\n|---|---|---|").unwrap();
+    for clients in [1, 4] {
+        writeln!(out, "{}", throughput(clients, n)).unwrap();
+    }
+    for clients in [1, 4] {
+        writeln!(out, "{}", latency(clients, 1000, 5)).unwrap();
+    }
+}
