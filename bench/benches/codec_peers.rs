@@ -8,6 +8,7 @@ use std::io::{Cursor, Write};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tabscope_bench::{best_of, traffic};
 use tabscope_shared::codec::{FrameReader, FrameWriter};
@@ -43,136 +44,119 @@ struct Row {
     time: Duration,
 }
 
+const RUNS: usize = 5;
+const MIN: Duration = Duration::from_millis(300);
+
+/// Decoding the stream into `T` by the floor, tabscope and the peers that
+/// can decode any type, then `extra` rows.
+fn decode_rows<T: DeserializeOwned>(
+    payloads: &[Vec<u8>],
+    bytes: &[u8],
+    stdin_file: &std::fs::File,
+    extra: Vec<Row>,
+) -> Vec<Row> {
+    let n = payloads.len();
+    let mut rows = vec![
+        Row {
+            name: "floor: serde_json::from_slice",
+            time: best_of(RUNS, MIN, || {
+                for p in payloads {
+                    std::hint::black_box(serde_json::from_slice::<T>(p).unwrap());
+                }
+            }),
+        },
+        Row {
+            name: "**tabscope** FrameReader",
+            time: best_of(RUNS, MIN, || {
+                let mut r = FrameReader::new(bytes).with_max_len(MAX);
+                for _ in 0..n {
+                    std::hint::black_box(r.read_message::<T>().unwrap().unwrap());
+                }
+            }),
+        },
+        Row {
+            name: "native_messaging 0.3 recv_json",
+            time: best_of(RUNS, MIN, || {
+                let mut c = Cursor::new(bytes);
+                for _ in 0..n {
+                    std::hint::black_box(native_messaging::host::recv_json::<T, _>(&mut c, MAX).unwrap());
+                }
+            }),
+        },
+        Row {
+            name: "webextension-native-messaging 1.0 read_message",
+            time: with_fd(0, stdin_file, || {
+                best_of(RUNS, MIN, || {
+                    // SAFETY: rewinding a file this process owns.
+                    unsafe { libc::lseek(stdin_file.as_raw_fd(), 0, libc::SEEK_SET) };
+                    for _ in 0..n {
+                        std::hint::black_box(webextension_native_messaging::read_message::<T>().unwrap());
+                    }
+                })
+            }),
+        },
+    ];
+    rows.extend(extra);
+    rows
+}
+
 fn main() {
     let payloads = traffic();
     let bytes = framed(&payloads);
     let n = payloads.len();
     let mb = bytes.len() as f64 / (1 << 20) as f64;
     let values: Vec<Value> = payloads.iter().map(|p| serde_json::from_slice(p).unwrap()).collect();
-    let (runs, min) = (5, Duration::from_millis(300));
     let mut stdin_file = tempfile::tempfile().unwrap();
     stdin_file.write_all(&bytes).unwrap();
-    let rewind = |f: &std::fs::File| unsafe { libc::lseek(f.as_raw_fd(), 0, libc::SEEK_SET) };
     let devnull = std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap();
 
-    let decode_value = vec![
-        Row {
-            name: "floor: serde_json::from_slice",
-            time: best_of(runs, min, || {
-                for p in &payloads {
-                    std::hint::black_box(serde_json::from_slice::<Value>(p).unwrap());
-                }
-            }),
-        },
-        Row {
-            name: "**tabscope** FrameReader",
-            time: best_of(runs, min, || {
-                let mut r = FrameReader::new(&bytes[..]).with_max_len(MAX);
-                for _ in 0..n {
-                    std::hint::black_box(r.read_message::<Value>().unwrap().unwrap());
-                }
-            }),
-        },
-        Row {
-            name: "native_messaging 0.3 recv_json",
-            time: best_of(runs, min, || {
-                let mut c = Cursor::new(&bytes[..]);
-                for _ in 0..n {
-                    std::hint::black_box(native_messaging::host::recv_json::<Value, _>(&mut c, MAX).unwrap());
-                }
-            }),
-        },
-        Row {
+    let decode_value = decode_rows::<Value>(
+        &payloads,
+        &bytes,
+        &stdin_file,
+        vec![Row {
             name: "chrome_native_messaging 0.3 read_input",
-            time: best_of(runs, min, || {
+            time: best_of(RUNS, MIN, || {
                 let mut c = Cursor::new(&bytes[..]);
                 for _ in 0..n {
                     std::hint::black_box(chrome_native_messaging::read_input(&mut c).unwrap());
                 }
             }),
-        },
-        Row {
-            name: "webextension-native-messaging 1.0 read_message",
-            time: with_fd(0, &stdin_file, || {
-                best_of(runs, min, || {
-                    rewind(&stdin_file);
+        }],
+    );
+    let decode_typed = decode_rows::<AgentMsg>(
+        &payloads,
+        &bytes,
+        &stdin_file,
+        vec![
+            Row {
+                name: "**tabscope** FrameReader + AgentMsg::from_slice (the bridge's stdin)",
+                time: best_of(RUNS, MIN, || {
+                    let mut r = FrameReader::new(&bytes[..]).with_max_len(MAX);
                     for _ in 0..n {
-                        std::hint::black_box(webextension_native_messaging::read_message::<Value>().unwrap());
+                        let frame = r.read_frame().unwrap().unwrap();
+                        std::hint::black_box(AgentMsg::from_slice(&frame).unwrap());
                     }
-                })
-            }),
-        },
-    ];
-
-    let decode_typed = vec![
-        Row {
-            name: "floor: serde_json::from_slice",
-            time: best_of(runs, min, || {
-                for p in &payloads {
-                    std::hint::black_box(serde_json::from_slice::<AgentMsg>(p).unwrap());
-                }
-            }),
-        },
-        Row {
-            name: "**tabscope** FrameReader",
-            time: best_of(runs, min, || {
-                let mut r = FrameReader::new(&bytes[..]).with_max_len(MAX);
-                for _ in 0..n {
-                    std::hint::black_box(r.read_message::<AgentMsg>().unwrap().unwrap());
-                }
-            }),
-        },
-        Row {
-            name: "**tabscope** FrameReader + AgentMsg::from_slice (the bridge's stdin)",
-            time: best_of(runs, min, || {
-                let mut r = FrameReader::new(&bytes[..]).with_max_len(MAX);
-                for _ in 0..n {
-                    let frame = r.read_frame().unwrap().unwrap();
-                    std::hint::black_box(AgentMsg::from_slice(&frame).unwrap());
-                }
-            }),
-        },
-        Row {
-            name: "native_messaging 0.3 recv_json",
-            time: best_of(runs, min, || {
-                let mut c = Cursor::new(&bytes[..]);
-                for _ in 0..n {
-                    std::hint::black_box(
-                        native_messaging::host::recv_json::<AgentMsg, _>(&mut c, MAX).unwrap(),
-                    );
-                }
-            }),
-        },
-        Row {
-            name: "chrome_native_messaging 0.3 read_input + from_value",
-            time: best_of(runs, min, || {
-                let mut c = Cursor::new(&bytes[..]);
-                for _ in 0..n {
-                    let v = chrome_native_messaging::read_input(&mut c).unwrap();
-                    std::hint::black_box(serde_json::from_value::<AgentMsg>(v).unwrap());
-                }
-            }),
-        },
-        Row {
-            name: "webextension-native-messaging 1.0 read_message",
-            time: with_fd(0, &stdin_file, || {
-                best_of(runs, min, || {
-                    rewind(&stdin_file);
+                }),
+            },
+            Row {
+                name: "chrome_native_messaging 0.3 read_input + from_value",
+                time: best_of(RUNS, MIN, || {
+                    let mut c = Cursor::new(&bytes[..]);
                     for _ in 0..n {
-                        std::hint::black_box(
-                            webextension_native_messaging::read_message::<AgentMsg>().unwrap(),
-                        );
+                        let v = chrome_native_messaging::read_input(&mut c).unwrap();
+                        std::hint::black_box(serde_json::from_value::<AgentMsg>(v).unwrap());
                     }
-                })
-            }),
-        },
-    ];
+                }),
+            },
+        ],
+    );
 
     let mut sink = Vec::with_capacity(bytes.len() * 2);
     let encode = vec![
         Row {
             name: "floor: serde_json::to_writer after a length",
-            time: best_of(runs, min, || {
+            time: best_of(RUNS, MIN, || {
                 sink.clear();
                 for v in &values {
                     let at = sink.len();
@@ -186,7 +170,7 @@ fn main() {
         },
         Row {
             name: "**tabscope** FrameWriter",
-            time: best_of(runs, min, || {
+            time: best_of(RUNS, MIN, || {
                 sink.clear();
                 let mut w = FrameWriter::new(&mut sink).with_max_len(MAX);
                 for v in &values {
@@ -196,7 +180,7 @@ fn main() {
         },
         Row {
             name: "native_messaging 0.3 send_json",
-            time: best_of(runs, min, || {
+            time: best_of(RUNS, MIN, || {
                 sink.clear();
                 for v in &values {
                     // Its own limit is the browser's 1 MiB, as ours is by default.
@@ -206,7 +190,7 @@ fn main() {
         },
         Row {
             name: "chrome_native_messaging 0.3 send_message",
-            time: best_of(runs, min, || {
+            time: best_of(RUNS, MIN, || {
                 sink.clear();
                 for v in &values {
                     let _ = chrome_native_messaging::send_message(&mut sink, v);
@@ -216,7 +200,7 @@ fn main() {
         Row {
             name: "webextension-native-messaging 1.0 write_message (to /dev/null)",
             time: with_fd(1, &devnull, || {
-                best_of(runs, min, || {
+                best_of(RUNS, MIN, || {
                     for v in &values {
                         webextension_native_messaging::write_message(v).unwrap();
                     }
@@ -228,7 +212,7 @@ fn main() {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "Traffic: {n} frames, {mb:.1} MiB (2,000 tabs.onUpdated, 500 tabs.onCreated, 50 snapshots of 10 tabs, 2 of 1,000 tabs); best of {runs} runs.\n"
+        "Traffic: {n} frames, {mb:.1} MiB (2,000 tabs.onUpdated, 500 tabs.onCreated, 50 snapshots of 10 tabs, 2 of 1,000 tabs); best of {RUNS} runs.\n"
     )
     .unwrap();
     for (title, rows) in [

@@ -208,13 +208,7 @@ impl Record {
     /// bytes [`Record::to_line`] makes, without serialising the event again
     /// (the bridge sends the same bytes to inspectors).
     pub fn event_line(t: Micros, event_json: &[u8]) -> Vec<u8> {
-        let mut line = Vec::with_capacity(event_json.len() + 40);
-        line.extend_from_slice(br#"{"kind":"event","t":"#);
-        serde_json::to_writer(&mut line, &t).expect("a number serialises");
-        line.extend_from_slice(br#","event":"#);
-        line.extend_from_slice(event_json);
-        line.push(b'}');
-        line
+        crate::protocol::event_object(br#"{"kind":"event","t":"#, &t, event_json)
     }
 
     /// Parses one line (without its newline).
