@@ -98,6 +98,7 @@ fn throughput(clients: usize, n: u64) -> String {
         (1..=n).map(|seq| serde_json::to_vec(&updated(seq, (seq % 100) as i64 + 1)).unwrap()).collect();
     let bytes: usize = payloads.iter().map(|p| p.len() + 4).sum();
     let (mut b, seen) = started(clients, n);
+    let cpu_before = b.cpu();
     let start = Instant::now();
     for p in &payloads {
         b.send_payload(p);
@@ -107,10 +108,11 @@ fn throughput(clients: usize, n: u64) -> String {
         seen.iter().map(|r| r.recv_timeout(Duration::from_secs(120)).expect("all events")).collect();
     let end = seen.iter().map(|s| s.done).max().unwrap();
     let secs = (end - start).as_secs_f64();
+    let cpu_us = (b.cpu() - cpu_before).as_secs_f64() * 1e6 / n as f64;
     let all = seen.iter().all(|s| s.events == n && s.in_order && s.lagged == 0);
     let lost: u64 = seen.iter().map(|s| s.lagged).sum();
     format!(
-        "| sustained, {clients} client{} | **{:.0} events/s** ({:.0} MiB/s in) | {} |",
+        "| sustained, {clients} client{} | **{:.0} events/s** ({:.0} MiB/s in); the bridge used {cpu_us:.1} µs of CPU per event | {} |",
         if clients == 1 { "" } else { "s" },
         n as f64 / secs,
         bytes as f64 / (1 << 20) as f64 / secs,

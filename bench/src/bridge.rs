@@ -69,6 +69,18 @@ impl Bridge {
         self.stdin.flush().unwrap();
     }
 
+    /// CPU time the bridge has used (all its threads, user and system).
+    pub fn cpu(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name: utime and stime are the 12th and 13th.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<u64> = rest.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let ticks = f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0);
+        Duration::from_secs_f64(ticks as f64 / hz)
+    }
+
     pub fn rss_kib(&self) -> u64 {
         crate::rss_kib(self.child.id(), "VmRSS:")
     }
