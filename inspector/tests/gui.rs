@@ -190,6 +190,22 @@ fn a_killed_bridge_is_reported_and_its_successor_taken_up() {
     assert!(h.query_by_label_contains("Disconnected:").is_none());
 }
 
+/// A dropped file that is not a trace says why, and nothing keeps loading.
+#[test]
+fn a_dropped_file_that_is_not_a_trace_says_why() {
+    let env = TestEnv::new();
+    let mut h = harness(&env);
+    h.run_steps(2);
+    let bad = env.dir.path().join("notes.txt");
+    std::fs::write(&bad, "shopping list\n").unwrap();
+    h.input_mut().dropped_files.push(std::sync::Arc::new(Dropped(bad)));
+    pump(&mut h, "the error", |h| {
+        h.query_by_label_contains("notes.txt: line 1: not a trace record").is_some()
+    });
+    let link = h.state().conns.current().unwrap();
+    assert!(link.loader_done() && link.trace.is_none());
+}
+
 /// A file as eframe hands a dropped one over.
 #[derive(Debug)]
 struct Dropped(std::path::PathBuf);

@@ -152,11 +152,19 @@ impl Link {
                         break;
                     }
                     Ok(LoadMsg::Failed(e)) => {
+                        any = true;
                         self.status = Status::Disconnected(e);
                         self.loader = None;
                         break;
                     }
-                    Err(_) => break,
+                    Err(TryRecvError::Empty) => break,
+                    // The reader thread ended without a word: it panicked.
+                    Err(TryRecvError::Disconnected) => {
+                        any = true;
+                        self.status = Status::Disconnected("reading the trace stopped unexpectedly".into());
+                        self.loader = None;
+                        break;
+                    }
                 }
                 any = true;
             }
