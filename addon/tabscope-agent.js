@@ -252,10 +252,15 @@
       return registryLoaded;
     }
 
-    function saveRegistry() {
+    /** Saves after the saved registry is read, so an early key never overwrites it. */
+    async function saveRegistry() {
+      await loadRegistry();
       const data = { tab: [...registry.tab].sort(), window: [...registry.window].sort() };
-      return Promise.resolve(api.storage && api.storage.local.set({ [REGISTRY_KEY]: data }))
-        .catch((e) => log.warn("tabscope: cannot save the key registry:", describe(e)));
+      try {
+        if (api.storage) await api.storage.local.set({ [REGISTRY_KEY]: data });
+      } catch (e) {
+        log.warn("tabscope: cannot save the key registry:", describe(e));
+      }
     }
 
     function learnKey(scope, key) {
@@ -568,14 +573,18 @@
 
     async function start() {
       stopped = false;
+      // Before the first await: the embedding add-on goes on running as soon
+      // as start() returns its promise, and its first sessions calls and the
+      // first tabs must already go through us.
+      if (opts.wrapSessions) wrapSessions();
+      listen(api.tabs, "tabs", TAB_EVENTS);
+      listen(api.windows, "windows", WINDOW_EVENTS);
+      loadRegistry();
       try {
         const info = api.runtime.getBrowserInfo ? await api.runtime.getBrowserInfo() : null;
         if (info) browserInfo = { name: info.name, vendor: info.vendor || "", version: info.version, buildId: info.buildID };
       } catch (e) { /* keep unknown */ }
       await loadRegistry();
-      if (opts.wrapSessions) wrapSessions();
-      listen(api.tabs, "tabs", TAB_EVENTS);
-      listen(api.windows, "windows", WINDOW_EVENTS);
       connect();
       return agent;
     }

@@ -235,6 +235,25 @@ test("the embedding add-on's own sessions calls are seen through the wrapper", a
   agent.stop();
 });
 
+test("values an add-on sets while the agent is still starting are not missed", async () => {
+  // An embedding add-on calls TabscopeAgent.start() and goes straight on to
+  // its own listeners; the agent's start awaits the browser info and the key
+  // registry first. The mail tab can open in between (seen on a slow CI run).
+  const fake = createFakeBrowser({ flavor: "thunderbird" });
+  fake.storage["tabscope.knownKeys"] = { tab: ["saved"], window: [] };
+  const agent = TabscopeAgent.createAgent({ browser: fake.browser, log: quietLog, snapshotDebounceMs: 1 });
+  const starting = agent.start(); // not awaited, as in a background script
+  fake.browser.tabs.onCreated.addListener((tab) => fake.browser.sessions.setTabValue(tab.id, "early", "v"));
+  const { tabId } = fake.startUp();
+  await starting;
+  await resnapshot();
+  const snap = snapshots(fake.ports[0]).at(-1);
+  assert.deepEqual(snap.tabValues[String(tabId)], { early: { type: "string", value: "v" } });
+  // Learning a key before the saved registry was read must not overwrite it.
+  assert.deepEqual(fake.storage["tabscope.knownKeys"], { tab: ["early", "saved"], window: [] });
+  agent.stop();
+});
+
 test("events during a snapshot are held until after it", async () => {
   const { fake, port, agent } = await started();
   port.sent.length = 0;
