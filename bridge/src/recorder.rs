@@ -12,6 +12,27 @@ use tabscope_shared::trace::{Micros, Record, Source, TraceFile, TraceHeader};
 
 use crate::server::ClientId;
 
+/// What the recorders look at in a record besides its encoded line (an
+/// event arrives encoded, never as a [`Record`]).
+#[derive(Clone, Copy)]
+pub enum Kind<'a> {
+    Hello(&'a AgentHello),
+    Snapshot,
+    Event,
+    Other,
+}
+
+impl<'a> From<&'a Record> for Kind<'a> {
+    fn from(r: &'a Record) -> Self {
+        match r {
+            Record::Hello { agent, .. } => Kind::Hello(agent),
+            Record::Snapshot { .. } => Kind::Snapshot,
+            Record::Event { .. } => Kind::Event,
+            _ => Kind::Other,
+        }
+    }
+}
+
 /// The last records in memory, bounded by count and by encoded bytes.
 ///
 /// A saved flight recording must start from a snapshot, so the recorder
@@ -46,14 +67,14 @@ impl FlightRecorder {
 
     /// Keeps one encoded record; `anchor` is called for a snapshot when one
     /// is due (before this record).
-    pub fn push(&mut self, line: &[u8], record: &Record, anchor: impl FnOnce() -> Record) {
-        let snapshot = matches!(record, Record::Snapshot { .. });
+    pub fn push(&mut self, line: &[u8], kind: Kind, anchor: impl FnOnce() -> Record) {
+        let snapshot = matches!(kind, Kind::Snapshot);
         let due = self.since_anchor.0 >= self.max_records / 4 || self.since_anchor.1 >= self.max_bytes / 4;
         if !snapshot && (due || self.lines.is_empty()) {
             let a = anchor();
             self.keep(&a.to_line(), true, false);
         }
-        self.keep(line, snapshot, matches!(record, Record::Event { .. }));
+        self.keep(line, snapshot, matches!(kind, Kind::Event));
     }
 
     fn keep(&mut self, line: &[u8], snapshot: bool, event: bool) {
@@ -153,7 +174,7 @@ impl Recorders {
     ) -> io::Result<()> {
         let mut sink = Sink { owner, file: TraceFile::create(path)?, header: Some(header) };
         if let Some(s) = snapshot {
-            write_to(&mut sink, &s.to_line(), &s)?;
+            write_to(&mut sink, &s.to_line(), (&s).into())?;
             sink.file.writer.flush()?;
         }
         self.sinks.push(sink);
@@ -167,11 +188,11 @@ impl Recorders {
 
     /// Takes one record, encoded as `line`, into every recorder. Files that fail are closed and
     /// returned, so their owners can be told; nothing else stops.
-    pub fn record(&mut self, record: &Record, line: &[u8], anchor: impl FnOnce() -> Record) -> Vec<Stopped> {
-        self.flight.push(line, record, anchor);
+    pub fn record(&mut self, kind: Kind, line: &[u8], anchor: impl FnOnce() -> Record) -> Vec<Stopped> {
+        self.flight.push(line, kind, anchor);
         let mut failed = Vec::new();
         for (i, sink) in self.sinks.iter_mut().enumerate() {
-            if let Err(e) = write_to(sink, line, record) {
+            if let Err(e) = write_to(sink, line, kind) {
                 failed.push((i, e));
             }
         }
@@ -234,16 +255,16 @@ fn write_header_if_due(sink: &mut Sink) -> io::Result<()> {
     Ok(())
 }
 
-fn write_to(sink: &mut Sink, line: &[u8], record: &Record) -> io::Result<()> {
-    if let (Some(h), Record::Hello { agent, .. }) = (&mut sink.header, record)
+fn write_to(sink: &mut Sink, line: &[u8], kind: Kind) -> io::Result<()> {
+    if let (Some(h), Kind::Hello(agent)) = (&mut sink.header, kind)
         && h.agent.is_none()
     {
         // The hello that opens a session belongs in the header.
-        h.agent = Some((**agent).clone());
+        h.agent = Some(agent.clone());
         return Ok(());
     }
     write_header_if_due(sink)?;
-    sink.file.writer.write_line(line, matches!(record, Record::Event { .. }))
+    sink.file.writer.write_line(line, matches!(kind, Kind::Event))
 }
 
 /// Reads the flight recorder's limits from the environment.
@@ -286,7 +307,7 @@ mod tests {
         let mut f = FlightRecorder::new(100, 1 << 20);
         for t in 1..=1000 {
             let r = ev(t);
-            f.push(&r.to_line(), &r, || snap(t));
+            f.push(&r.to_line(), (&r).into(), || snap(t));
         }
         assert!(f.usage().0 <= 100);
         let dir = tempfile::tempdir().unwrap();
@@ -308,7 +329,7 @@ mod tests {
         let mut f = FlightRecorder::new(1_000_000, 10_000);
         for t in 1..=1000 {
             let r = ev(t);
-            f.push(&r.to_line(), &r, || snap(t));
+            f.push(&r.to_line(), (&r).into(), || snap(t));
         }
         assert!(f.usage().1 <= 10_000);
     }
@@ -328,7 +349,7 @@ mod tests {
         let mut stopped = Vec::new();
         for t in 0..10_000 {
             let e = ev(t);
-            stopped.extend(r.record(&e, &e.to_line(), || snap(t)));
+            stopped.extend(r.record((&e).into(), &e.to_line(), || snap(t)));
         }
         stopped.extend(r.flush());
         assert_eq!(stopped.len(), 1);

@@ -15,13 +15,14 @@ use tabscope_shared::event::EventError;
 use tabscope_shared::methods;
 use tabscope_shared::model::{ApplyError, Model};
 use tabscope_shared::protocol::{
-    AgentHello, AgentMsg, BridgeInfo, BridgeMsg, ClientMsg, Command, EventRecord, LogLevel, Outcome,
-    PROTOCOL_VERSION, Reply, ServerMsg, TraceFileStatus,
+    AgentHello, AgentMsg, BridgeInfo, BridgeMsg, ClientMsg, Command, LogLevel, Outcome, PROTOCOL_VERSION,
+    Reply, ServerMsg, TraceFileStatus,
 };
+use tabscope_shared::raw_event::RawEvent;
 use tabscope_shared::trace::{Micros, Record, Source};
 use tracing::{debug, error, info, warn};
 
-use crate::recorder::{FlightRecorder, Owner, Recorders, Stopped, snapshot_record};
+use crate::recorder::{FlightRecorder, Kind, Owner, Recorders, Stopped, snapshot_record};
 use crate::server::{ClientHandle, ClientId, Payload};
 use crate::stdio::FromBrowser;
 
@@ -194,6 +195,7 @@ impl Router {
                 self.browser_error(format!("bad message from the browser: {why}"));
             }
             Input::ReplayedError(message) => self.browser_error(message),
+            Input::Browser(FromBrowser::Event(e)) => self.on_event(self.clock.now(), e),
             Input::Browser(FromBrowser::Msg(msg)) => match msg {
                 Ok(m) => self.on_agent(*m),
                 Err(why) => self.browser_error(format!("unknown message from the agent: {why}")),
@@ -254,7 +256,14 @@ impl Router {
     fn on_agent(&mut self, msg: AgentMsg) {
         let received = self.clock.now();
         let msg = match msg {
-            AgentMsg::Event(event) => return self.on_event(received, event),
+            // Not the agent's own form (type first, which stdin reads as a
+            // RawEvent), or a replayed one.
+            AgentMsg::Event(event) => {
+                return match RawEvent::try_from(event) {
+                    Ok(e) => self.on_event(received, e),
+                    Err(why) => self.browser_error(format!("bad event from the agent: {why}")),
+                };
+            }
             other => other,
         };
         let record = Record::from_agent(self.clock.mono(), msg);
@@ -304,22 +313,16 @@ impl Router {
         }
     }
 
-    /// Events are most of the traffic: each is serialised once, and the same
-    /// bytes go into the trace line and into the inspectors' message.
-    fn on_event(&mut self, received: f64, event: EventRecord) {
+    /// Events are most of the traffic: each is serialised once (its
+    /// arguments copied as the browser wrote them), and the same bytes go
+    /// into the trace line and into the inspectors' message.
+    fn on_event(&mut self, received: f64, e: RawEvent) {
         let t = self.clock.mono();
-        let json = match serde_json::to_vec(&event) {
+        let json = match serde_json::to_vec(&e) {
             Ok(json) => json,
-            Err(e) => return error!("cannot encode event {}: {e}", event.seq),
+            Err(err) => return error!("cannot encode event {}: {err}", e.seq),
         };
-        let record = Record::Event { t, event };
-        self.record_line(&record, &Record::event_line(t, &json));
-        if let Record::Event { event, .. } = record {
-            self.event(received, event, &json);
-        }
-    }
-
-    fn event(&mut self, received: f64, e: EventRecord, json: &[u8]) {
+        self.record_line(Kind::Event, &Record::event_line(t, &json));
         if let Some(last) = self.last_seq
             && e.seq != last + 1
             && e.seq > 1
@@ -328,7 +331,7 @@ impl Router {
             self.ask_resync();
         }
         self.last_seq = Some(e.seq);
-        match self.model.apply_record(&e) {
+        match self.model.apply_raw(&e) {
             Ok(()) => {}
             Err(ApplyError::Event(EventError::Unknown(name))) => {
                 debug!("event {name} is forwarded but not modelled")
@@ -341,7 +344,7 @@ impl Router {
         }
         self.model_received = received;
         if !self.clients.is_empty() {
-            let payload: Payload = ServerMsg::event_payload(received, json).into();
+            let payload: Payload = ServerMsg::event_payload(received, &json).into();
             self.broadcast_payload(&payload);
         }
     }
@@ -516,13 +519,13 @@ impl Router {
 
     /// Hands a record to every recorder (encoded once for all of them).
     fn record(&mut self, record: &Record) {
-        self.record_line(record, &record.to_line());
+        self.record_line(record.into(), &record.to_line());
     }
 
     /// [`Router::record`] for a record already encoded as `line`.
-    fn record_line(&mut self, record: &Record, line: &[u8]) {
+    fn record_line(&mut self, kind: Kind, line: &[u8]) {
         let (model, t) = (&self.model, self.clock.mono());
-        let stopped = self.recorders.record(record, line, || snapshot_record(t, model));
+        let stopped = self.recorders.record(kind, line, || snapshot_record(t, model));
         self.report_stopped(stopped);
     }
 

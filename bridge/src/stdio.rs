@@ -8,13 +8,16 @@ use crossbeam_channel::{Receiver, Sender};
 use serde::de::IgnoredAny;
 use tabscope_shared::codec::{FrameReader, FrameWriter, decode};
 use tabscope_shared::protocol::AgentMsg;
+use tabscope_shared::raw_event::RawEvent;
 use tracing::warn;
 
 use crate::router::Input;
 
 /// What the stdin thread hands the router.
 pub enum FromBrowser {
-    /// A well-framed JSON message; `Err` when it is not one we know.
+    /// An event, most of the traffic: its arguments kept as sent.
+    Event(RawEvent),
+    /// Any other well-framed JSON message; `Err` when it is not one we know.
     Msg(Result<Box<AgentMsg>, String>),
     /// A well-framed payload that is not JSON; the stream goes on.
     BadPayload(String),
@@ -45,11 +48,15 @@ pub fn spawn_stdin(tx: Sender<Input>) -> io::Result<()> {
 /// Parses a payload once, straight into a message; only a payload that is
 /// not a message is looked at again, to say whether it is JSON at all.
 pub fn parse(payload: &[u8]) -> FromBrowser {
-    match AgentMsg::from_slice(payload) {
-        Ok(m) => FromBrowser::Msg(Ok(Box::new(m))),
-        Err(e) => match decode::<IgnoredAny>(payload) {
-            Ok(_) => FromBrowser::Msg(Err(e.to_string())),
-            Err(bad) => FromBrowser::BadPayload(bad.to_string()),
+    match RawEvent::from_agent_payload(payload) {
+        Some(Ok(e)) => FromBrowser::Event(e),
+        Some(Err(why)) => FromBrowser::Msg(Err(why)),
+        None => match AgentMsg::from_slice(payload) {
+            Ok(m) => FromBrowser::Msg(Ok(Box::new(m))),
+            Err(e) => match decode::<IgnoredAny>(payload) {
+                Ok(_) => FromBrowser::Msg(Err(e.to_string())),
+                Err(bad) => FromBrowser::BadPayload(bad.to_string()),
+            },
         },
     }
 }

@@ -3,10 +3,12 @@
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
 use crate::protocol::{EventRecord, Scope, SessionValue, Tab, TabId, Window, WindowId};
+use crate::raw_event::RawEvent;
 
 /// The synthetic event the agent sends when a session value changes.
 pub const SESSION_VALUE_CHANGED: &str = "tabscope.onSessionValueChanged";
@@ -129,20 +131,46 @@ struct ValueChange {
     value: Option<SessionValue>,
 }
 
+/// An event's arguments, parsed (traces, the inspector) or as the JSON text
+/// the browser sent (the bridge): either way read straight into the types.
+trait Args {
+    fn typed<T: DeserializeOwned>(&self, i: usize) -> Option<serde_json::Result<T>>;
+}
+
+impl Args for [Value] {
+    fn typed<T: DeserializeOwned>(&self, i: usize) -> Option<serde_json::Result<T>> {
+        self.get(i).map(T::deserialize)
+    }
+}
+
+impl Args for [&RawValue] {
+    fn typed<T: DeserializeOwned>(&self, i: usize) -> Option<serde_json::Result<T>> {
+        self.get(i).map(|raw| serde_json::from_str(raw.get()))
+    }
+}
+
 /// The typed form of the listener's arguments `args[i]`.
-fn arg<T: DeserializeOwned>(name: &str, args: &[Value], i: usize) -> Result<T, EventError> {
-    let v = args.get(i).ok_or_else(|| EventError::BadArgs {
-        name: name.to_owned(),
-        message: format!("argument {} missing", i + 1),
-    })?;
-    T::deserialize(v).map_err(|e| EventError::BadArgs {
-        name: name.to_owned(),
-        message: format!("argument {}: {e}", i + 1),
-    })
+fn arg<T: DeserializeOwned>(name: &str, args: &(impl Args + ?Sized), i: usize) -> Result<T, EventError> {
+    let bad = |message| EventError::BadArgs { name: name.to_owned(), message };
+    match args.typed(i) {
+        None => Err(bad(format!("argument {} missing", i + 1))),
+        Some(r) => r.map_err(|e| bad(format!("argument {}: {e}", i + 1))),
+    }
 }
 
 impl BrowserEvent {
     pub fn parse(name: &str, args: &[Value]) -> Result<Self, EventError> {
+        Self::parse_args(name, args)
+    }
+
+    /// Parses arguments kept as JSON text (the bridge's [`RawEvent`]).
+    pub fn parse_raw(name: &str, args: &RawValue) -> Result<Self, EventError> {
+        let each: Vec<&RawValue> = serde_json::from_str(args.get())
+            .map_err(|e| EventError::BadArgs { name: name.to_owned(), message: e.to_string() })?;
+        Self::parse_args(name, each.as_slice())
+    }
+
+    fn parse_args(name: &str, args: &(impl Args + ?Sized)) -> Result<Self, EventError> {
         use BrowserEvent as E;
         Ok(match name {
             "tabs.onCreated" => E::TabCreated(arg(name, args, 0)?),
@@ -213,6 +241,10 @@ impl BrowserEvent {
 
     pub fn from_record(r: &EventRecord) -> Result<Self, EventError> {
         Self::parse(&r.name, &r.args)
+    }
+
+    pub fn from_raw(r: &RawEvent) -> Result<Self, EventError> {
+        Self::parse_raw(&r.name, r.args())
     }
 }
 

@@ -11,6 +11,7 @@ pub mod fuzzing;
 pub mod methods;
 pub mod model;
 pub mod protocol;
+pub mod raw_event;
 pub mod trace;
 
 /// Milliseconds since the epoch, as the browser's `Date.now()` counts.

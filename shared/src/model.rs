@@ -21,6 +21,7 @@ use crate::event::{BrowserEvent, EventError};
 use crate::protocol::{
     EventRecord, Scope, SessionValue, SessionValues, Snapshot, Tab, TabId, WINDOW_ID_NONE, Window, WindowId,
 };
+use crate::raw_event::RawEvent;
 
 #[derive(Clone, Debug, PartialEq)]
 struct WindowEntry {
@@ -163,8 +164,13 @@ impl Model {
 
     /// Parses and applies one event record.
     pub fn apply_record(&mut self, record: &EventRecord) -> Result<(), ApplyError> {
-        let event = BrowserEvent::from_record(record)?;
-        self.apply(event)?;
+        self.apply(BrowserEvent::from_record(record)?)?;
+        Ok(())
+    }
+
+    /// The bridge's way: arguments read from the browser's JSON text.
+    pub fn apply_raw(&mut self, event: &RawEvent) -> Result<(), ApplyError> {
+        self.apply(BrowserEvent::from_raw(event)?)?;
         Ok(())
     }
 
@@ -185,13 +191,9 @@ impl Model {
                 tab.id = tab_id;
                 // changeInfo is authoritative for what changed (Thunderbird's
                 // `tab` argument can be stale); `tab` for the rest.
-                if !change.is_empty()
-                    && let Ok(serde_json::Value::Object(mut obj)) = serde_json::to_value(&tab)
-                {
-                    obj.extend(change);
-                    if let Ok(merged) = serde_json::from_value(serde_json::Value::Object(obj)) {
-                        tab = merged;
-                    }
+                for (key, value) in change {
+                    // A value of the wrong type is left out; the tab stands.
+                    let _ = tab.set_property(&key, value);
                 }
                 if !self.tabs.contains_key(&tab_id) {
                     let (w, at) = (tab.window_id, tab.index);

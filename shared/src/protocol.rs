@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+mod tab_fields;
+
 /// Bumped on any incompatible change; the hello of each side carries it.
 pub const PROTOCOL_VERSION: u32 = 1;
 /// The native-messaging host name the agent connects to.
@@ -23,7 +25,9 @@ pub type WindowId = i64;
 pub const WINDOW_ID_NONE: WindowId = -1;
 
 /// A `tabs.Tab`: Thunderbird's fields, Firefox's extras, and whatever else came.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Read by hand ([`tab_fields`]), the most frequent object on the wire: a
+/// field added here is added to the list there too (a test compares them).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tab {
     pub id: TabId,
@@ -96,8 +100,7 @@ pub struct Tab {
 impl Tab {
     /// A bare tab, for tests and for windows known only by an event.
     pub fn new(id: TabId, window_id: WindowId, index: usize) -> Self {
-        serde_json::from_value(serde_json::json!({"id": id, "windowId": window_id, "index": index}))
-            .expect("a minimal tab always deserialises")
+        Tab { id, window_id, index, ..Tab::default() }
     }
 
     /// What a person calls this tab: its title, else its url, else its type
@@ -519,6 +522,47 @@ pub enum ClientMsg {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn every_field_can_be_set_by_its_api_name() {
+        // Every field of `Tab`, none at its default.
+        let all = json!({"id": 5, "index": 2, "windowId": 3, "active": true, "highlighted": true,
+            "status": "loading", "title": "t", "url": "u", "favIconUrl": "f", "type": "mail",
+            "mailTab": true, "spaceId": 1, "width": 10, "height": 20, "cookieStoreId": "c",
+            "groupId": 4, "incognito": true, "pinned": true, "hidden": true, "discarded": true,
+            "audible": true, "mutedInfo": {"muted": true}, "attention": true, "autoDiscardable": true,
+            "isArticle": true, "isInReaderMode": true, "lastAccessed": 1.5, "openerTabId": 6,
+            "successorTabId": 7, "sessionId": "s", "sharingState": {"camera": false}});
+        let full: Tab = serde_json::from_value(all.clone()).unwrap();
+        assert!(full.extra.is_empty(), "not a field of Tab: {:?}", full.extra);
+        assert_eq!(serde_json::to_value(&full).unwrap(), all, "a field of Tab is missing above");
+        let mut tab = Tab::new(0, 0, 0);
+        for (k, v) in all.as_object().unwrap() {
+            tab.set_property(k, v.clone()).unwrap();
+        }
+        assert_eq!(tab, full);
+        tab.set_property("splitViewId", json!(-1)).unwrap();
+        assert_eq!(tab.extra["splitViewId"], json!(-1));
+        assert!(tab.set_property("index", json!("first")).is_err());
+        assert_eq!(tab.index, 2, "a refused value leaves the tab as it was");
+        tab.set_property("title", Value::Null).unwrap();
+        assert_eq!(tab.title, None);
+    }
+
+    #[test]
+    fn a_tab_reads_as_serde_json_value_would_read_it() {
+        let text = r#"{"id":1,"index":0,"windowId":2,"title":"old","title":"new","splitViewId":-1}"#;
+        let tab: Tab = serde_json::from_str(text).unwrap();
+        let via_value: Tab = serde_json::from_value(serde_json::from_str(text).unwrap()).unwrap();
+        assert_eq!(tab, via_value);
+        assert_eq!(tab.title.as_deref(), Some("new"), "the last of a repeated key, as Value keeps");
+        assert_eq!(tab.extra["splitViewId"], json!(-1));
+        let missing = serde_json::from_str::<Tab>(r#"{"id":1,"index":0}"#).unwrap_err();
+        assert!(missing.to_string().starts_with("missing field `windowId`"), "{missing}");
+        let wrong = serde_json::from_str::<Tab>(r#"{"id":"one","index":0,"windowId":2}"#).unwrap_err();
+        assert!(wrong.to_string().starts_with("invalid type: string \"one\", expected i64"), "{wrong}");
+        assert!(serde_json::from_str::<Tab>("[1, 0, 2]").is_err());
+    }
 
     #[test]
     fn tab_keeps_unknown_fields() {
