@@ -24,7 +24,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::recorder::{FlightRecorder, Kind, Owner, Recorders, Stopped, snapshot_record};
 use crate::server::{ClientHandle, ClientId, Payload};
-use crate::stdio::FromBrowser;
+use crate::stdio::{Event, FromBrowser};
 
 pub enum Input {
     Browser(FromBrowser),
@@ -195,7 +195,7 @@ impl Router {
                 self.browser_error(format!("bad message from the browser: {why}"));
             }
             Input::ReplayedError(message) => self.browser_error(message),
-            Input::Browser(FromBrowser::Event(e)) => self.on_event(self.clock.now(), e),
+            Input::Browser(FromBrowser::Event(e)) => self.on_event(self.clock.now(), *e),
             Input::Browser(FromBrowser::Msg(msg)) => match msg {
                 Ok(m) => self.on_agent(*m),
                 Err(why) => self.browser_error(format!("unknown message from the agent: {why}")),
@@ -260,7 +260,7 @@ impl Router {
             // RawEvent), or a replayed one.
             AgentMsg::Event(event) => {
                 return match RawEvent::try_from(event) {
-                    Ok(e) => self.on_event(received, e),
+                    Ok(e) => self.on_event(received, e.into()),
                     Err(why) => self.browser_error(format!("bad event from the agent: {why}")),
                 };
             }
@@ -316,12 +316,9 @@ impl Router {
     /// Events are most of the traffic: each is serialised once (its
     /// arguments copied as the browser wrote them), and the same bytes go
     /// into the trace line and into the inspectors' message.
-    fn on_event(&mut self, received: f64, e: RawEvent) {
+    fn on_event(&mut self, received: f64, Event { raw: e, typed }: Event) {
         let t = self.clock.mono();
-        let json = match serde_json::to_vec(&e) {
-            Ok(json) => json,
-            Err(err) => return error!("cannot encode event {}: {err}", e.seq),
-        };
+        let json = e.to_json();
         self.record_line(Kind::Event, &Record::event_line(t, &json));
         if let Some(last) = self.last_seq
             && e.seq != last + 1
@@ -331,7 +328,7 @@ impl Router {
             self.ask_resync();
         }
         self.last_seq = Some(e.seq);
-        match self.model.apply_raw(&e) {
+        match self.model.apply_parsed(typed) {
             Ok(()) => {}
             Err(ApplyError::Event(EventError::Unknown(name))) => {
                 debug!("event {name} is forwarded but not modelled")

@@ -7,6 +7,7 @@ use std::thread;
 use crossbeam_channel::{Receiver, Sender};
 use serde::de::IgnoredAny;
 use tabscope_shared::codec::{FrameReader, FrameWriter, decode};
+use tabscope_shared::event::{BrowserEvent, EventError};
 use tabscope_shared::protocol::AgentMsg;
 use tabscope_shared::raw_event::RawEvent;
 use tracing::warn;
@@ -15,8 +16,8 @@ use crate::router::Input;
 
 /// What the stdin thread hands the router.
 pub enum FromBrowser {
-    /// An event, most of the traffic: its arguments kept as sent.
-    Event(RawEvent),
+    /// An event, most of the traffic.
+    Event(Box<Event>),
     /// Any other well-framed JSON message; `Err` when it is not one we know.
     Msg(Result<Box<AgentMsg>, String>),
     /// A well-framed payload that is not JSON; the stream goes on.
@@ -24,6 +25,19 @@ pub enum FromBrowser {
     /// The stream can no longer be trusted.
     Fatal(String),
     Eof,
+}
+
+/// An event as read on the stdin thread: its arguments kept as sent, and
+/// already typed for the model, so that the router only applies it.
+pub struct Event {
+    pub raw: RawEvent,
+    pub typed: Result<BrowserEvent, EventError>,
+}
+
+impl From<RawEvent> for Event {
+    fn from(raw: RawEvent) -> Self {
+        Event { typed: BrowserEvent::from_raw(&raw), raw }
+    }
 }
 
 pub fn spawn_stdin(tx: Sender<Input>) -> io::Result<()> {
@@ -49,7 +63,7 @@ pub fn spawn_stdin(tx: Sender<Input>) -> io::Result<()> {
 /// not a message is looked at again, to say whether it is JSON at all.
 pub fn parse(payload: &[u8]) -> FromBrowser {
     match RawEvent::from_agent_payload(payload) {
-        Some(Ok(e)) => FromBrowser::Event(e),
+        Some(Ok(e)) => FromBrowser::Event(Box::new(e.into())),
         Some(Err(why)) => FromBrowser::Msg(Err(why)),
         None => match AgentMsg::from_slice(payload) {
             Ok(m) => FromBrowser::Msg(Ok(Box::new(m))),

@@ -3,7 +3,6 @@
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
@@ -143,9 +142,9 @@ impl Args for [Value] {
     }
 }
 
-impl Args for [&RawValue] {
+impl Args for RawEvent {
     fn typed<T: DeserializeOwned>(&self, i: usize) -> Option<serde_json::Result<T>> {
-        self.get(i).map(|raw| serde_json::from_str(raw.get()))
+        self.arg(i).map(serde_json::from_str)
     }
 }
 
@@ -161,13 +160,6 @@ fn arg<T: DeserializeOwned>(name: &str, args: &(impl Args + ?Sized), i: usize) -
 impl BrowserEvent {
     pub fn parse(name: &str, args: &[Value]) -> Result<Self, EventError> {
         Self::parse_args(name, args)
-    }
-
-    /// Parses arguments kept as JSON text (the bridge's [`RawEvent`]).
-    pub fn parse_raw(name: &str, args: &RawValue) -> Result<Self, EventError> {
-        let each: Vec<&RawValue> = serde_json::from_str(args.get())
-            .map_err(|e| EventError::BadArgs { name: name.to_owned(), message: e.to_string() })?;
-        Self::parse_args(name, each.as_slice())
     }
 
     fn parse_args(name: &str, args: &(impl Args + ?Sized)) -> Result<Self, EventError> {
@@ -244,7 +236,7 @@ impl BrowserEvent {
     }
 
     pub fn from_raw(r: &RawEvent) -> Result<Self, EventError> {
-        Self::parse_raw(&r.name, r.args())
+        Self::parse_args(&r.name, r)
     }
 }
 

@@ -6,6 +6,7 @@
 use std::io::Cursor;
 
 use crate::codec::{self, FrameReader, FrameWriter};
+use crate::event::BrowserEvent;
 use crate::methods;
 use crate::model::{ApplyError, Model};
 use crate::protocol::{AgentMsg, ClientMsg, ServerMsg};
@@ -83,10 +84,11 @@ fn check_raw_event(line: &[u8], general: Option<&AgentMsg>, model: &Model) {
         panic!("the raw path took what serde refuses: {}", String::from_utf8_lossy(line))
     };
     assert_eq!(&raw.to_record().expect("checked args parse"), event);
-    let forwarded = ServerMsg::event_payload(1.0, &serde_json::to_vec(&raw).unwrap());
+    let forwarded = ServerMsg::event_payload(1.0, &raw.to_json());
     codec::decode::<ServerMsg>(&forwarded).expect("inspectors read what the bridge forwards");
     let (mut by_raw, mut by_record) = (model.clone(), model.clone());
-    let (raw_said, record_said) = (by_raw.apply_raw(&raw), by_record.apply_record(event));
+    let raw_said = by_raw.apply_parsed(BrowserEvent::from_raw(&raw));
+    let record_said = by_record.apply_record(event);
     if !matches!(raw_said, Err(ApplyError::Event(_))) {
         assert_eq!(raw_said.is_ok(), record_said.is_ok(), "the paths differ on {}", event.name);
         assert_eq!(by_raw, by_record, "the two paths disagree on {}", event.name);

@@ -21,7 +21,6 @@ use crate::event::{BrowserEvent, EventError};
 use crate::protocol::{
     EventRecord, Scope, SessionValue, SessionValues, Snapshot, Tab, TabId, WINDOW_ID_NONE, Window, WindowId,
 };
-use crate::raw_event::RawEvent;
 
 #[derive(Clone, Debug, PartialEq)]
 struct WindowEntry {
@@ -168,9 +167,10 @@ impl Model {
         Ok(())
     }
 
-    /// The bridge's way: arguments read from the browser's JSON text.
-    pub fn apply_raw(&mut self, event: &RawEvent) -> Result<(), ApplyError> {
-        self.apply(BrowserEvent::from_raw(event)?)?;
+    /// Applies an event parsed elsewhere (the bridge parses on its stdin
+    /// thread), or the error its parse gave.
+    pub fn apply_parsed(&mut self, parsed: Result<BrowserEvent, EventError>) -> Result<(), ApplyError> {
+        self.apply(parsed?)?;
         Ok(())
     }
 

@@ -4,7 +4,10 @@
 //! arguments straight into its types (BENCHMARKS.md has the figures).
 
 use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::{Deserialize, Serialize};
+use std::ops::Range;
+
+use serde::Deserialize;
+use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::protocol::EventRecord;
@@ -14,50 +17,90 @@ use crate::protocol::EventRecord;
 /// of message, under serde_json's limit of 128; Thunderbird's go to 4.
 pub const MAX_ARGS_DEPTH: usize = 100;
 
-/// One browser event with raw arguments. Serialises exactly as the
-/// [`EventRecord`] it stands for; made only through checks that its
-/// arguments are an array no deeper than [`MAX_ARGS_DEPTH`].
-#[derive(Debug, Serialize)]
+/// One browser event with raw arguments. [`RawEvent::to_json`] writes
+/// exactly the [`EventRecord`] it stands for; it is made only through
+/// checks that each argument parses as a `Value` would.
+#[derive(Debug)]
 pub struct RawEvent {
     pub seq: u64,
     pub time: f64,
     pub name: String,
-    args: Box<RawValue>,
+    /// The arguments array as JSON text; `parts[i]` is argument i in it,
+    /// so that nothing needs to find the arguments again.
+    args: String,
+    parts: Vec<Range<usize>>,
 }
 
-/// The same fields, as they arrive: unchecked.
+/// The same fields as they arrive, each argument borrowed unchecked.
 #[derive(Deserialize)]
-struct Unchecked {
+struct Unchecked<'a> {
+    #[serde(rename = "type")]
+    _type: IgnoredAny,
     seq: u64,
     time: f64,
     name: String,
-    args: Box<RawValue>,
+    #[serde(borrow)]
+    args: Vec<&'a RawValue>,
 }
 
 impl RawEvent {
-    pub fn new(seq: u64, time: f64, name: String, args: Box<RawValue>) -> Result<Self, String> {
-        check_args(&name, &args)?;
-        Ok(RawEvent { seq, time, name, args })
+    /// Joins checked arguments into one array.
+    fn from_parts<'a, I>(seq: u64, time: f64, name: String, each: I) -> Result<Self, String>
+    where
+        I: ExactSizeIterator<Item = &'a str> + Clone,
+    {
+        let mut args = String::with_capacity(each.clone().map(|a| a.len() + 1).sum::<usize>() + 2);
+        let mut parts = Vec::with_capacity(each.len());
+        args.push('[');
+        for (i, arg) in each.enumerate() {
+            check_arg(arg).map_err(|e| format!("event {name}: argument {}: {e}", i + 1))?;
+            if i > 0 {
+                args.push(',');
+            }
+            parts.push(args.len()..args.len() + arg.len());
+            args.push_str(arg);
+        }
+        args.push(']');
+        Ok(RawEvent { seq, time, name, args, parts })
     }
 
     /// The bridge's path for the agent's events, which start with
     /// `{"type":"event",`: `None` for any other payload, which then takes
     /// the general path ([`crate::protocol::AgentMsg::from_slice`]).
     pub fn from_agent_payload(payload: &[u8]) -> Option<Result<Self, String>> {
-        let rest = payload.strip_prefix(br#"{"type":"event","#)?;
-        // The body is what follows the type: an object once it gets its brace.
-        let mut body = Vec::with_capacity(rest.len() + 1);
-        body.push(b'{');
-        body.extend_from_slice(rest);
-        Some(match serde_json::from_slice::<Unchecked>(&body) {
-            Ok(u) => RawEvent::new(u.seq, u.time, u.name, u.args),
+        if !payload.starts_with(br#"{"type":"event","#) {
+            return None;
+        }
+        Some(match serde_json::from_slice::<Unchecked>(payload) {
+            Ok(u) => RawEvent::from_parts(u.seq, u.time, u.name, u.args.iter().map(|a| a.get())),
             Err(e) => Err(e.to_string()),
         })
     }
 
     /// The arguments, as the JSON text of an array.
-    pub fn args(&self) -> &RawValue {
+    pub fn args(&self) -> &str {
         &self.args
+    }
+
+    /// Argument `i`, as JSON text.
+    pub fn arg(&self, i: usize) -> Option<&str> {
+        self.parts.get(i).map(|r| &self.args[r.clone()])
+    }
+
+    /// The event as an [`EventRecord`] serialises:
+    /// `{"seq":..,"time":..,"name":..,"args":[..]}`.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.args.len() + self.name.len() + 64);
+        out.extend_from_slice(br#"{"seq":"#);
+        serde_json::to_writer(&mut out, &self.seq).expect("a number serialises");
+        out.extend_from_slice(br#","time":"#);
+        serde_json::to_writer(&mut out, &self.time).expect("a number serialises");
+        out.extend_from_slice(br#","name":"#);
+        serde_json::to_writer(&mut out, &self.name).expect("a string serialises");
+        out.extend_from_slice(br#","args":"#);
+        out.extend_from_slice(self.args.as_bytes());
+        out.push(b'}');
+        out
     }
 
     /// The parsed form, for readers that want a tree (tests, fuzzing).
@@ -66,7 +109,7 @@ impl RawEvent {
             seq: self.seq,
             time: self.time,
             name: self.name.clone(),
-            args: serde_json::from_str(self.args.get())?,
+            args: serde_json::from_str(&self.args)?,
         })
     }
 }
@@ -77,23 +120,20 @@ impl TryFrom<EventRecord> for RawEvent {
     /// An event that came another way (a replayed trace, a message whose
     /// type was not first).
     fn try_from(e: EventRecord) -> Result<Self, String> {
-        let args =
-            serde_json::value::to_raw_value(&e.args).map_err(|err| format!("event {}: {err}", e.name))?;
-        RawEvent::new(e.seq, e.time, e.name, args)
+        let each: Vec<String> = e.args.iter().map(Value::to_string).collect();
+        RawEvent::from_parts(e.seq, e.time, e.name, each.iter().map(String::as_str))
     }
 }
 
-/// Checks that `args` is an array that parses as a `serde_json::Value`
-/// would, nested at most [`MAX_ARGS_DEPTH`] deep, without building it.
-/// serde_json skips a raw value leniently (no depth limit, numbers out of
-/// range, lone surrogates); what the bridge forwards must be readable by
-/// every inspector and trace reader.
-fn check_args(name: &str, args: &RawValue) -> Result<(), String> {
-    if !args.get().starts_with('[') {
-        return Err(format!("event {name}: args is not an array"));
-    }
-    let mut de = serde_json::Deserializer::from_str(args.get());
-    Checked { depth: 1 }.deserialize(&mut de).map_err(|e| format!("event {name}: args: {e}"))
+/// Checks that one argument parses as a `serde_json::Value` would, nested
+/// at most [`MAX_ARGS_DEPTH`] deep with the array around it, without
+/// building it. serde_json skips a raw value leniently (no depth limit,
+/// numbers out of range, lone surrogates); what the bridge forwards must be
+/// readable by every inspector and trace reader.
+fn check_arg(arg: &str) -> serde_json::Result<()> {
+    let mut de = serde_json::Deserializer::from_str(arg);
+    Checked { depth: 2 }.deserialize(&mut de)?;
+    de.end()
 }
 
 /// A value read and dropped, as strictly as `Value` reads it, depth counted.
@@ -157,19 +197,24 @@ mod tests {
 
     use super::*;
 
-    fn raw(text: &str) -> Box<RawValue> {
-        RawValue::from_string(text.to_owned()).unwrap()
+    fn event(args: &str) -> Result<RawEvent, String> {
+        let payload = format!(r#"{{"type":"event","seq":1,"time":0,"name":"x","args":{args}}}"#);
+        RawEvent::from_agent_payload(payload.as_bytes()).unwrap()
     }
 
     #[test]
-    fn serialises_as_the_event_record_it_stands_for() {
-        let payload = br#"{"type":"event","seq":7,"time":1.5e12,"name":"tabs.onUpdated","args":[3,{"title":"A \"b\" [c"},{"id":3,"windowId":1,"index":0}]}"#;
+    fn writes_the_event_record_it_stands_for() {
+        let payload = br#"{"type":"event","seq":7,"time":1.5e12,"name":"tabs.on\"Updated","args":[3, {"title":"A \"b\" [c"} ,{"id":3,"windowId":1,"index":0}]}"#;
         let e = RawEvent::from_agent_payload(payload).unwrap().unwrap();
         let record = e.to_record().unwrap();
         assert_eq!(record.args[1], json!({"title": "A \"b\" [c"}));
-        let reparsed: EventRecord = serde_json::from_slice(&serde_json::to_vec(&e).unwrap()).unwrap();
+        assert_eq!(e.arg(2), Some(r#"{"id":3,"windowId":1,"index":0}"#));
+        assert_eq!(e.arg(3), None);
+        let reparsed: EventRecord = serde_json::from_slice(&e.to_json()).unwrap();
         assert_eq!(reparsed, record);
+        assert_eq!(e.to_json(), serde_json::to_vec(&record).unwrap(), "byte for byte, as serde writes it");
         assert_eq!(RawEvent::try_from(record.clone()).unwrap().to_record().unwrap(), record);
+        assert_eq!(event("[]").unwrap().args(), "[]");
     }
 
     #[test]
@@ -178,34 +223,30 @@ mod tests {
         assert!(RawEvent::from_agent_payload(br#"{"seq":1,"type":"event"}"#).is_none());
         let bad = RawEvent::from_agent_payload(br#"{"type":"event","seq":1,"time":1,"name":"x"}"#).unwrap();
         assert!(bad.unwrap_err().contains("missing field `args`"));
-        let not_array =
-            RawEvent::from_agent_payload(br#"{"type":"event","seq":1,"time":1,"name":"x","args":{}}"#);
-        assert_eq!(not_array.unwrap().unwrap_err(), "event x: args is not an array");
+        assert!(event("{}").unwrap_err().starts_with("invalid type: map, expected a sequence"));
     }
 
     #[test]
     fn only_args_a_value_would_read_are_taken() {
         let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
-        let event = |args: &str| RawEvent::new(1, 0.0, "x".into(), raw(args));
         assert!(event(&deep(MAX_ARGS_DEPTH)).is_ok());
         assert!(event(r#"[{"a": [[["]]]]]"]]]}, "\ud800\udc00", 1e308, 12345678901234567890123]"#).is_ok());
         let refused = [
-            (deep(MAX_ARGS_DEPTH + 1), "nested deeper than 100 levels"),
+            (deep(MAX_ARGS_DEPTH + 1), "argument 1: nested deeper than 100 levels"),
             (
                 format!("[{}1{}]", r#"{"a":"#.repeat(MAX_ARGS_DEPTH), "}".repeat(MAX_ARGS_DEPTH)),
                 "nested deeper",
             ),
-            ("[1e400]".into(), "number out of range"),
+            ("[1, 1e400]".into(), "argument 2: number out of range"),
             (r#"["\ud800"]"#.into(), "hex escape"),
-            ("{}".into(), "args is not an array"),
         ];
         for (args, why) in refused {
             let err = event(&args).unwrap_err();
-            assert!(err.starts_with("event x: ") && err.contains(why), "{args}: {err}");
+            assert!(err.starts_with("event x: argument ") && err.contains(why), "{args}: {err}");
         }
         // Whatever passes can be read back inside an inspector's message.
         let e = event(&deep(MAX_ARGS_DEPTH)).unwrap();
-        let msg = crate::protocol::ServerMsg::event_payload(0.0, &serde_json::to_vec(&e).unwrap());
+        let msg = crate::protocol::ServerMsg::event_payload(0.0, &e.to_json());
         assert!(serde_json::from_slice::<crate::protocol::ServerMsg>(&msg).is_ok());
     }
 }
