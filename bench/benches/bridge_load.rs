@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, bounded};
 use serde::Deserialize;
 use tabscope_bench::bridge::Bridge;
-use tabscope_bench::{hello, quantile, snapshot, updated};
+use tabscope_bench::{cpu_of, hello, quantile, snapshot, updated};
 use tabscope_shared::client::{SharedStream, connect_stream, socket_reader};
 
 /// What a load client reads of each message: its type, and of an event its
@@ -99,6 +99,7 @@ fn throughput(clients: usize, n: u64) -> String {
     let bytes: usize = payloads.iter().map(|p| p.len() + 4).sum();
     let (mut b, seen) = started(clients, n);
     let cpu_before = b.cpu();
+    let load_before = cpu_of(std::process::id());
     let start = Instant::now();
     for p in &payloads {
         b.send_payload(p);
@@ -108,11 +109,13 @@ fn throughput(clients: usize, n: u64) -> String {
         seen.iter().map(|r| r.recv_timeout(Duration::from_secs(120)).expect("all events")).collect();
     let end = seen.iter().map(|s| s.done).max().unwrap();
     let secs = (end - start).as_secs_f64();
-    let cpu_us = (b.cpu() - cpu_before).as_secs_f64() * 1e6 / n as f64;
+    let per_event = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
+    let cpu_us = per_event(b.cpu() - cpu_before);
+    let load_us = per_event(cpu_of(std::process::id()) - load_before);
     let all = seen.iter().all(|s| s.events == n && s.in_order && s.lagged == 0);
     let lost: u64 = seen.iter().map(|s| s.lagged).sum();
     format!(
-        "| sustained, {clients} client{} | **{:.0} events/s** ({:.0} MiB/s in); the bridge used {cpu_us:.1} µs of CPU per event | {} |",
+        "| sustained, {clients} client{} | **{:.0} events/s** ({:.0} MiB/s in); CPU per event: the bridge {cpu_us:.1} µs, the generator and clients {load_us:.1} µs | {} |",
         if clients == 1 { "" } else { "s" },
         n as f64 / secs,
         bytes as f64 / (1 << 20) as f64 / secs,
@@ -159,14 +162,20 @@ fn latency(clients: usize, rate: u64, secs: u64) -> String {
     )
 }
 
+/// `-- [EVENTS] [throughput|latency]`: events per throughput run (200,000),
+/// and one half of the table only.
 fn main() {
-    let n: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(200_000);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let n: u64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(200_000);
+    let only = |part: &str| {
+        !args.iter().any(|a| a == "throughput" || a == "latency") || args.iter().any(|a| a == part)
+    };
     let mut out = std::io::stdout().lock();
     writeln!(out, "| bridge end to end | result | delivery |\n|---|---|---|").unwrap();
-    for clients in [1, 4] {
+    for clients in [1, 4].into_iter().filter(|_| only("throughput")) {
         writeln!(out, "{}", throughput(clients, n)).unwrap();
     }
-    for clients in [1, 4] {
+    for clients in [1, 4].into_iter().filter(|_| only("latency")) {
         writeln!(out, "{}", latency(clients, 1000, 5)).unwrap();
     }
 }

@@ -10,7 +10,8 @@ use tabscope_shared::discovery::{self, Discovery};
 
 pub struct Bridge {
     pub child: Child,
-    pub stdin: BufWriter<ChildStdin>,
+    /// `None` once closed, as a browser closes it.
+    stdin: Option<BufWriter<ChildStdin>>,
     pub dir: tempfile::TempDir,
     /// Spawn to the discovery file written: the bridge is ready for inspectors.
     pub ready_after: Duration,
@@ -20,10 +21,27 @@ impl Bridge {
     /// Starts the bridge with `env`; waits for its discovery file.
     pub fn start(env: &[(&str, &str)]) -> Bridge {
         let dir = tempfile::tempdir().unwrap();
-        let exe = crate::binary("tabscope-bridge");
+        // `TABSCOPE_BENCH_BRIDGE=path` measures another build (an older
+        // commit's, for a before/after in the same conditions).
+        let exe = std::env::var_os("TABSCOPE_BENCH_BRIDGE")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| crate::binary("tabscope-bridge"));
         assert!(exe.exists(), "build the bridge first: cargo build --release -p tabscope-bridge");
+        // `TABSCOPE_BENCH_WRAP="valgrind --tool=callgrind"` profiles the
+        // bridge under the same load (instruction counts do not depend on
+        // how busy the machine is).
+        let wrap = std::env::var("TABSCOPE_BENCH_WRAP").unwrap_or_default();
+        let mut words = wrap.split_whitespace();
+        let mut command = match words.next() {
+            Some(program) => {
+                let mut c = Command::new(program);
+                c.args(words).arg(&exe);
+                c
+            }
+            None => Command::new(&exe),
+        };
         let start = Instant::now();
-        let mut child = Command::new(exe)
+        let mut child = command
             .arg("/bench/tabscope_bridge.json")
             .arg("tabscope-agent@tabscope.dev")
             .env("TABSCOPE_RUNTIME_DIR", dir.path().join("run"))
@@ -40,9 +58,9 @@ impl Bridge {
             while matches!(out.read(&mut buf), Ok(n) if n > 0) {}
         });
         let stdin = BufWriter::with_capacity(1 << 16, child.stdin.take().unwrap());
-        let mut b = Bridge { child, stdin, dir, ready_after: Duration::ZERO };
+        let mut b = Bridge { child, stdin: Some(stdin), dir, ready_after: Duration::ZERO };
         while b.discovery().is_none() {
-            assert!(start.elapsed() < Duration::from_secs(10), "the bridge did not start");
+            assert!(start.elapsed() < Duration::from_secs(60), "the bridge did not start");
             std::thread::sleep(Duration::from_micros(200));
         }
         b.ready_after = start.elapsed();
@@ -61,24 +79,18 @@ impl Bridge {
     }
 
     pub fn send_payload(&mut self, payload: &[u8]) {
-        self.stdin.write_all(&(payload.len() as u32).to_ne_bytes()).unwrap();
-        self.stdin.write_all(payload).unwrap();
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(&(payload.len() as u32).to_ne_bytes()).unwrap();
+        stdin.write_all(payload).unwrap();
     }
 
     pub fn flush(&mut self) {
-        self.stdin.flush().unwrap();
+        self.stdin.as_mut().expect("stdin open").flush().unwrap();
     }
 
     /// CPU time the bridge has used (all its threads, user and system).
     pub fn cpu(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // Fields after the command name: utime and stime are the 12th and 13th.
-        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        let f: Vec<u64> = rest.split_whitespace().filter_map(|x| x.parse().ok()).collect();
-        // SAFETY: sysconf has no preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-        let ticks = f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0);
-        Duration::from_secs_f64(ticks as f64 / hz)
+        crate::cpu_of(self.child.id())
     }
 
     pub fn rss_kib(&self) -> u64 {
@@ -87,7 +99,17 @@ impl Bridge {
 }
 
 impl Drop for Bridge {
+    /// Closes stdin as a browser does, so that the bridge ends on its own
+    /// (and a profiler around it writes its output); kills it if it lingers.
     fn drop(&mut self) {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -89,6 +89,21 @@ pub fn rss_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time process `pid` has used (all its threads, user and system).
+pub fn cpu_of(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // After the command name come fields 3, 4, ... of proc(5): utime and
+    // stime are fields 14 and 15. Counted by position: some fields before
+    // them are not numbers (the state) or negative (tpgid without a tty).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let field =
+        |n: usize| rest.split_whitespace().nth(n - 3).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let ticks = field(14) + field(15);
+    Duration::from_secs_f64(ticks as f64 / hz)
+}
+
 /// The workspace's `target/<profile>/` binary `name`, built by cargo for this bench.
 pub fn binary(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -108,4 +123,33 @@ pub fn hello() -> Value {
 /// Quantile `q` (0..=1) of sorted samples.
 pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    /// CPU time of the calling thread.
+    fn thread_cpu() -> Duration {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: ts is a valid timespec to write to.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
+    #[test]
+    fn cpu_of_counts_the_user_time_of_every_thread() {
+        // A thread that has used 300 ms of CPU, mostly user time, then ended.
+        std::thread::spawn(|| {
+            let mut x = 0u64;
+            while thread_cpu() < Duration::from_millis(300) {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            }
+        })
+        .join()
+        .unwrap();
+        // Ticks are 10 ms; the spin's system time is near nothing.
+        let cpu = super::cpu_of(std::process::id());
+        assert!(cpu >= Duration::from_millis(250), "{cpu:?}");
+    }
 }
