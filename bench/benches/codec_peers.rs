@@ -12,7 +12,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tabscope_bench::{best_of, traffic};
 use tabscope_shared::codec::{FrameReader, FrameWriter};
+use tabscope_shared::event::BrowserEvent;
 use tabscope_shared::protocol::AgentMsg;
+use tabscope_shared::raw_event::RawEvent;
 
 const MAX: usize = 64 << 20;
 
@@ -130,12 +132,29 @@ fn main() {
         &stdin_file,
         vec![
             Row {
-                name: "**tabscope** FrameReader + AgentMsg::from_slice (the bridge's stdin)",
+                name: "**tabscope** FrameReader + AgentMsg::from_slice",
                 time: best_of(RUNS, MIN, || {
                     let mut r = FrameReader::new(&bytes[..]).with_max_len(MAX);
                     for _ in 0..n {
                         let frame = r.read_frame().unwrap().unwrap();
                         std::hint::black_box(AgentMsg::from_slice(&frame).unwrap());
+                    }
+                }),
+            },
+            Row {
+                name: "**tabscope** the bridge's stdin: events as RawEvent (arguments checked, kept as text) and typed for the model, the rest AgentMsg",
+                time: best_of(RUNS, MIN, || {
+                    let mut r = FrameReader::new(&bytes[..]).with_max_len(MAX);
+                    for _ in 0..n {
+                        let frame = r.read_frame().unwrap().unwrap();
+                        match RawEvent::from_agent_payload(&frame) {
+                            Some(e) => {
+                                let e = e.unwrap();
+                                std::hint::black_box(BrowserEvent::from_raw(&e).unwrap());
+                                std::hint::black_box(e);
+                            }
+                            None => drop(std::hint::black_box(AgentMsg::from_slice(&frame).unwrap())),
+                        }
                     }
                 }),
             },
