@@ -196,6 +196,9 @@ impl Router {
             }
             Input::ReplayedError(message) => self.browser_error(message),
             Input::Browser(FromBrowser::Event(e)) => self.on_event(self.clock.now(), *e),
+            Input::Browser(FromBrowser::BadEvent(why)) => {
+                self.browser_error(format!("bad event from the agent: {why}"))
+            }
             Input::Browser(FromBrowser::Msg(msg)) => match msg {
                 Ok(m) => self.on_agent(*m),
                 Err(why) => self.browser_error(format!("unknown message from the agent: {why}")),

@@ -17,7 +17,7 @@ use crate::router::Input;
 
 /// How many messages may wait for one inspector before it counts as
 /// lagging: about a few seconds of a busy browser.
-pub const CLIENT_QUEUE: usize = 16384;
+pub const CLIENT_QUEUE: usize = 8192;
 
 pub type ClientId = u64;
 

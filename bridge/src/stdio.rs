@@ -18,6 +18,9 @@ use crate::router::Input;
 pub enum FromBrowser {
     /// An event, most of the traffic.
     Event(Box<Event>),
+    /// An event payload that cannot be taken as one (its arguments would
+    /// not read back in an inspector, a field is missing, ...).
+    BadEvent(String),
     /// Any other well-framed JSON message; `Err` when it is not one we know.
     Msg(Result<Box<AgentMsg>, String>),
     /// A well-framed payload that is not JSON; the stream goes on.
@@ -64,7 +67,7 @@ pub fn spawn_stdin(tx: Sender<Input>) -> io::Result<()> {
 pub fn parse(payload: &[u8]) -> FromBrowser {
     match RawEvent::from_agent_payload(payload) {
         Some(Ok(e)) => FromBrowser::Event(Box::new(e.into())),
-        Some(Err(why)) => FromBrowser::Msg(Err(why)),
+        Some(Err(why)) => FromBrowser::BadEvent(why),
         None => match AgentMsg::from_slice(payload) {
             Ok(m) => FromBrowser::Msg(Ok(Box::new(m))),
             Err(e) => match decode::<IgnoredAny>(payload) {

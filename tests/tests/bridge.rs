@@ -335,6 +335,47 @@ fn bad_messages_are_reported_and_the_bridge_goes_on() {
     assert!(b.child.try_wait().unwrap().is_none(), "still running");
 }
 
+/// The bridge forwards an event's arguments as the browser wrote them, so
+/// it refuses arguments an inspector or trace reader could not read back:
+/// nested past 100 levels (here half a million, which serde_json would skip
+/// without a limit), numbers out of range, lone surrogates. None of them
+/// reaches an inspector; the next good event does.
+#[test]
+fn events_an_inspector_could_not_read_are_refused_not_forwarded() {
+    let env = TestEnv::new();
+    let mut b = started(&env);
+    let s = b.session();
+    first_snapshot(&s);
+    let deep = "[".repeat(500_000) + &"]".repeat(500_000);
+    let bad = [
+        (deep.as_str(), "argument 1: nested deeper than 100 levels"),
+        ("1e400", "argument 1: number out of range"),
+        (r#""\ud800 lone""#, "argument 1: "),
+    ];
+    for (seq, (arg, _)) in bad.iter().enumerate() {
+        let payload = format!(
+            r#"{{"type":"event","seq":{},"time":1,"name":"windows.onFocusChanged","args":[{arg}]}}"#,
+            seq + 1
+        );
+        b.send_raw(&fixtures::frame(payload.as_bytes()));
+    }
+    b.send(&event(4, "windows.onFocusChanged", json!([1])));
+    let mut errors = Vec::new();
+    let good = s.until(WAIT, |m| match m {
+        ServerMsg::Error { message, .. } => {
+            errors.push(message.clone());
+            None
+        }
+        ServerMsg::Event { event, .. } => Some(event.seq),
+        _ => None,
+    });
+    assert_eq!(good, Some(4), "the first event an inspector sees is the good one; errors: {errors:?}");
+    assert_eq!(errors.len(), bad.len(), "{errors:?}");
+    for (e, (_, why)) in errors.iter().zip(bad) {
+        assert!(e.contains("windows.onFocusChanged: ") && e.contains(why), "{e}");
+    }
+}
+
 /// Peak resident memory of a running process, KiB.
 fn peak_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

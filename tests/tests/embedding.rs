@@ -38,16 +38,34 @@ fn an_embedding_add_on_shows_its_own_session_values() {
     // The mail tab's onCreated made the add-on set its value; the wrapped
     // sessions API reported it, so the embedder's model has it.
     let mut s = TestSession::connect(&embedder.socket);
-    let value = s.until(Duration::from_secs(30), |m| match m {
-        ServerMsg::Snapshot { snapshot, .. } => {
-            snapshot.tab_values.values().find_map(|v| v.get("embedder-seen").cloned())
+    let mut seen = Vec::new();
+    let value = s.until(Duration::from_secs(30), |m| {
+        seen.push(match m {
+            ServerMsg::Snapshot { snapshot, .. } => {
+                format!("snapshot: {} windows, values {:?}", snapshot.windows.len(), snapshot.tab_values)
+            }
+            ServerMsg::Event { event, .. } => {
+                format!("event {} {}", event.name, serde_json::json!(event.args))
+            }
+            other => format!("{other:?}").chars().take(200).collect(),
+        });
+        match m {
+            ServerMsg::Snapshot { snapshot, .. } => {
+                snapshot.tab_values.values().find_map(|v| v.get("embedder-seen").cloned())
+            }
+            ServerMsg::Event { event, .. } if event.name == "tabscope.onSessionValueChanged" => {
+                serde_json::from_value::<SessionValue>(event.args[0]["value"].clone()).ok()
+            }
+            _ => None,
         }
-        ServerMsg::Event { event, .. } if event.name == "tabscope.onSessionValueChanged" => {
-            serde_json::from_value::<SessionValue>(event.args[0]["value"].clone()).ok()
-        }
-        _ => None,
     });
-    assert_eq!(value, Some(SessionValue::String("created mail".into())));
+    assert_eq!(
+        value,
+        Some(SessionValue::String("created mail".into())),
+        "the embedder's bridge sent:\n{}\nbridge logs:\n{}",
+        seen.join("\n"),
+        env.bridge_log()
+    );
 
     // tabscope's own agent cannot see it: values belong to their add-on.
     let mut mine = TestSession::connect(&own.socket);
