@@ -132,16 +132,6 @@ fn main() {
         &stdin_file,
         vec![
             Row {
-                name: "**tabscope** FrameReader + AgentMsg::from_slice",
-                time: best_of(RUNS, MIN, || {
-                    let mut r = FrameReader::new(&bytes[..]).with_max_len(MAX);
-                    for _ in 0..n {
-                        let frame = r.read_frame().unwrap().unwrap();
-                        std::hint::black_box(AgentMsg::from_slice(&frame).unwrap());
-                    }
-                }),
-            },
-            Row {
                 name: "**tabscope** the bridge's stdin: events as RawEvent (arguments checked, kept as text) and typed for the model, the rest AgentMsg",
                 time: best_of(RUNS, MIN, || {
                     let mut r = FrameReader::new(&bytes[..]).with_max_len(MAX);

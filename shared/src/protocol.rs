@@ -265,9 +265,7 @@ impl Capabilities {
     pub fn allows_scripts(&self) -> bool {
         self.script_injection != Some(false)
     }
-}
 
-impl Capabilities {
     pub fn window_values(&self) -> bool {
         self.sessions.iter().any(|m| m == "setWindowValue")
     }
@@ -398,26 +396,21 @@ pub(crate) fn event_object(head: &[u8], number: &impl Serialize, event_json: &[u
 
 impl AgentMsg {
     /// Parses a payload from the agent. The agent writes `"type"` first, so
-    /// events and snapshots are read straight into their struct, without the
-    /// copy of the whole message that serde buffers for an internally tagged
-    /// enum (see BENCHMARKS.md). Anything else takes the general path; what
-    /// the general path accepts, this returns equal (fuzzed).
+    /// a snapshot is read straight into its struct, without the copy of the
+    /// whole message that serde buffers for an internally tagged enum (see
+    /// BENCHMARKS.md); the bridge reads events as [`RawEvent`]s before this.
+    /// Anything else takes the general path; what the general path accepts,
+    /// this returns equal (fuzzed).
+    ///
+    /// [`RawEvent`]: crate::raw_event::RawEvent
     pub fn from_slice(payload: &[u8]) -> serde_json::Result<AgentMsg> {
-        fn direct<T: serde::de::DeserializeOwned>(rest: &[u8]) -> Option<T> {
+        if let Some(rest) = payload.strip_prefix(br#"{"type":"snapshot","#) {
             let mut body = Vec::with_capacity(rest.len() + 1);
             body.push(b'{');
             body.extend_from_slice(rest);
-            serde_json::from_slice(&body).ok()
-        }
-        if let Some(rest) = payload.strip_prefix(br#"{"type":"event","#)
-            && let Some(e) = direct(rest)
-        {
-            return Ok(AgentMsg::Event(e));
-        }
-        if let Some(rest) = payload.strip_prefix(br#"{"type":"snapshot","#)
-            && let Some(s) = direct(rest)
-        {
-            return Ok(AgentMsg::Snapshot(s));
+            if let Ok(s) = serde_json::from_slice(&body) {
+                return Ok(AgentMsg::Snapshot(s));
+            }
         }
         serde_json::from_slice(payload)
     }
