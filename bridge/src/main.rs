@@ -98,13 +98,18 @@ fn run(args: &[String]) -> anyhow::Result<Exit> {
     // stdin thread waits (the pipe holds the rest) instead of parsed
     // messages piling up in memory (measured: 400 MiB for a 120,000-event burst).
     let (tx, rx) = crossbeam_channel::bounded::<Input>(INPUT_QUEUE);
-    let (out_tx, out_rx) = crossbeam_channel::unbounded::<Vec<u8>>();
+    let (out_tx, out_rx) = crossbeam_channel::bounded::<stdio::Outgoing>(stdio::TO_BROWSER_QUEUE);
     spawn_signals(tx.clone())?;
     let flight = recorder::flight_from_env();
-    let mut router =
-        Router::new(Config { runtime_dir, socket, info, command_timeout, trace, flight }, clock, out_tx)?;
+    let inputs = tx.clone();
+    let mut router = Router::new(
+        Config { runtime_dir, socket, info, command_timeout, trace, flight, inputs },
+        clock,
+        out_tx,
+    )?;
     match (replay, replay_reader) {
         (Some(o), Some(reader)) => {
+            spawn_parent_watch(tx.clone())?;
             let (start_tx, start_rx) = crossbeam_channel::bounded(1);
             router.on_first_client(start_tx);
             replay::spawn_answering(out_rx, tx.clone())?;
@@ -128,6 +133,26 @@ fn spawn_signals(tx: crossbeam_channel::Sender<Input>) -> anyhow::Result<()> {
             let _ = tx.send(Input::Signal(sig));
         }
     })?;
+    Ok(())
+}
+
+/// A replaying bridge has no browser whose end of stdin would stop it: it
+/// stops when the `tabscope replay` that started it is gone, however that
+/// died (Linux also sends it SIGTERM then; this covers the other systems).
+#[cfg(unix)]
+fn spawn_parent_watch(tx: crossbeam_channel::Sender<Input>) -> anyhow::Result<()> {
+    let parent = std::os::unix::process::parent_id();
+    std::thread::Builder::new().name("parent-watch".into()).spawn(move || {
+        while std::os::unix::process::parent_id() == parent {
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        let _ = tx.send(Input::Signal(signal_hook::consts::SIGHUP));
+    })?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn spawn_parent_watch(_tx: crossbeam_channel::Sender<Input>) -> anyhow::Result<()> {
     Ok(())
 }
 

@@ -5,6 +5,12 @@
 use std::collections::VecDeque;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use tabscope_shared::model::Model;
 use tabscope_shared::protocol::{AgentHello, BridgeInfo, TraceFileStatus};
@@ -108,13 +114,9 @@ impl FlightRecorder {
         for l in self.lines.range(start..) {
             file.writer.write_line(&l.bytes, l.event)?;
         }
-        file.writer.flush()?;
-        Ok(TraceFileStatus {
-            path: file.path,
-            records: file.writer.records(),
-            events: file.writer.events(),
-            error: None,
-        })
+        file.finish()?;
+        let (records, events) = file.writer.flushed();
+        Ok(TraceFileStatus { path: file.path, records, events, error: None })
     }
 }
 
@@ -126,9 +128,28 @@ pub enum Owner {
     Client(ClientId),
 }
 
+/// Lines waiting for one file's writer, at most, by count and by bytes:
+/// a slow disk costs records (each loss written as a gap record), never
+/// the router's time or unbounded memory.
+const SINK_QUEUE: usize = 16_384;
+const SINK_BYTES: usize = 64 << 20;
+/// A writer flushes at least this often, busy or not, so that a killed
+/// bridge leaves a file at most this much behind.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+enum ToWriter {
+    Line { bytes: Arc<[u8]>, event: bool },
+    Stop,
+}
+
+/// The router's end of a file being written by its own thread.
 struct Sink {
     owner: Owner,
-    file: TraceFile,
+    id: u64,
+    tx: Sender<ToWriter>,
+    queued_bytes: Arc<AtomicUsize>,
+    /// Records that could not be queued since the last gap record.
+    dropped: u64,
     /// Written with the first record, so that an agent hello arriving first
     /// goes into it.
     header: Option<TraceHeader>,
@@ -137,17 +158,30 @@ struct Sink {
 pub struct Recorders {
     pub flight: FlightRecorder,
     sinks: Vec<Sink>,
+    /// Where writers report that their file ended (stopped or failed).
+    done: Done,
+    next_id: u64,
+    /// Writers still running, for the bridge's exit to wait on.
+    running: Arc<AtomicUsize>,
 }
 
-/// A file that stopped, for its owner to hear about.
+/// A file that ended, for its owner to hear about.
+#[derive(Debug)]
 pub struct Stopped {
     pub owner: Owner,
+    /// Which file of that owner's (an owner can start a new one meanwhile).
+    pub sink: u64,
     pub status: TraceFileStatus,
 }
 
+/// Called by a writer thread when its file ends.
+pub type Done = Arc<dyn Fn(Stopped) + Send + Sync>;
+
 impl Recorders {
-    pub fn new(flight: FlightRecorder) -> Self {
-        Self { flight, sinks: Vec::new() }
+    /// `done` receives a [`Stopped`] for every file that ends, whether it
+    /// was stopped or failed.
+    pub fn new(flight: FlightRecorder, done: Done) -> Self {
+        Self { flight, sinks: Vec::new(), done, next_id: 1, running: Arc::new(AtomicUsize::new(0)) }
     }
 
     pub fn header(
@@ -163,8 +197,10 @@ impl Recorders {
         h
     }
 
-    /// Starts a file; its header is written with the first record. A
-    /// `snapshot` (the world now) follows the header at once.
+    /// Starts a file: created here (new, 0600, never an existing path or
+    /// link, so opening cannot block), written by its own thread. Its header
+    /// is written with the first record. A `snapshot` (the world now)
+    /// follows the header at once.
     pub fn start(
         &mut self,
         owner: Owner,
@@ -172,99 +208,169 @@ impl Recorders {
         header: TraceHeader,
         snapshot: Option<Record>,
     ) -> io::Result<()> {
-        let mut sink = Sink { owner, file: TraceFile::create(path)?, header: Some(header) };
+        let file = TraceFile::create(path)?;
+        self.attach(owner, file, header, snapshot)
+    }
+
+    fn attach(
+        &mut self,
+        owner: Owner,
+        file: TraceFile,
+        header: TraceHeader,
+        snapshot: Option<Record>,
+    ) -> io::Result<()> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let (tx, rx) = crossbeam_channel::bounded(SINK_QUEUE);
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let writer =
+            Writer { owner, id, file, rx, queued_bytes: queued_bytes.clone(), done: self.done.clone() };
+        self.running.fetch_add(1, Ordering::SeqCst);
+        let running = self.running.clone();
+        let spawned = thread::Builder::new().name("trace-writer".into()).spawn(move || {
+            writer.run();
+            running.fetch_sub(1, Ordering::SeqCst);
+        });
+        if let Err(e) = spawned {
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            return Err(e);
+        }
+        let mut sink = Sink { owner, id, tx, queued_bytes, dropped: 0, header: Some(header) };
         if let Some(s) = snapshot {
-            write_to(&mut sink, &s.to_line(), (&s).into())?;
-            sink.file.writer.flush()?;
+            sink.take(&s.to_line(), (&s).into());
         }
         self.sinks.push(sink);
         Ok(())
     }
 
-    #[cfg(test)]
-    fn is_recording(&self, owner: Owner) -> bool {
-        self.sinks.iter().any(|s| s.owner == owner)
-    }
-
-    /// Takes one record, encoded as `line`, into every recorder. Files that fail are closed and
-    /// returned, so their owners can be told; nothing else stops.
-    pub fn record(&mut self, kind: Kind, line: &[u8], anchor: impl FnOnce() -> Record) -> Vec<Stopped> {
+    /// Takes one record, encoded as `line`, into every recorder. Never
+    /// blocks: a file whose writer is behind loses the record, and a gap
+    /// record says how many were lost.
+    pub fn record(&mut self, kind: Kind, line: &[u8], t: Micros, anchor: impl FnOnce() -> Record) {
         self.flight.push(line, kind, anchor);
-        let mut failed = Vec::new();
-        for (i, sink) in self.sinks.iter_mut().enumerate() {
-            if let Err(e) = write_to(sink, line, kind) {
-                failed.push((i, e));
-            }
+        for sink in &mut self.sinks {
+            sink.take_at(line, kind, t);
         }
-        failed.into_iter().rev().map(|(i, e)| failed_sink(self.sinks.remove(i), &e)).collect()
     }
 
-    /// Ends the owner's file: flushed and closed.
-    pub fn stop(&mut self, owner: Owner) -> Option<TraceFileStatus> {
-        let i = self.sinks.iter().position(|s| s.owner == owner)?;
+    /// Ends the owner's file. Its writer writes what is queued, flushes,
+    /// syncs it to disk and reports on `done`. False if none was running.
+    pub fn stop(&mut self, owner: Owner) -> bool {
+        let Some(i) = self.sinks.iter().position(|s| s.owner == owner) else { return false };
         let mut sink = self.sinks.remove(i);
-        let flushed = write_header_if_due(&mut sink).and_then(|_| sink.file.writer.flush());
-        let mut st = status(&sink);
-        if let Err(e) = flushed {
-            st.error = Some(format!("writing {} failed: {e}", sink.file.path.display()));
+        if let Some(h) = sink.header.take() {
+            let _ = sink.send(Record::Header(Box::new(h)).to_line(), false);
         }
-        Some(st)
+        // A full queue still ends: the writer also stops when the channel closes.
+        let _ = sink.tx.try_send(ToWriter::Stop);
+        true
     }
 
-    /// Pushes buffered lines to the files, so that a killed bridge or
-    /// recorder leaves a readable file. Returns the files that failed.
-    pub fn flush(&mut self) -> Vec<Stopped> {
-        let mut stopped = Vec::new();
-        let mut i = 0;
-        while i < self.sinks.len() {
-            match self.sinks[i].file.writer.flush() {
-                Ok(()) => i += 1,
-                Err(e) => stopped.push(failed_sink(self.sinks.remove(i), &e)),
+    /// Ends every file (the bridge is stopping).
+    pub fn stop_all(&mut self) {
+        let owners: Vec<Owner> = self.sinks.iter().map(|s| s.owner).collect();
+        for o in owners {
+            self.stop(o);
+        }
+    }
+
+    /// Writers that have not finished yet.
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::SeqCst)
+    }
+
+    /// Drops a file whose writer ended by itself (it failed).
+    pub fn forget(&mut self, sink: u64) {
+        self.sinks.retain(|s| s.id != sink);
+    }
+
+}
+
+impl Sink {
+    fn take(&mut self, line: &[u8], kind: Kind) {
+        self.take_at(line, kind, 0)
+    }
+
+    fn take_at(&mut self, line: &[u8], kind: Kind, t: Micros) {
+        if let (Some(h), Kind::Hello(agent)) = (&mut self.header, kind)
+            && h.agent.is_none()
+        {
+            // The hello that opens a session belongs in the header.
+            h.agent = Some(agent.clone());
+            return;
+        }
+        if let Some(h) = self.header.take() {
+            // The header never counts as lost: the queue is empty when it goes.
+            let _ = self.send(Record::Header(Box::new(h)).to_line(), false);
+        }
+        if self.dropped > 0 {
+            let gap = Record::Gap { t, dropped: self.dropped }.to_line();
+            if self.send(gap, false) {
+                self.dropped = 0;
             }
         }
-        stopped
+        if !self.send(line.to_vec(), matches!(kind, Kind::Event)) {
+            self.dropped += 1;
+        }
     }
 
-    /// Closes everything (the bridge is stopping).
-    pub fn stop_all(&mut self) -> Vec<Stopped> {
-        let owners: Vec<Owner> = self.sinks.iter().map(|s| s.owner).collect();
-        owners.into_iter().filter_map(|o| self.stop(o).map(|status| Stopped { owner: o, status })).collect()
+    /// Queues a line unless the writer is over its count or byte budget.
+    fn send(&self, bytes: Vec<u8>, event: bool) -> bool {
+        let len = bytes.len();
+        if self.queued_bytes.load(Ordering::Relaxed) + len > SINK_BYTES && !self.tx.is_empty() {
+            return false;
+        }
+        self.queued_bytes.fetch_add(len, Ordering::Relaxed);
+        match self.tx.try_send(ToWriter::Line { bytes: bytes.into(), event }) {
+            Ok(()) => true,
+            Err(_) => {
+                self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+                false
+            }
+        }
     }
 }
 
-fn status(sink: &Sink) -> TraceFileStatus {
-    TraceFileStatus {
-        path: sink.file.path.clone(),
-        records: sink.file.writer.records(),
-        events: sink.file.writer.events(),
-        error: None,
-    }
+/// One file's thread: writes, flushes every [`FLUSH_EVERY`] and when idle,
+/// and at the end flushes and syncs to disk. Counts in its report are what
+/// reached the file, not what was handed to it.
+struct Writer {
+    owner: Owner,
+    id: u64,
+    file: TraceFile,
+    rx: Receiver<ToWriter>,
+    queued_bytes: Arc<AtomicUsize>,
+    done: Done,
 }
 
-/// A file that could not be written: closed, its owner to be told why.
-fn failed_sink(sink: Sink, e: &io::Error) -> Stopped {
-    let mut st = status(&sink);
-    st.error = Some(format!("writing {} failed, recording stopped: {e}", sink.file.path.display()));
-    Stopped { owner: sink.owner, status: st }
-}
-
-fn write_header_if_due(sink: &mut Sink) -> io::Result<()> {
-    if let Some(h) = sink.header.take() {
-        sink.file.writer.write(&Record::Header(Box::new(h)))?;
+impl Writer {
+    fn run(mut self) {
+        let result = self.write_all();
+        let (records, events) = self.file.writer.flushed();
+        let error = result.err().map(|e| {
+            format!("writing {} failed, recording stopped: {e}", self.file.path.display())
+        });
+        let status = TraceFileStatus { path: self.file.path.clone(), records, events, error };
+        (self.done)(Stopped { owner: self.owner, sink: self.id, status });
     }
-    Ok(())
-}
 
-fn write_to(sink: &mut Sink, line: &[u8], kind: Kind) -> io::Result<()> {
-    if let (Some(h), Kind::Hello(agent)) = (&mut sink.header, kind)
-        && h.agent.is_none()
-    {
-        // The hello that opens a session belongs in the header.
-        h.agent = Some(agent.clone());
-        return Ok(());
+    fn write_all(&mut self) -> io::Result<()> {
+        let mut last_flush = Instant::now();
+        loop {
+            match self.rx.recv_timeout(FLUSH_EVERY) {
+                Ok(ToWriter::Line { bytes, event }) => {
+                    self.queued_bytes.fetch_sub(bytes.len(), Ordering::Relaxed);
+                    self.file.writer.write_line(&bytes, event)?;
+                }
+                Ok(ToWriter::Stop) | Err(RecvTimeoutError::Disconnected) => return self.file.finish(),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if self.rx.is_empty() || last_flush.elapsed() >= FLUSH_EVERY {
+                self.file.writer.flush()?;
+                last_flush = Instant::now();
+            }
+        }
     }
-    write_header_if_due(sink)?;
-    sink.file.writer.write_line(line, matches!(kind, Kind::Event))
 }
 
 /// Reads the flight recorder's limits from the environment.
@@ -334,32 +440,58 @@ mod tests {
         assert!(f.usage().1 <= 10_000);
     }
 
+    fn recorders() -> (Recorders, Receiver<Stopped>) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        (Recorders::new(FlightRecorder::new(10, 1 << 20), Arc::new(move |s| tx.send(s).unwrap())), rx)
+    }
+
     #[test]
-    fn a_file_that_cannot_be_written_is_reported_and_dropped() {
-        let mut r = Recorders::new(FlightRecorder::new(10, 1 << 20));
-        let full = PathBuf::from("/dev/full");
-        r.start(Owner::Client(3), full, TraceHeader::new(Source::Recording, 0.0, 0), Some(snap(0)))
+    fn a_file_that_cannot_be_written_is_reported_with_what_reached_it() {
+        let (mut r, done) = recorders();
+        // An existing path is refused before anything is written to it.
+        let e = r
+            .start(Owner::Client(3), "/dev/full".into(), TraceHeader::new(Source::Recording, 0.0, 0), None)
             .unwrap_err();
-        // /dev/full accepts the open and fails the write: here at the first flush.
-        r.sinks.push(Sink {
-            owner: Owner::Client(4),
-            file: TraceFile::create(PathBuf::from("/dev/full")).unwrap(),
-            header: Some(TraceHeader::new(Source::Recording, 0.0, 0)),
-        });
-        let mut stopped = Vec::new();
+        assert!(e.to_string().contains("already exists"), "{e}");
+        // /dev/full as a full disk: it takes the open and fails the writes.
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let file = TraceFile { path: "/dev/full".into(), writer: tabscope_shared::trace::TraceWriter::new(full) };
+        r.attach(Owner::Client(4), file, TraceHeader::new(Source::Recording, 0.0, 0), Some(snap(0))).unwrap();
         for t in 0..10_000 {
             let e = ev(t);
-            stopped.extend(r.record((&e).into(), &e.to_line(), || snap(t)));
+            r.record((&e).into(), &e.to_line(), t, || snap(t));
         }
-        stopped.extend(r.flush());
-        assert_eq!(stopped.len(), 1);
-        assert_eq!(stopped[0].owner, Owner::Client(4));
-        assert!(
-            stopped[0].status.error.as_deref().unwrap().contains("No space left on device"),
-            "{:?}",
-            stopped[0].status
-        );
-        assert!(!r.is_recording(Owner::Client(4)));
+        let stopped = done.recv_timeout(Duration::from_secs(10)).expect("the writer reports its failure");
+        assert_eq!(stopped.owner, Owner::Client(4));
+        let st = stopped.status;
+        assert!(st.error.as_deref().unwrap().contains("No space left on device"), "{st:?}");
+        assert_eq!((st.records, st.events), (0, 0), "nothing reached the disk, and nothing is claimed");
         assert!(r.flight.usage().0 > 0, "the flight recorder goes on");
+    }
+
+    #[test]
+    fn a_writer_that_falls_behind_loses_records_to_a_gap_record_not_the_router() {
+        let (mut r, done) = recorders();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        r.start(Owner::Env, path.clone(), TraceHeader::new(Source::Recording, 0.0, 0), Some(snap(0))).unwrap();
+        // Far more than the queue holds, as fast as the router can go.
+        let n = (SINK_QUEUE * 8) as u64;
+        for t in 1..=n {
+            let e = ev(t);
+            r.record((&e).into(), &e.to_line(), t, || snap(t));
+        }
+        assert!(r.stop(Owner::Env));
+        let st = done.recv_timeout(Duration::from_secs(30)).unwrap().status;
+        assert_eq!(st.error, None);
+        let trace = read_file(&path).unwrap();
+        let events = trace.records.iter().filter(|r| r.kind() == "event").count() as u64;
+        let lost: u64 =
+            trace.records.iter().map(|r| if let Record::Gap { dropped, .. } = r { *dropped } else { 0 }).sum();
+        assert_eq!(events + lost, n, "every event is written or counted in a gap");
+        assert_eq!(st.events, events);
+        assert_eq!(st.records as usize, trace.records.len() + 1, "the header counts");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }
 }

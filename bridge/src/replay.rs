@@ -13,6 +13,7 @@ use tabscope_shared::protocol::{AgentMsg, BridgeMsg, Outcome, Reply};
 use tabscope_shared::trace::{Record, TraceReader};
 use tracing::{info, warn};
 
+use crate::stdio::Outgoing;
 use crate::router::Input;
 use crate::stdio::FromBrowser;
 
@@ -139,10 +140,13 @@ pub fn spawn(
 
 /// Stands where the browser would: every command gets an error reply, at
 /// once, so no caller waits for a timeout.
-pub fn spawn_answering(rx: Receiver<Vec<u8>>, tx: Sender<Input>) -> std::io::Result<()> {
+pub fn spawn_answering(rx: Receiver<Outgoing>, tx: Sender<Input>) -> std::io::Result<()> {
     thread::Builder::new().name("replay-commands".into()).spawn(move || {
-        for payload in rx {
-            let Ok(BridgeMsg::Command(c)) = serde_json::from_slice::<BridgeMsg>(&payload) else { continue };
+        for out in rx {
+            if !out.state.claim_for_sending() {
+                continue;
+            }
+            let Ok(BridgeMsg::Command(c)) = serde_json::from_slice::<BridgeMsg>(&out.payload) else { continue };
             let reply = Reply {
                 id: c.id,
                 outcome: Outcome::Error(format!(

@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
@@ -23,8 +25,8 @@ use tabscope_shared::trace::{Micros, Record, Source};
 use tracing::{debug, error, info, warn};
 
 use crate::recorder::{FlightRecorder, Kind, Owner, Recorders, Stopped, snapshot_record};
-use crate::server::{ClientHandle, ClientId, Payload};
-use crate::stdio::{Event, FromBrowser};
+use crate::server::{CLIENT_BYTES, ClientHandle, ClientId, Payload, Queued};
+use crate::stdio::{Event, FromBrowser, Outgoing, SendState, TO_BROWSER_QUEUE};
 
 pub enum Input {
     Browser(FromBrowser),
@@ -43,6 +45,8 @@ pub enum Input {
     ReplayDone {
         exit: bool,
     },
+    /// A trace file's writer finished (stopped, or failed).
+    RecordingEnded(Stopped),
 }
 
 /// Why the bridge stops.
@@ -91,6 +95,7 @@ struct Pending {
     origin: Origin,
     method: String,
     deadline: Instant,
+    sent: Arc<SendState>,
 }
 
 pub struct Config {
@@ -101,6 +106,8 @@ pub struct Config {
     /// `TABSCOPE_TRACE`: a trace of the bridge's whole life.
     pub trace: Option<PathBuf>,
     pub flight: FlightRecorder,
+    /// The router's own input, for its helper threads to report back.
+    pub inputs: Sender<Input>,
 }
 
 pub struct Router {
@@ -114,23 +121,39 @@ pub struct Router {
     next_command: u64,
     last_seq: Option<u64>,
     resync_asked: Option<Instant>,
-    to_browser: Sender<Vec<u8>>,
+    to_browser: Sender<Outgoing>,
     recorders: Recorders,
     /// Told when the first inspector connects (a replay waits for one).
     first_client: Option<Sender<()>>,
 }
 
 impl Router {
-    pub fn new(mut cfg: Config, clock: Clock, to_browser: Sender<Vec<u8>>) -> anyhow::Result<Self> {
+    pub fn new(mut cfg: Config, clock: Clock, to_browser: Sender<Outgoing>) -> anyhow::Result<Self> {
         let received = clock.now();
         let flight = std::mem::replace(&mut cfg.flight, FlightRecorder::new(0, 0));
-        let mut recorders = Recorders::new(flight);
+        let inputs = cfg.inputs.clone();
+        let mut recorders = Recorders::new(
+            flight,
+            Arc::new(move |s| {
+                let _ = inputs.send(Input::RecordingEnded(s));
+            }),
+        );
         if let Some(path) = cfg.trace.clone() {
-            let header = Recorders::header(Source::Bridge, clock.started(), clock.mono(), None, &cfg.info);
-            recorders
-                .start(Owner::Env, path.clone(), header, None)
-                .map_err(|e| anyhow::anyhow!("trace file {}: {e}", path.display()))?;
-            info!("recording the trace to {}", path.display());
+            // The agent starts a new bridge when it reconnects: each one
+            // writes a new file next to the first, never over it.
+            let started = candidates(&path).find_map(|p| {
+                let header = Recorders::header(Source::Bridge, clock.started(), clock.mono(), None, &cfg.info);
+                match recorders.start(Owner::Env, p.clone(), header, None) {
+                    Ok(()) => Some(Ok(p)),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
+                    Err(e) => Some(Err(e)),
+                }
+            });
+            match started {
+                Some(Ok(p)) => info!("recording the trace to {}", p.display()),
+                Some(Err(e)) => anyhow::bail!("trace file {}: {e}", path.display()),
+                None => anyhow::bail!("trace file {}: it and 999 numbered names next to it exist", path.display()),
+            }
         }
         let r = Self {
             cfg,
@@ -175,14 +198,8 @@ impl Router {
                 Err(RecvTimeoutError::Disconnected) => break Exit::Eof,
             }
             self.expire_commands();
-            // Files are flushed whenever the router catches up: at once when
-            // traffic is light, in batches under load. A killed bridge leaves
-            // a readable file.
-            if rx.is_empty() {
-                self.flush_traces();
-            }
         };
-        self.shut_down(&exit);
+        self.shut_down(&exit, &rx);
         exit
     }
 
@@ -223,25 +240,25 @@ impl Router {
             Input::ClientGone { id } => {
                 info!("inspector {id} disconnected");
                 self.clients.remove(&id);
-                if let Some(st) = self.recorders.stop(Owner::Client(id)) {
-                    info!(
-                        "recording to {} ended with its inspector: {} records",
-                        st.path.display(),
-                        st.records
-                    );
+                if self.recorders.stop(Owner::Client(id)) {
+                    info!("the recording of inspector {id} ends with it");
                 }
             }
+            Input::RecordingEnded(s) => self.recording_ended(s),
             Input::ClientMsg { id, msg: Ok(ClientMsg::Command(c)) } => self.command(id, c),
             Input::ClientMsg { id, msg: Ok(ClientMsg::Resync) } => self.send_snapshot_to(id),
             Input::ClientMsg { id, msg: Ok(ClientMsg::Record { path }) } => self.start_recording(id, path),
             Input::ClientMsg { id, msg: Ok(ClientMsg::StopRecording) } => {
-                let st = self.recorders.stop(Owner::Client(id)).unwrap_or_else(|| TraceFileStatus {
-                    path: PathBuf::new(),
-                    records: 0,
-                    events: 0,
-                    error: Some("no recording was running".into()),
-                });
-                self.send_to(id, &ServerMsg::RecordingStopped(st));
+                // The writer reports when the file is complete and on disk.
+                if !self.recorders.stop(Owner::Client(id)) {
+                    let st = TraceFileStatus {
+                        path: PathBuf::new(),
+                        records: 0,
+                        events: 0,
+                        error: Some("no recording was running".into()),
+                    };
+                    self.send_to(id, &ServerMsg::RecordingStopped(st));
+                }
             }
             Input::ClientMsg { id, msg: Ok(ClientMsg::SaveFlight { path }) } => self.save_flight(id, path),
             Input::ClientMsg { id, msg: Err(why) } => {
@@ -387,24 +404,37 @@ impl Router {
         let method = c.method.clone();
         let out = BridgeMsg::Command(Command { id, method: c.method.clone(), params: c.params.clone() });
         match self.send_browser(&out) {
-            Ok(()) => {
+            Ok(sent) => {
                 let deadline = Instant::now() + self.cfg.command_timeout;
-                self.pending
-                    .insert(id, Pending { origin: Origin::Client { id: client, request }, method, deadline });
+                self.pending.insert(
+                    id,
+                    Pending { origin: Origin::Client { id: client, request }, method, deadline, sent },
+                );
             }
             Err(why) => refuse(self, why),
         }
     }
 
-    /// Encodes, checks against the browser's limit, records and sends.
-    fn send_browser(&mut self, msg: &BridgeMsg) -> Result<(), String> {
+    /// Encodes, checks against the browser's limit, records and queues it
+    /// for the browser, never waiting. Returns the command's send state.
+    fn send_browser(&mut self, msg: &BridgeMsg) -> Result<Arc<SendState>, String> {
         let payload = encode(msg).map_err(|e| e.to_string())?;
         check_len(payload.len(), BROWSER_MAX_INCOMING).map_err(|e| {
             format!("{e}: the browser accepts at most {BROWSER_MAX_INCOMING} bytes in one message, so it was not sent")
         })?;
+        let state = Arc::new(SendState::default());
+        match self.to_browser.try_send(Outgoing { payload, state: state.clone() }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                return Err(format!(
+                    "the browser is not reading its messages ({TO_BROWSER_QUEUE} are waiting); not sent"
+                ));
+            }
+            Err(TrySendError::Disconnected(_)) => return Err("the browser connection is closed".to_owned()),
+        }
         let BridgeMsg::Command(c) = msg;
         self.record(&Record::Command { t: self.clock.mono(), command: c.clone() });
-        self.to_browser.send(payload).map_err(|_| "the browser connection is closed".to_owned())
+        Ok(state)
     }
 
     /// Asks the agent for a fresh snapshot, at most every few seconds.
@@ -420,10 +450,10 @@ impl Router {
             method: "agent.snapshot".into(),
             params: Value::Object(Default::default()),
         });
-        if self.send_browser(&cmd).is_ok() {
+        if let Ok(sent) = self.send_browser(&cmd) {
             let deadline = Instant::now() + self.cfg.command_timeout;
             self.pending
-                .insert(id, Pending { origin: Origin::Bridge, method: "agent.snapshot".into(), deadline });
+                .insert(id, Pending { origin: Origin::Bridge, method: "agent.snapshot".into(), deadline, sent });
         }
     }
 
@@ -433,11 +463,16 @@ impl Router {
             self.pending.iter().filter(|(_, p)| p.deadline <= now).map(|(id, _)| *id).collect();
         for id in expired {
             let p = self.pending.remove(&id).expect("listed above");
-            let why = format!(
-                "{} timed out: no reply from the browser within {} s",
-                p.method,
-                self.cfg.command_timeout.as_secs_f64()
-            );
+            let secs = self.cfg.command_timeout.as_secs_f64();
+            // Decided here, once: an unsent command is never sent after this.
+            let why = if p.sent.expire_unsent() {
+                format!("{} timed out after {secs} s before it reached the browser: it was not sent and will not run", p.method)
+            } else {
+                format!(
+                    "{} timed out: no reply from the browser within {secs} s; it was sent, so the browser may still run it",
+                    p.method
+                )
+            };
             warn!("{why}");
             if let Origin::Client { id: client, request } = p.origin {
                 self.send_to(client, &ServerMsg::Reply(Reply { id: request, outcome: Outcome::Error(why) }));
@@ -465,9 +500,17 @@ impl Router {
         ServerMsg::Snapshot { received: self.model_received, snapshot: self.model.to_snapshot() }
     }
 
+    /// Queues a snapshot unless one is already waiting for this client:
+    /// that one, with the events queued after it, already brings it up to
+    /// date. A flood of `resync` costs one snapshot, not one each.
     fn send_snapshot_to(&mut self, id: ClientId) {
-        let msg = self.snapshot_msg();
-        self.send_to(id, &msg);
+        let Some(c) = self.clients.get(&id) else { return };
+        if c.backlog.snapshot.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some(p) = payload(&self.snapshot_msg()) {
+            self.push_queued(id, Queued { payload: p, snapshot: true });
+        }
     }
 
     fn broadcast(&mut self, msg: &ServerMsg) {
@@ -492,25 +535,60 @@ impl Router {
         }
     }
 
-    /// Queues a payload for one client without ever blocking. A client whose
-    /// queue is full loses its backlog, is told how much, and gets a fresh
-    /// snapshot: it is resynced, never silently skipped.
     fn push(&mut self, id: ClientId, p: Payload) {
+        self.push_queued(id, Queued { payload: p, snapshot: false });
+    }
+
+    /// Queues a payload for one client without ever blocking. A client whose
+    /// queue is full, by count or by bytes, loses its backlog, is told how
+    /// much, and gets a fresh snapshot: it is resynced, never silently skipped.
+    fn push_queued(&mut self, id: ClientId, q: Queued) {
         let Some(c) = self.clients.get(&id) else { return };
-        match c.tx.try_send(p) {
-            Ok(()) => {}
-            Err(TrySendError::Disconnected(_)) => {
-                self.clients.remove(&id);
+        let over_budget = c.backlog.bytes.load(Ordering::Relaxed) + q.payload.len() > CLIENT_BYTES
+            && !c.tx.is_empty();
+        let full = if over_budget {
+            true
+        } else {
+            let (len, snapshot) = (q.payload.len(), q.snapshot);
+            c.backlog.bytes.fetch_add(len, Ordering::Relaxed);
+            if snapshot {
+                c.backlog.snapshot.store(true, Ordering::Relaxed);
             }
-            Err(TrySendError::Full(_)) => {
-                let dropped = 1 + c.drain.try_iter().count() as u64;
-                warn!("inspector {id} fell behind: dropped {dropped} messages, resyncing it");
-                let lagged = payload(&ServerMsg::Lagged { dropped });
-                let snap = payload(&self.snapshot_msg());
-                let c = &self.clients[&id];
-                for p in [lagged, snap].into_iter().flatten() {
-                    let _ = c.tx.try_send(p);
+            match c.tx.try_send(q) {
+                Ok(()) => false,
+                Err(TrySendError::Disconnected(_)) => {
+                    self.clients.remove(&id);
+                    return;
                 }
+                Err(TrySendError::Full(_)) => {
+                    c.backlog.bytes.fetch_sub(len, Ordering::Relaxed);
+                    true
+                }
+            }
+        };
+        if full {
+            self.resync_lagging(id);
+        }
+    }
+
+    fn resync_lagging(&mut self, id: ClientId) {
+        let Some(c) = self.clients.get(&id) else { return };
+        let mut dropped = 1;
+        for q in c.drain.try_iter() {
+            c.backlog.bytes.fetch_sub(q.payload.len(), Ordering::Relaxed);
+            dropped += 1;
+        }
+        c.backlog.snapshot.store(false, Ordering::Relaxed);
+        warn!("inspector {id} fell behind: dropped {dropped} messages, resyncing it");
+        let lagged = payload(&ServerMsg::Lagged { dropped });
+        let snap = payload(&self.snapshot_msg());
+        let c = &self.clients[&id];
+        for (p, snapshot) in [(lagged, false), (snap, true)] {
+            let Some(payload) = p else { continue };
+            c.backlog.bytes.fetch_add(payload.len(), Ordering::Relaxed);
+            c.backlog.snapshot.fetch_or(snapshot, Ordering::Relaxed);
+            if c.tx.try_send(Queued { payload, snapshot }).is_err() {
+                c.backlog.bytes.store(0, Ordering::Relaxed);
             }
         }
     }
@@ -525,24 +603,20 @@ impl Router {
     /// [`Router::record`] for a record already encoded as `line`.
     fn record_line(&mut self, kind: Kind, line: &[u8]) {
         let (model, t) = (&self.model, self.clock.mono());
-        let stopped = self.recorders.record(kind, line, || snapshot_record(t, model));
-        self.report_stopped(stopped);
+        self.recorders.record(kind, line, t, || snapshot_record(t, model));
     }
 
-    fn report_stopped(&mut self, stopped: Vec<Stopped>) {
-        for s in stopped {
-            if let Some(e) = &s.status.error {
-                error!("{e}");
-            }
-            if let Owner::Client(id) = s.owner {
-                self.send_to(id, &ServerMsg::RecordingStopped(s.status));
-            }
+    /// A file ended: complete and synced, or failed (then it is dropped
+    /// here; mirroring goes on). Its owner hears how many records reached it.
+    fn recording_ended(&mut self, s: Stopped) {
+        self.recorders.forget(s.sink);
+        match &s.status.error {
+            Some(e) => error!("{e}"),
+            None => info!("trace {}: {} records written", s.status.path.display(), s.status.records),
         }
-    }
-
-    fn flush_traces(&mut self) {
-        let stopped = self.recorders.flush();
-        self.report_stopped(stopped);
+        if let Owner::Client(id) = s.owner {
+            self.send_to(id, &ServerMsg::RecordingStopped(s.status));
+        }
     }
 
     fn trace_header(&self, source: Source) -> tabscope_shared::trace::TraceHeader {
@@ -557,9 +631,8 @@ impl Router {
 
     fn start_recording(&mut self, client: ClientId, path: PathBuf) {
         let owner = Owner::Client(client);
-        if let Some(st) = self.recorders.stop(owner) {
-            self.send_to(client, &ServerMsg::RecordingStopped(st));
-        }
+        // The old file's writer reports its end as usual.
+        self.recorders.stop(owner);
         let t = self.clock.mono();
         let header = self.trace_header(Source::Recording);
         let snapshot = snapshot_record(t, &self.model);
@@ -607,7 +680,7 @@ impl Router {
         }
     }
 
-    fn shut_down(&mut self, exit: &Exit) {
+    fn shut_down(&mut self, exit: &Exit, rx: &Receiver<Input>) {
         // A caller waiting for a reply hears why none will come.
         let why = match exit {
             Exit::Eof => "the browser closed the connection".to_owned(),
@@ -618,8 +691,25 @@ impl Router {
         pending.sort_by_key(|(id, _)| *id);
         for (_, p) in pending {
             if let Origin::Client { id, request } = p.origin {
-                let error = format!("{} got no answer: {why}", p.method);
+                let error = if p.sent.expire_unsent() {
+                    format!("{} was not sent: {why}", p.method)
+                } else {
+                    format!("{} got no answer: {why}", p.method)
+                };
                 self.send_to(id, &ServerMsg::Reply(Reply { id: request, outcome: Outcome::Error(error) }));
+            }
+        }
+        // Trace files: written to the end and synced, for 3 s at most.
+        self.recorders.stop_all();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while self.recorders.running() > 0 {
+            match rx.recv_deadline(deadline) {
+                Ok(Input::RecordingEnded(s)) => self.recording_ended(s),
+                Ok(_) => {}
+                Err(_) => {
+                    error!("{} trace files were not finished in time", self.recorders.running());
+                    break;
+                }
             }
         }
         // Let each writer finish what it was given, for half a second at most.
@@ -628,14 +718,16 @@ impl Router {
         for w in written {
             let _ = w.recv_deadline(deadline);
         }
-        for s in self.recorders.stop_all() {
-            match s.status.error {
-                Some(e) => error!("{e}"),
-                None => info!("trace {}: {} records written", s.status.path.display(), s.status.records),
-            }
-        }
         discovery::remove_discovery(&self.cfg.runtime_dir, self.cfg.info.pid);
     }
+}
+
+/// `trace.jsonl`, then `trace-2.jsonl` … `trace-1000.jsonl`.
+fn candidates(path: &std::path::Path) -> impl Iterator<Item = PathBuf> + '_ {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    std::iter::once(path.to_path_buf())
+        .chain((2..=1000).map(move |n| path.with_file_name(format!("{stem}-{n}{ext}"))))
 }
 
 impl Default for Clock {

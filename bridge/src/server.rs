@@ -5,6 +5,7 @@
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -18,6 +19,9 @@ use crate::router::Input;
 /// How many messages may wait for one inspector before it counts as
 /// lagging: about a few seconds of a busy browser.
 pub const CLIENT_QUEUE: usize = 8192;
+/// And how many bytes: a count alone let 3,000 queued snapshots of a
+/// 400-tab model take 390 MB. One snapshot may always go, whatever its size.
+pub const CLIENT_BYTES: usize = 32 << 20;
 
 pub type ClientId = u64;
 
@@ -27,13 +31,39 @@ const BATCH_BYTES: usize = 256 * 1024;
 /// An encoded frame payload, shared by every client it goes to.
 pub type Payload = Arc<[u8]>;
 
+/// A payload on its way to one inspector.
+pub struct Queued {
+    pub payload: Payload,
+    /// A snapshot: at most one waits per client, later ones are not needed.
+    pub snapshot: bool,
+}
+
+/// What waits in one client's queue, kept by the router (adding) and the
+/// client's writer (taking).
+#[derive(Default)]
+pub struct Backlog {
+    pub bytes: AtomicUsize,
+    pub snapshot: AtomicBool,
+}
+
+impl Backlog {
+    /// The writer took `q` off the queue.
+    fn taken(&self, q: &Queued) {
+        self.bytes.fetch_sub(q.payload.len(), Ordering::Relaxed);
+        if q.snapshot {
+            self.snapshot.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
 /// The router's handle on a connected inspector.
 pub struct ClientHandle {
     pub id: ClientId,
-    pub tx: Sender<Payload>,
+    pub tx: Sender<Queued>,
     /// A second receiver on the same queue: lets the router empty the queue
     /// of a client that fell behind, before it resyncs it.
-    pub drain: Receiver<Payload>,
+    pub drain: Receiver<Queued>,
+    pub backlog: Arc<Backlog>,
     pub pid: Option<i32>,
     /// Disconnected once the writer has written all it was given and ended.
     pub written: Receiver<()>,
@@ -113,9 +143,10 @@ fn start_client(
     tx: Sender<Input>,
 ) -> io::Result<()> {
     let shared = SharedStream::new(stream);
-    let (qtx, qrx) = crossbeam_channel::bounded::<Payload>(CLIENT_QUEUE);
+    let (qtx, qrx) = crossbeam_channel::bounded::<Queued>(CLIENT_QUEUE);
     let (done, written) = crossbeam_channel::bounded::<()>(0);
-    let handle = ClientHandle { id, tx: qtx, drain: qrx.clone(), pid, written };
+    let backlog = Arc::new(Backlog::default());
+    let handle = ClientHandle { id, tx: qtx, drain: qrx.clone(), backlog: backlog.clone(), pid, written };
     let mut writer = socket_writer(shared.clone());
     thread::Builder::new().name(format!("client-{id}-write")).spawn(move || {
         let _done = done;
@@ -123,9 +154,10 @@ fn start_client(
         // call: under load a client costs one system call per batch, not per event.
         while let Ok(first) = qrx.recv() {
             let mut next = Some(first);
-            while let Some(payload) = next.take() {
+            while let Some(q) = next.take() {
+                backlog.taken(&q);
                 // The router checked the size; a refusal here would be a bug, not input.
-                let _ = writer.queue_frame(&payload);
+                let _ = writer.queue_frame(&q.payload);
                 if writer.queued() < BATCH_BYTES {
                     next = qrx.try_recv().ok();
                 }

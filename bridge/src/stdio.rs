@@ -2,6 +2,8 @@
 //! writes frames to stdout. Nothing else in the process touches stdout.
 
 use std::io::{self, BufReader};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::thread;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -45,12 +47,16 @@ impl From<RawEvent> for Event {
 
 pub fn spawn_stdin(tx: Sender<Input>) -> io::Result<()> {
     thread::Builder::new().name("stdin".into()).spawn(move || {
-        let mut reader = FrameReader::new(BufReader::with_capacity(256 * 1024, io::stdin().lock()));
+        // An over-limit message is skipped and reported; ending here would
+        // only make the agent reconnect and send it again, for ever.
+        let mut reader =
+            FrameReader::new(BufReader::with_capacity(256 * 1024, io::stdin().lock())).skip_oversized();
         loop {
             let item = match reader.read_frame() {
                 Ok(None) => FromBrowser::Eof,
                 Ok(Some(payload)) => parse(&payload),
-                // Any error reading a frame itself loses the stream.
+                Err(e) if e.stream_intact() => FromBrowser::BadPayload(e.to_string()),
+                // Any other error reading a frame loses the stream.
                 Err(e) => FromBrowser::Fatal(e.to_string()),
             };
             let last = matches!(item, FromBrowser::Eof | FromBrowser::Fatal(_));
@@ -78,15 +84,50 @@ pub fn parse(payload: &[u8]) -> FromBrowser {
     }
 }
 
+/// Messages waiting for the browser, at most: a browser that stops reading
+/// makes commands fail at once rather than pile up.
+pub const TO_BROWSER_QUEUE: usize = 256;
+
+/// Where a command to the browser is. The router and the stdout thread
+/// race for it: only one of "sent" and "expired" can win, so a command the
+/// asker was told had timed out unsent is never sent later.
+#[derive(Default)]
+pub struct SendState(AtomicU8);
+
+const QUEUED: u8 = 0;
+const SENT: u8 = 1;
+const EXPIRED: u8 = 2;
+
+impl SendState {
+    /// The stdout thread's claim; false if the command already expired.
+    pub fn claim_for_sending(&self) -> bool {
+        self.0.compare_exchange(QUEUED, SENT, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+    /// The router's claim at the deadline; false if it was already sent.
+    pub fn expire_unsent(&self) -> bool {
+        self.0.compare_exchange(QUEUED, EXPIRED, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+}
+
+/// An encoded message for the browser, with its command's state.
+pub struct Outgoing {
+    pub payload: Vec<u8>,
+    pub state: Arc<SendState>,
+}
+
 /// Writes pre-encoded payloads to stdout as frames. The router has already
 /// checked each against the browser's 1 MiB limit; the writer checks again.
-pub fn spawn_stdout(rx: Receiver<Vec<u8>>) -> io::Result<()> {
+/// A command whose deadline passed while it waited is not written.
+pub fn spawn_stdout(rx: Receiver<Outgoing>) -> io::Result<()> {
     thread::Builder::new().name("stdout".into()).spawn(move || {
         let mut writer = FrameWriter::new(io::stdout().lock());
         while let Ok(first) = rx.recv() {
             // Frames that piled up go out in one write; each is checked alone.
-            for payload in std::iter::once(first).chain(rx.try_iter().take(64)) {
-                if let Err(e) = writer.queue_frame(&payload) {
+            for out in std::iter::once(first).chain(rx.try_iter().take(64)) {
+                if !out.state.claim_for_sending() {
+                    continue;
+                }
+                if let Err(e) = writer.queue_frame(&out.payload) {
                     warn!("cannot write to the browser: {e}");
                 }
             }

@@ -17,7 +17,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("tabscope: {e:#}");
+            // Errors carry the browser's words (`call`'s error, a title).
+            eprintln!("tabscope: {}", tabscope_shared::terminal::escape_lines(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

@@ -61,10 +61,57 @@ pub enum ClientError {
     Browser(String),
 }
 
+/// Connects to a bridge's socket, trusting it only as ssh-agent's clients
+/// do: the path must be a socket of ours (not a symlink to someone else's),
+/// and the process listening on it must run as our uid. Without this, a
+/// socket another user planted or linked would receive our commands.
 pub fn connect_stream(socket: &Path) -> Result<Stream, ClientError> {
     let err = |source| ClientError::Connect { path: socket.display().to_string(), source };
+    check_socket_file(socket).map_err(err)?;
     let name = socket.to_fs_name::<GenericFilePath>().map_err(err)?;
-    Stream::connect(name).map_err(err)
+    let stream = Stream::connect(name).map_err(err)?;
+    check_listener(&stream).map_err(err)?;
+    Ok(stream)
+}
+
+#[cfg(unix)]
+fn check_socket_file(socket: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let m = std::fs::symlink_metadata(socket)?;
+    let me = crate::discovery::current_uid();
+    if !m.file_type().is_socket() {
+        return Err(io::Error::new(io::ErrorKind::PermissionDenied, "not a socket (a link or a file): refusing it"));
+    }
+    if m.uid() != me {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("the socket belongs to uid {}, not to us (uid {me}): refusing it", m.uid()),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_socket_file(_socket: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(unix)]
+fn check_listener(stream: &Stream) -> io::Result<()> {
+    let me = crate::discovery::current_uid();
+    match stream.peer_creds()?.euid() {
+        Some(uid) if uid == me => Ok(()),
+        Some(uid) => Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("the process listening there runs as uid {uid}, not as us (uid {me}): refusing it"),
+        )),
+        None => Err(io::Error::new(io::ErrorKind::PermissionDenied, "cannot tell who listens there")),
+    }
+}
+
+#[cfg(not(unix))]
+fn check_listener(_stream: &Stream) -> io::Result<()> {
+    Ok(())
 }
 
 /// A blocking connection: one request at a time.
@@ -149,6 +196,10 @@ impl Client {
     }
 }
 
+/// Messages a session holds for its owner at most, and requests for the bridge.
+pub const SESSION_IN: usize = 65_536;
+pub const SESSION_OUT: usize = 1024;
+
 /// What a background session reports to its owner.
 #[derive(Debug)]
 pub enum SessionEvent {
@@ -170,8 +221,11 @@ pub struct Session {
 impl Session {
     pub fn spawn(socket: &Path, wake: Arc<dyn Fn() + Send + Sync>) -> Result<Self, ClientError> {
         let s = SharedStream::new(connect_stream(socket)?);
-        let (out_tx, out_rx) = crossbeam_channel::unbounded::<ClientMsg>();
-        let (in_tx, in_rx) = crossbeam_channel::unbounded();
+        // Bounded both ways: an owner that stops reading makes the reader
+        // wait, the socket fill and the bridge resync us (`lagged`), rather
+        // than messages piling up here without end.
+        let (out_tx, out_rx) = crossbeam_channel::bounded::<ClientMsg>(SESSION_OUT);
+        let (in_tx, in_rx) = crossbeam_channel::bounded(SESSION_IN);
         let mut reader = socket_reader(s.clone());
         let mut writer = socket_writer(s);
         let wake_r = wake.clone();

@@ -36,6 +36,10 @@ pub enum FrameError {
     /// something wrote text to the stream: say so.
     #[error("{}", describe_too_large(*.len, *.max, .header))]
     TooLarge { len: u64, max: usize, header: [u8; 4] },
+    /// A frame over the cap whose body was read past and thrown away: the
+    /// stream goes on at the next frame.
+    #[error("a message of {len} bytes was skipped: over the limit of {max} bytes for one message")]
+    Skipped { len: u64, max: usize },
     /// A message we were asked to write is over the limit.
     #[error("message of {len} bytes exceeds the {max}-byte limit for one frame")]
     TooLargeToSend { len: usize, max: usize },
@@ -53,7 +57,13 @@ impl FrameError {
     /// payload inside a well-formed frame leaves the framing intact; anything
     /// else means the stream is lost.
     pub fn stream_intact(&self) -> bool {
-        matches!(self, FrameError::InvalidUtf8(_) | FrameError::InvalidJson(_) | FrameError::WrongShape(_))
+        matches!(
+            self,
+            FrameError::InvalidUtf8(_)
+                | FrameError::InvalidJson(_)
+                | FrameError::WrongShape(_)
+                | FrameError::Skipped { .. }
+        )
     }
 
     fn from_json(e: serde_json::Error) -> Self {
@@ -88,11 +98,21 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
 pub struct FrameReader<R> {
     inner: R,
     max: usize,
+    skip_oversized: bool,
 }
 
 impl<R: Read> FrameReader<R> {
     pub fn new(inner: R) -> Self {
-        Self { inner, max: DEFAULT_READ_CAP }
+        Self { inner, max: DEFAULT_READ_CAP, skip_oversized: false }
+    }
+
+    /// Reads past a frame over the cap instead of giving up on the stream
+    /// (the browser side: its length is real, only too big to hold). The
+    /// body is discarded as it arrives, never held. A length whose bytes
+    /// are text still ends the stream: that is not a frame at all.
+    pub fn skip_oversized(mut self) -> Self {
+        self.skip_oversized = true;
+        self
     }
 
     /// Refuses frames longer than `max` bytes.
@@ -115,7 +135,15 @@ impl<R: Read> FrameReader<R> {
             return Err(FrameError::Empty);
         }
         if len > self.max {
-            return Err(FrameError::TooLarge { len: len as u64, max: self.max, header });
+            let text = header.iter().all(|b| b.is_ascii_graphic() || *b == b' ');
+            if !self.skip_oversized || text {
+                return Err(FrameError::TooLarge { len: len as u64, max: self.max, header });
+            }
+            let got = io::copy(&mut (&mut self.inner).take(len as u64), &mut io::sink())? as usize;
+            if got < len {
+                return Err(FrameError::TruncatedBody { expected: len, got });
+            }
+            return Err(FrameError::Skipped { len: len as u64, max: self.max });
         }
         // Grow with the data, not with the claim: a truncated stream with a
         // large header costs only what really arrived.
@@ -298,6 +326,30 @@ mod tests {
         assert_eq!(r.read_frame().unwrap(), None);
     }
     use serde_json::{Value, json};
+
+    #[test]
+    fn an_oversized_frame_is_skipped_and_the_next_one_read() {
+        let mut stream = frame(br#""first""#);
+        stream.extend(frame(&[b' '; 100]));
+        stream.extend(frame(br#""after""#));
+        let mut r = FrameReader::new(&stream[..]).with_max_len(50).skip_oversized();
+        assert_eq!(r.read_message::<String>().unwrap().unwrap(), "first");
+        let e = r.read_frame().unwrap_err();
+        assert!(matches!(e, FrameError::Skipped { len: 100, max: 50 }), "{e}");
+        assert!(e.stream_intact());
+        assert_eq!(r.read_message::<String>().unwrap().unwrap(), "after");
+        // Without the option, or when the length is text, the stream is lost.
+        let e = FrameReader::new(&stream[..]).with_max_len(5).read_frame().unwrap_err();
+        assert!(!e.stream_intact());
+        let text = b"/home/user: oops".to_vec();
+        let e = FrameReader::new(&text[..]).with_max_len(50).skip_oversized().read_frame().unwrap_err();
+        assert!(matches!(e, FrameError::TooLarge { .. }), "{e}");
+        // A cut body is still a cut body.
+        let mut cut = 1000u32.to_ne_bytes().to_vec();
+        cut.extend([b' '; 10]);
+        let e = FrameReader::new(&cut[..]).with_max_len(50).skip_oversized().read_frame().unwrap_err();
+        assert!(matches!(e, FrameError::TruncatedBody { expected: 1000, got: 10 }), "{e}");
+    }
 
     fn frame(payload: &[u8]) -> Vec<u8> {
         let mut v = (payload.len() as u32).to_ne_bytes().to_vec();

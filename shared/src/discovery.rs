@@ -2,8 +2,15 @@
 //! bridge, `<pid>.sock` and `<pid>.json` (who it is, which browser).
 //!
 //! `$TABSCOPE_RUNTIME_DIR` overrides the location (tests, several users on
-//! one machine); otherwise `$XDG_RUNTIME_DIR/tabscope`, else
-//! `<tmp>/tabscope-<uid>`.
+//! one machine); otherwise `$XDG_RUNTIME_DIR/tabscope`, else `run` in the
+//! user's own state folder (`~/.local/state/tabscope/run`). There is no
+//! fallback in a shared folder such as `/tmp`: a predictable name there can
+//! be taken first by another user, to block every bridge or to pose as one.
+//!
+//! Bridges and clients trust the folder only as ssh-agent would: a real
+//! directory (not a symlink), ours, writable by nobody else, under parents
+//! that only we or root can change. Clients then take only `<dir>/<pid>.sock`
+//! and check who listens on it (`client::connect_stream`).
 
 use std::fs;
 use std::io;
@@ -20,7 +27,9 @@ pub fn runtime_dir() -> io::Result<PathBuf> {
     Ok(dir)
 }
 
-/// The runtime directory's path, without touching the file system.
+/// The runtime directory's path, without touching the file system. Empty
+/// when there is nowhere private to put it (no runtime folder, no home):
+/// checking it then fails with a message that says what to set.
 pub fn runtime_dir_path() -> PathBuf {
     if let Some(d) = std::env::var_os("TABSCOPE_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
@@ -28,7 +37,19 @@ pub fn runtime_dir_path() -> PathBuf {
     if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(d).join("tabscope");
     }
-    std::env::temp_dir().join(format!("tabscope-{}", current_uid()))
+    project_dirs().map(|p| p.state_dir().unwrap_or(p.data_local_dir()).join("run")).unwrap_or_default()
+}
+
+fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("dev", "tabscope", "tabscope")
+}
+
+fn no_private_place() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        "no private folder for the bridges' sockets: neither XDG_RUNTIME_DIR nor a home folder is set; \
+         set TABSCOPE_RUNTIME_DIR to a folder only you can write to",
+    )
 }
 
 #[cfg(unix)]
@@ -42,43 +63,24 @@ pub fn current_uid() -> u32 {
     0
 }
 
-/// Creates `dir` 0700 if needed; refuses one owned by someone else or one
-/// that others could write to (they could have planted a socket or a
-/// discovery file in it), and tightens one of ours that others could only read.
+fn refuse(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::PermissionDenied, msg)
+}
+
+/// Creates `dir` 0700 if needed, then checks it as [`check_private_dir`]
+/// does; a folder of ours that others could only read is tightened.
 #[cfg(unix)]
 pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    if dir.as_os_str().is_empty() {
+        return Err(no_private_place());
+    }
     match fs::DirBuilder::new().mode(0o700).recursive(true).create(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e),
     }
-    let meta = fs::symlink_metadata(dir)?;
-    if !meta.is_dir() {
-        return Err(io::Error::other(format!("{} is not a directory", dir.display())));
-    }
-    if meta.uid() != current_uid() {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!(
-                "{} belongs to uid {}, not to us (uid {}): refusing to use it",
-                dir.display(),
-                meta.uid(),
-                current_uid()
-            ),
-        ));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!(
-                "{} is writable by others (mode {:o}): refusing to use it; \
-                 remove it or `chmod 700` it if you trust what is in it",
-                dir.display(),
-                meta.mode() & 0o777
-            ),
-        ));
-    }
+    let meta = check_private_dir(dir)?.expect("created above");
     if meta.mode() & 0o077 != 0 {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
     }
@@ -87,7 +89,78 @@ pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
 
 #[cfg(not(unix))]
 pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
+    if dir.as_os_str().is_empty() {
+        return Err(no_private_place());
+    }
     fs::create_dir_all(dir)
+}
+
+/// Checks, without changing anything, that `dir` can be trusted to hold
+/// bridges: a directory and not a symlink, owned by us, writable by nobody
+/// else, and under parents that only we or root can change (or that are
+/// sticky, like `/tmp`, so nobody can swap our folder for theirs).
+/// `None` when it does not exist.
+#[cfg(unix)]
+pub fn check_private_dir(dir: &Path) -> io::Result<Option<fs::Metadata>> {
+    use std::os::unix::fs::MetadataExt;
+    if dir.as_os_str().is_empty() {
+        return Err(no_private_place());
+    }
+    let meta = match fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if meta.file_type().is_symlink() {
+        return Err(refuse(format!("{} is a symbolic link: refusing to use it", dir.display())));
+    }
+    if !meta.is_dir() {
+        return Err(io::Error::other(format!("{} is not a directory", dir.display())));
+    }
+    let me = current_uid();
+    if meta.uid() != me {
+        return Err(refuse(format!(
+            "{} belongs to uid {}, not to us (uid {me}): refusing to use it",
+            dir.display(),
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(refuse(format!(
+            "{} is writable by others (mode {:o}): refusing to use it; \
+             remove it or `chmod 700` it if you trust what is in it",
+            dir.display(),
+            meta.mode() & 0o777
+        )));
+    }
+    let abs = std::path::absolute(dir)?;
+    for parent in abs.ancestors().skip(1) {
+        let m = fs::metadata(parent)?;
+        let sticky = m.mode() & 0o1000 != 0;
+        if (m.uid() != me && m.uid() != 0) || (m.mode() & 0o022 != 0 && !sticky) {
+            return Err(refuse(format!(
+                "{} is inside {}, which others can change (owner uid {}, mode {:o}): refusing to use it; \
+                 set TABSCOPE_RUNTIME_DIR to a folder of yours",
+                dir.display(),
+                parent.display(),
+                m.uid(),
+                m.mode() & 0o7777
+            )));
+        }
+    }
+    Ok(Some(meta))
+}
+
+#[cfg(not(unix))]
+pub fn check_private_dir(dir: &Path) -> io::Result<Option<fs::Metadata>> {
+    if dir.as_os_str().is_empty() {
+        return Err(no_private_place());
+    }
+    match fs::symlink_metadata(dir) {
+        Ok(m) => Ok(Some(m)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Where the bridge keeps `bridge.log`: `$TABSCOPE_LOG_DIR`, else the user's
@@ -97,7 +170,7 @@ pub fn log_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("TABSCOPE_LOG_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
     }
-    directories::ProjectDirs::from("dev", "tabscope", "tabscope")
+    project_dirs()
         .map(|p| p.state_dir().unwrap_or(p.data_local_dir()).to_path_buf())
         .unwrap_or_else(|| std::env::temp_dir().join("tabscope-logs"))
 }
@@ -137,10 +210,7 @@ pub fn discovery_path(dir: &Path, pid: u32) -> PathBuf {
 
 /// Writes the discovery file atomically (readers never see half of it).
 pub fn write_discovery(dir: &Path, d: &Discovery) -> io::Result<()> {
-    let path = discovery_path(dir, d.bridge.pid);
-    let tmp = path.with_extension("json.tmp");
-    fs::write(&tmp, serde_json::to_vec_pretty(d)?)?;
-    fs::rename(tmp, path)
+    crate::files::write_atomic(&discovery_path(dir, d.bridge.pid), &serde_json::to_vec_pretty(d)?, 0o600)
 }
 
 pub fn remove_discovery(dir: &Path, pid: u32) {
@@ -161,15 +231,16 @@ pub fn pid_alive(_pid: u32) -> bool {
     true
 }
 
-/// The live bridges in `dir`, oldest first. Entries of dead bridges are removed.
+/// The live bridges in `dir`, oldest first. Entries of dead bridges are
+/// removed. The folder is checked first ([`check_private_dir`]), and a
+/// discovery file is taken only as `<pid>.json`, a regular file of ours,
+/// naming that pid and the socket `<dir>/<pid>.sock`.
 pub fn list_bridges(dir: &Path) -> io::Result<Vec<Discovery>> {
     let mut found = Vec::new();
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(found),
-        Err(e) => return Err(e),
-    };
-    for entry in entries.flatten() {
+    if check_private_dir(dir)?.is_none() {
+        return Ok(found);
+    }
+    for entry in fs::read_dir(dir)?.flatten() {
         let path = entry.path();
         let Some(pid) = path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse::<u32>().ok()) else {
             continue;
@@ -179,14 +250,29 @@ pub fn list_bridges(dir: &Path) -> io::Result<Vec<Discovery>> {
             continue;
         }
         if path.extension().is_some_and(|e| e == "json")
+            && is_own_file(&path)
             && let Ok(bytes) = fs::read(&path)
             && let Ok(d) = serde_json::from_slice::<Discovery>(&bytes)
+            && d.bridge.pid == pid
+            && d.socket == socket_path(dir, pid)
         {
             found.push(d);
         }
     }
     found.sort_by(|a, b| a.bridge.started.total_cmp(&b.bridge.started).then(a.bridge.pid.cmp(&b.bridge.pid)));
     Ok(found)
+}
+
+/// A regular file (not a symlink, FIFO or device) owned by us.
+#[cfg(unix)]
+fn is_own_file(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.uid() == current_uid())
+}
+
+#[cfg(not(unix))]
+fn is_own_file(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
 }
 
 /// Picks one bridge: by pid or by browser name prefix ("thunderbird",
@@ -262,19 +348,71 @@ mod tests {
         }
     }
 
+    fn disc_in(dir: &Path, pid: u32, name: &str) -> Discovery {
+        Discovery { socket: socket_path(dir, pid), ..disc(pid, name) }
+    }
+
     #[test]
     fn stale_entries_are_cleaned_and_live_ones_listed() {
         let tmp = tempfile::tempdir().unwrap();
         let me = std::process::id();
-        write_discovery(tmp.path(), &disc(me, "Thunderbird")).unwrap();
+        write_discovery(tmp.path(), &disc_in(tmp.path(), me, "Thunderbird")).unwrap();
+        assert_eq!(fs::metadata(discovery_path(tmp.path(), me)).unwrap().mode() & 0o777, 0o600);
         // A pid that cannot be alive (above pid_max on Linux).
         let dead = 4_194_305 + 7;
-        write_discovery(tmp.path(), &disc(dead, "Firefox")).unwrap();
+        write_discovery(tmp.path(), &disc_in(tmp.path(), dead, "Firefox")).unwrap();
         fs::write(socket_path(tmp.path(), dead), b"").unwrap();
         let found = list_bridges(tmp.path()).unwrap();
         assert_eq!(found.iter().map(|d| d.bridge.pid).collect::<Vec<_>>(), vec![me]);
         assert!(!discovery_path(tmp.path(), dead).exists());
         assert!(!socket_path(tmp.path(), dead).exists());
+    }
+
+    #[test]
+    fn a_discovery_file_naming_another_socket_or_pid_is_ignored() {
+        let tmp = tempfile::tempdir().unwrap();
+        let me = std::process::id();
+        // Someone else's socket, or another bridge's pid, under our pid's name.
+        write_discovery(tmp.path(), &disc(me, "Thunderbird")).unwrap();
+        assert!(list_bridges(tmp.path()).unwrap().is_empty());
+        let other = Discovery { bridge: BridgeInfo { pid: 1, ..Default::default() }, ..disc_in(tmp.path(), me, "x") };
+        fs::write(discovery_path(tmp.path(), me), serde_json::to_vec(&other).unwrap()).unwrap();
+        assert!(list_bridges(tmp.path()).unwrap().is_empty());
+        // A link in place of the discovery file is not read.
+        let real = tmp.path().join("elsewhere.json");
+        fs::write(&real, serde_json::to_vec(&disc_in(tmp.path(), me, "x")).unwrap()).unwrap();
+        fs::remove_file(discovery_path(tmp.path(), me)).unwrap();
+        std::os::unix::fs::symlink(&real, discovery_path(tmp.path(), me)).unwrap();
+        assert!(list_bridges(tmp.path()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_runtime_folder_that_is_a_link_or_in_a_shared_folder_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real");
+        ensure_private_dir(&real).unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let e = list_bridges(&link).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        let shared = tmp.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
+        let e = ensure_private_dir(&shared.join("tabscope")).unwrap_err();
+        assert!(e.to_string().contains("which others can change"), "{e}");
+        // A sticky shared folder (like /tmp) is fine: nobody can swap ours.
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+        ensure_private_dir(&shared.join("tabscope")).unwrap();
+    }
+
+    #[test]
+    fn with_no_runtime_folder_the_fallback_is_in_our_own_home() {
+        // Read without changing the process's environment: the rule alone.
+        let p = project_dirs().map(|p| p.state_dir().unwrap_or(p.data_local_dir()).join("run"));
+        if let Some(p) = p {
+            assert!(!p.starts_with(std::env::temp_dir()), "{}", p.display());
+        }
+        assert_eq!(ensure_private_dir(Path::new("")).unwrap_err().kind(), io::ErrorKind::NotFound);
     }
 
     #[test]

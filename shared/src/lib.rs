@@ -2,16 +2,20 @@
 //! the protocol, the model of windows, tabs and session values, the trace
 //! format, bridge discovery and the bridge client.
 
+pub mod child;
 pub mod client;
 pub mod codec;
 pub mod discovery;
 pub mod event;
+pub mod files;
+pub mod gecko_id;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod methods;
 pub mod model;
 pub mod protocol;
 pub mod raw_event;
+pub mod terminal;
 pub mod trace;
 
 /// Milliseconds since the epoch, as the browser's `Date.now()` counts.

@@ -8,6 +8,15 @@ use tabscope_shared::client::{Client, ClientError};
 use tabscope_shared::discovery::{self, Discovery};
 use tabscope_shared::methods::{self, METHODS};
 use tabscope_shared::protocol::ServerMsg;
+use tabscope_shared::terminal::{escape, escape_json};
+
+/// Prints JSON for a person or a program: valid JSON, with nothing a
+/// terminal would act on (see `terminal`).
+pub fn print_json(v: &impl serde::Serialize, pretty: bool) -> anyhow::Result<()> {
+    let text = if pretty { serde_json::to_string_pretty(v)? } else { serde_json::to_string(v)? };
+    println!("{}", escape_json(&text));
+    Ok(())
+}
 
 /// The bridge the user means (see `discovery::select`).
 pub fn pick(selector: Option<&str>) -> anyhow::Result<Discovery> {
@@ -34,8 +43,7 @@ pub fn list(json: bool) -> anyhow::Result<()> {
     let dir = discovery::runtime_dir_path();
     let all = discovery::list_bridges(&dir)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&all)?);
-        return Ok(());
+        return print_json(&all, true);
     }
     if all.is_empty() {
         println!("no bridge running (in {}).", dir.display());
@@ -49,9 +57,9 @@ pub fn list(json: bool) -> anyhow::Result<()> {
         println!(
             "{:<8} {:<28} {:<10} {}",
             d.bridge.pid,
-            d.browser_label(),
+            escape(&d.browser_label()),
             age(d.bridge.started),
-            d.bridge.profile.as_deref().unwrap_or("-")
+            escape(d.bridge.profile.as_deref().unwrap_or("-"))
         );
     }
     Ok(())
@@ -60,9 +68,7 @@ pub fn list(json: bool) -> anyhow::Result<()> {
 pub fn snapshot(selector: Option<&str>) -> anyhow::Result<()> {
     let mut c = connect(selector)?;
     let snap = c.snapshot()?;
-    let out = json!({ "bridge": c.bridge, "agent": c.agent, "snapshot": snap });
-    println!("{}", serde_json::to_string_pretty(&out)?);
-    Ok(())
+    print_json(&json!({ "bridge": c.bridge, "agent": c.agent, "snapshot": snap }), true)
 }
 
 /// Prints events as they come. When the bridge goes away (the browser quit,
@@ -81,12 +87,17 @@ pub fn watch(selector: Option<&str>, json: bool) -> anyhow::Result<()> {
                     e => format!("lost the bridge: {e}"),
                 };
                 eprintln!(
-                    "tabscope: {why} ({}, bridge pid {}); waiting for its add-on to reconnect (Ctrl-C to stop)",
-                    d.browser_label(),
+                    "tabscope: {} ({}, bridge pid {}); waiting for its add-on to reconnect (Ctrl-C to stop)",
+                    escape(&why),
+                    escape(&d.browser_label()),
                     d.bridge.pid
                 );
                 (d, c) = reconnect(&d);
-                eprintln!("tabscope: reconnected to {} (bridge pid {})", d.browser_label(), d.bridge.pid);
+                eprintln!(
+                    "tabscope: reconnected to {} (bridge pid {})",
+                    escape(&d.browser_label()),
+                    d.bridge.pid
+                );
                 continue;
             }
         };
@@ -95,7 +106,7 @@ pub fn watch(selector: Option<&str>, json: bool) -> anyhow::Result<()> {
             ServerMsg::Event { received, event } if json => {
                 let mut v = serde_json::to_value(event)?;
                 v["received"] = json!(received);
-                writeln!(out, "{v}")
+                writeln!(out, "{}", escape_json(&v.to_string()))
             }
             ServerMsg::Event { event, .. } => {
                 let t = event.target();
@@ -104,14 +115,14 @@ pub fn watch(selector: Option<&str>, json: bool) -> anyhow::Result<()> {
                     out,
                     "{:>6} {:<32} w{:<4} t{:<6} {}",
                     event.seq,
-                    event.name,
+                    escape(&event.name),
                     id(t.window),
                     id(t.tab),
-                    event.summary()
+                    escape(&event.summary())
                 )
             }
             ServerMsg::Error { message, .. } => {
-                eprintln!("tabscope: bridge error: {message}");
+                eprintln!("tabscope: bridge error: {}", escape(message));
                 Ok(())
             }
             ServerMsg::Lagged { dropped } => {
@@ -155,10 +166,7 @@ pub fn call(selector: Option<&str>, method: &str, params: &str) -> anyhow::Resul
     methods::validate(method, &params).map_err(anyhow::Error::msg)?;
     let mut c = connect(selector)?;
     match c.call(method, params) {
-        Ok(v) => {
-            println!("{}", serde_json::to_string_pretty(&v)?);
-            Ok(())
-        }
+        Ok(v) => print_json(&v, true),
         Err(ClientError::Browser(e)) => bail!("{method}: {e}"),
         Err(e) => Err(e.into()),
     }
@@ -168,7 +176,7 @@ pub fn methods(json: bool) -> anyhow::Result<()> {
     if json {
         let v: serde_json::Map<String, Value> =
             METHODS.iter().map(|m| (m.name.to_owned(), json!(m.params))).collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        print_json(&v, true)?;
     } else {
         for m in METHODS {
             println!("{:<30} {{{}}}", m.name, m.params.join(", "));

@@ -84,8 +84,17 @@ pub fn manifest_for(bridge: &Path, extra_ids: &[String], previous: Option<&HostM
     }
 }
 
-fn read_manifest(path: &Path) -> Option<HostManifest> {
+pub fn read_manifest(path: &Path) -> Option<HostManifest> {
     serde_json::from_slice(&fs::read(path).ok()?).ok()
+}
+
+/// Replaces the manifest atomically: a browser starting meanwhile reads the
+/// old one or the new one, never half of one.
+pub fn write_manifest(path: &Path, m: &HostManifest) -> anyhow::Result<()> {
+    fs::create_dir_all(path.parent().expect("manifest path has a folder"))?;
+    let mut text = serde_json::to_vec_pretty(m)?;
+    text.push(b'\n');
+    tabscope_shared::files::write_atomic(path, &text, 0o644).with_context(|| format!("writing {}", path.display()))
 }
 
 pub fn install(choice: BrowserChoice, extra_ids: &[String], bridge: Option<PathBuf>) -> anyhow::Result<()> {
@@ -93,12 +102,12 @@ pub fn install(choice: BrowserChoice, extra_ids: &[String], bridge: Option<PathB
         Some(p) => fs::canonicalize(&p).with_context(|| format!("bridge {}", p.display()))?,
         None => default_bridge_path()?,
     };
+    for id in extra_ids {
+        tabscope_shared::gecko_id::check(id).map_err(anyhow::Error::msg)?;
+    }
     for (browser, path) in manifest_locations(choice)? {
         let m = manifest_for(&bridge, extra_ids, read_manifest(&path).as_ref());
-        fs::create_dir_all(path.parent().expect("manifest path has a folder"))?;
-        let mut text = serde_json::to_vec_pretty(&m)?;
-        text.push(b'\n');
-        fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        write_manifest(&path, &m)?;
         println!("{browser}: wrote {}", path.display());
         println!("  bridge: {}", m.path);
         println!("  allowed add-ons: {}", m.allowed_extensions.join(", "));

@@ -135,7 +135,7 @@ pub fn addon_id(dir: &Path) -> anyhow::Result<String> {
     let m: serde_json::Value =
         serde_json::from_slice(&fs::read(&path).with_context(|| format!("reading {}", path.display()))?)
             .with_context(|| format!("{} is not valid JSON", path.display()))?;
-    ["browser_specific_settings", "applications"]
+    let id = ["browser_specific_settings", "applications"]
         .iter()
         .find_map(|k| m.get(*k)?.get("gecko")?.get("id")?.as_str().map(str::to_owned))
         .with_context(|| {
@@ -143,7 +143,10 @@ pub fn addon_id(dir: &Path) -> anyhow::Result<String> {
                 "{} has no gecko id; sideloading needs one: add \"browser_specific_settings\": {{\"gecko\": {{\"id\": \"name@you.example\"}}}}",
                 path.display()
             )
-        })
+        })?;
+    // The id becomes a file name in the profile: only Gecko's grammar passes.
+    tabscope_shared::gecko_id::check(&id).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(id)
 }
 
 /// Prepares the profile: prefs, the agent, the user's add-ons. Returns the
@@ -173,17 +176,41 @@ pub fn prepare_profile(profile: &Path, browser: Browser, addons: &[PathBuf]) -> 
     Ok(ids)
 }
 
-/// Makes sure the host manifest points at our bridge and allows `ids`.
-fn ensure_host_manifest(ids: &[String]) -> anyhow::Result<()> {
+/// Makes sure the host manifest points at our bridge and allows `ids` for
+/// this run. Returns the ids it added, which [`forget_ids`] takes out again
+/// when the browser is closed: launching an add-on does not allow it for good.
+fn ensure_host_manifest(ids: &[String]) -> anyhow::Result<Vec<String>> {
     let bridge = install::default_bridge_path()?;
+    let mut added = Vec::new();
     for (_, path) in install::manifest_locations(BrowserChoice::All)? {
-        let current: Option<install::HostManifest> =
-            fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let current = install::read_manifest(&path);
         let wanted = install::manifest_for(&bridge, ids, current.as_ref());
+        for id in &wanted.allowed_extensions {
+            let before = current.as_ref().is_some_and(|c| c.allowed_extensions.contains(id));
+            if !before && id != ADDON_ID && !added.contains(id) {
+                added.push(id.clone());
+            }
+        }
         if current.as_ref() != Some(&wanted) {
-            fs::create_dir_all(path.parent().expect("manifest has a folder"))?;
-            fs::write(&path, serde_json::to_vec_pretty(&wanted)?)?;
+            install::write_manifest(&path, &wanted)?;
             eprintln!("tabscope: host manifest written to {}", path.display());
+        }
+    }
+    Ok(added)
+}
+
+/// Takes the ids a launch added out of the host manifest again.
+fn forget_ids(ids: &[String]) -> anyhow::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    for (_, path) in install::manifest_locations(BrowserChoice::All)? {
+        if let Some(mut m) = install::read_manifest(&path) {
+            let before = m.allowed_extensions.len();
+            m.allowed_extensions.retain(|id| !ids.contains(id));
+            if m.allowed_extensions.len() != before {
+                install::write_manifest(&path, &m)?;
+            }
         }
     }
     Ok(())
@@ -194,6 +221,8 @@ pub struct Launched {
     pub child: Child,
     pub bridge: Discovery,
     pub profile: PathBuf,
+    /// Ids this launch added to the host manifest, taken out at the end.
+    pub added_ids: Vec<String>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -227,16 +256,31 @@ pub fn start(args: &LaunchArgs) -> anyhow::Result<Launched> {
         }
     };
     let ids = prepare_profile(&profile, args.browser, &args.addons)?;
-    ensure_host_manifest(&ids)?;
+    let added_ids = ensure_host_manifest(&ids)?;
+    // From here on, a failure must not leave them allowed.
+    let undo = |e: anyhow::Error| {
+        let _ = forget_ids(&added_ids);
+        e
+    };
+    match spawn_and_wait(args, &binary, &profile) {
+        Ok((child, bridge)) => Ok(Launched { child, bridge, profile, added_ids, _temp: temp }),
+        Err(e) => Err(undo(e)),
+    }
+}
+
+fn spawn_and_wait(args: &LaunchArgs, binary: &Path, profile: &Path) -> anyhow::Result<(Child, Discovery)> {
+    let label = args.browser.label();
 
     let log_path = profile.join("browser-output.log");
     let log = fs::File::create(&log_path)?;
-    let mut cmd = Command::new(&binary);
+    let mut cmd = Command::new(binary);
     if args.headless {
         cmd.arg("--headless");
     }
-    cmd.arg("--no-remote").arg("--profile").arg(&profile);
+    cmd.arg("--no-remote").arg("--profile").arg(profile);
     cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+    // A killed `tabscope launch` takes its development browser with it.
+    tabscope_shared::child::die_with_parent(&mut cmd);
     if let Some(trace) = &args.record {
         let trace = std::path::absolute(trace)?;
         cmd.env("TABSCOPE_TRACE", trace);
@@ -257,7 +301,7 @@ pub fn start(args: &LaunchArgs) -> anyhow::Result<Launched> {
         let found = discovery::list_bridges(&dir)
             .unwrap_or_default()
             .into_iter()
-            .find(|d| d.bridge.profile.as_deref().map(Path::new) == Some(profile.as_path()));
+            .find(|d| d.bridge.profile.as_deref().map(Path::new) == Some(profile));
         if let Some(d) = found {
             break d;
         }
@@ -279,7 +323,7 @@ pub fn start(args: &LaunchArgs) -> anyhow::Result<Launched> {
         bridge.bridge.pid,
         bridge.socket.display()
     );
-    Ok(Launched { child, bridge, profile, _temp: temp })
+    Ok((child, bridge))
 }
 
 /// Closes every window through the agent, which quits the browser cleanly;
@@ -396,6 +440,9 @@ fn finish(launched: &Mutex<Option<Launched>>) {
         eprintln!("tabscope: {e:#}");
     }
     wait_bridge_gone(&l.bridge);
+    if let Err(e) = forget_ids(&l.added_ids) {
+        eprintln!("tabscope: could not take {} out of the host manifest again: {e:#}", l.added_ids.join(", "));
+    }
     let kept = match l._temp.take() {
         Some(t) => {
             let _ = t.close();

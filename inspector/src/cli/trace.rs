@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 use clap::{Subcommand, ValueEnum};
 use tabscope_shared::client::{Session, SessionEvent};
 use tabscope_shared::protocol::{ClientMsg, ServerMsg, TraceFileStatus};
+use tabscope_shared::terminal::escape;
 use tabscope_shared::trace::{Stats, export_chrome};
 
 use super::bridges::pick;
@@ -50,7 +51,7 @@ pub fn run(cmd: TraceCmd) -> anyhow::Result<()> {
             let done = export_chrome(BufReader::with_capacity(1 << 18, f), BufWriter::new(o))
                 .with_context(|| file.display().to_string())?;
             if let Some(w) = &done.warning {
-                eprintln!("tabscope: {w}");
+                eprintln!("tabscope: {}", escape(w));
             }
             println!(
                 "wrote {}: {} instant events, {} commands, {} names; open it in https://ui.perfetto.dev or chrome://tracing",
@@ -92,7 +93,7 @@ fn wait_for<T>(
                     return Ok(Some(x));
                 }
             }
-            Ok(SessionEvent::Warning(w)) => eprintln!("tabscope: {w}"),
+            Ok(SessionEvent::Warning(w)) => eprintln!("tabscope: {}", escape(&w)),
             Ok(SessionEvent::Closed(why)) => {
                 bail!("{why}; a recording holds what was written until then")
             }
@@ -133,8 +134,8 @@ pub fn record(selector: Option<&str>, out: &Path, duration: Option<Duration>) ->
     }
     let until = duration.map(|d| Instant::now() + d);
     match duration {
-        Some(t) => eprintln!("recording {} to {} for {}", d.browser_label(), path.display(), d_label(&t)),
-        None => eprintln!("recording {} to {} (Ctrl-C to stop)", d.browser_label(), path.display()),
+        Some(t) => eprintln!("recording {} to {} for {}", escape(&d.browser_label()), path.display(), d_label(&t)),
+        None => eprintln!("recording {} to {} (Ctrl-C to stop)", escape(&d.browser_label()), path.display()),
     }
     // The bridge writes; this end waits, and hears if writing fails.
     while !stop.load(Ordering::Relaxed) && until.is_none_or(|u| Instant::now() < u) {
@@ -191,8 +192,10 @@ pub fn replay(file: &Path, speed: &str, exit_at_end: bool) -> anyhow::Result<()>
     eprintln!(
         "replaying {} ({}) at speed {speed}: it starts when an inspector connects (`tabscope`, `tabscope watch`); Ctrl-C stops",
         file.display(),
-        header.browser_label()
+        escape(&header.browser_label())
     );
+    // Killed by SIGTERM or SIGKILL, `replay` takes its bridge with it.
+    tabscope_shared::child::die_with_parent(&mut cmd);
     let status = cmd.status().context("cannot start tabscope-bridge")?;
     if !status.success() {
         bail!(

@@ -61,7 +61,8 @@ impl Link {
 
     pub fn send(&mut self, msg: ClientMsg) -> bool {
         match &self.session {
-            Some(s) if self.status == Status::Connected => s.tx.send(msg).is_ok(),
+            // Never blocks the UI: a bridge that reads nothing fills the queue.
+            Some(s) if self.status == Status::Connected => s.tx.try_send(msg).is_ok(),
             _ => false,
         }
     }
@@ -345,7 +346,7 @@ impl Connections {
                         session: None,
                         loader: None,
                         status: Status::Connecting,
-                        live: Live::default(),
+                        live: Live::connected(),
                         trace: None,
                     });
                     self.links.len() - 1

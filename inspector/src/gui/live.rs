@@ -98,6 +98,11 @@ impl Recording {
 }
 
 impl Live {
+    /// The state of a live browser: its log keeps the latest entries only.
+    pub fn connected() -> Self {
+        Self { log: EventLog::bounded(super::log::LIVE_LIMIT), ..Self::default() }
+    }
+
     pub fn capabilities(&self) -> Option<&tabscope_shared::protocol::Capabilities> {
         self.agent.as_ref().map(|a| &a.capabilities)
     }

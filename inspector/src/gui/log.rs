@@ -94,8 +94,17 @@ fn contains_ignore_case(hay: &str, needle: &str) -> bool {
     hay.to_lowercase().contains(needle)
 }
 
+/// A live log keeps at most this many entries; past it the oldest quarter
+/// goes (a browser left running for days would otherwise fill the memory).
+/// A trace's log is bounded by its file and keeps everything.
+pub const LIVE_LIMIT: usize = 2_000_000;
+
 #[derive(Default)]
 pub struct EventLog {
+    /// Set for a live log: see [`LIVE_LIMIT`].
+    limit: Option<usize>,
+    /// Entries let go because of the limit, to say so.
+    trimmed: u64,
     entries: Vec<Entry>,
     filter: LogFilter,
     needle: String,
@@ -105,6 +114,32 @@ pub struct EventLog {
 }
 
 impl EventLog {
+    /// A log that keeps at most `limit` entries, letting the oldest go.
+    pub fn bounded(limit: usize) -> Self {
+        Self { limit: Some(limit.max(4)), ..Self::default() }
+    }
+
+    /// How many old entries were let go to stay under the limit.
+    pub fn trimmed(&self) -> u64 {
+        self.trimmed
+    }
+
+    fn trim_if_full(&mut self) {
+        let Some(limit) = self.limit else { return };
+        if self.entries.len() < limit {
+            return;
+        }
+        let k = limit / 4;
+        self.entries.drain(..k);
+        self.trimmed += k as u64;
+        // Row numbers move down by k; rows that went are no longer shown.
+        self.visible.retain(|&r| r as usize >= k);
+        for r in &mut self.visible {
+            *r -= k as u32;
+        }
+        self.filtered_upto = self.filtered_upto.saturating_sub(k);
+    }
+
     pub fn push(
         &mut self,
         time: f64,
@@ -136,6 +171,7 @@ impl EventLog {
                 n
             }
         };
+        self.trim_if_full();
         self.entries.push(Entry { time, kind, name, window, tab, summary, at });
     }
 
@@ -239,6 +275,7 @@ impl EventLog {
     }
 
     pub fn clear(&mut self) {
+        self.trimmed = 0;
         self.entries.clear();
         self.visible.clear();
         self.filtered_upto = 0;
@@ -290,5 +327,24 @@ mod tests {
         l.push(5.0, Kind::Event, "tabs.onCreated", Some(1), Some(5), String::new());
         assert_eq!(l.visible(), &[0, 4]);
         assert!(Arc::ptr_eq(&l.get(0).name, &l.get(4).name), "names are interned");
+    }
+
+    #[test]
+    fn a_live_log_lets_its_oldest_entries_go_and_keeps_the_view_right() {
+        let mut l = EventLog::bounded(100);
+        l.set_filter(LogFilter { text: "odd".into(), ..Default::default() });
+        for i in 0..1000u32 {
+            let summary = if i % 2 == 1 { format!("odd {i}") } else { format!("even {i}") };
+            l.push(i as f64, Kind::Event, "tabs.onUpdated", None, Some(i as i64), summary);
+            if i % 7 == 0 {
+                l.visible();
+            }
+        }
+        assert!(l.len() <= 100);
+        assert_eq!(l.trimmed() as usize + l.len(), 1000);
+        let rows: Vec<String> = (0..l.visible().len()).map(|i| l.row(i).summary.clone()).collect();
+        let expected: Vec<String> =
+            (1000 - l.len() as u32..1000).filter(|i| i % 2 == 1).map(|i| format!("odd {i}")).collect();
+        assert_eq!(rows, expected);
     }
 }

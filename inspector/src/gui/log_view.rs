@@ -111,6 +111,15 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) {
     if !complete {
         ui.ctx().request_repaint();
     }
+    if log.trimmed() > 0 {
+        ui.label(
+            RichText::new(format!(
+                "{} older entries let go to bound memory; record (Ctrl+R) to keep everything",
+                log.trimmed()
+            ))
+            .weak(),
+        );
+    }
     if rows == 0 {
         let msg = match (total, complete) {
             (0, _) => "No events yet.".to_owned(),

@@ -359,11 +359,14 @@ pub struct TraceWriter<W: Write> {
     out: BufWriter<W>,
     records: u64,
     events: u64,
+    /// Records and events handed to the file by the last successful flush:
+    /// what a status may claim after a failure (a full disk), not more.
+    flushed: (u64, u64),
 }
 
 impl<W: Write> TraceWriter<W> {
     pub fn new(out: W) -> Self {
-        Self { out: BufWriter::with_capacity(1 << 16, out), records: 0, events: 0 }
+        Self { out: BufWriter::with_capacity(1 << 16, out), records: 0, events: 0, flushed: (0, 0) }
     }
 
     pub fn write(&mut self, record: &Record) -> io::Result<()> {
@@ -379,10 +382,22 @@ impl<W: Write> TraceWriter<W> {
     }
 
     pub fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
+        self.out.flush()?;
+        self.flushed = (self.records, self.events);
+        Ok(())
     }
 
-    /// Records written so far (the header included).
+    /// Records and events that reached the file (the header included) as of
+    /// the last successful flush.
+    pub fn flushed(&self) -> (u64, u64) {
+        self.flushed
+    }
+
+    pub fn get_ref(&self) -> &W {
+        self.out.get_ref()
+    }
+
+    /// Records taken so far (the header included), some perhaps still buffered.
     pub fn records(&self) -> u64 {
         self.records
     }
@@ -404,13 +419,21 @@ pub enum TraceError {
     Corrupt { line: u64, message: String },
     #[error("not a tabscope trace: {0}")]
     NotATrace(String),
+    #[error("line {line} is longer than {max} bytes, more than any record tabscope writes: the file is damaged or not a trace")]
+    LineTooLong { line: u64, max: usize },
 }
+
+/// The longest line a reader takes. The largest record is a snapshot, and
+/// the bridge takes no message over 64 MiB; without a cap a 1.5 GiB line
+/// cost 1.5 GiB of memory in every reader (stats, open, replay, export).
+pub const MAX_LINE: usize = 128 << 20;
 
 /// Reads records lazily: a million-event trace streams in constant memory.
 /// A cut last line (a killed recorder) ends the trace with a warning; a bad
 /// line anywhere else is an error naming it.
 pub struct TraceReader<R> {
     input: R,
+    max_line: usize,
     line: u64,
     /// Bytes consumed so far, for progress and for indexes.
     offset: u64,
@@ -423,7 +446,12 @@ impl<R: BufRead> TraceReader<R> {
     /// Reads the header; fails unless the input is a tabscope trace this
     /// version can read.
     pub fn new(input: R) -> Result<Self, TraceError> {
-        let mut r = Self { input, line: 0, offset: 0, buf: Vec::new(), warning: None, header: None };
+        Self::with_max_line(input, MAX_LINE)
+    }
+
+    /// A reader that refuses lines over `max_line` bytes.
+    pub fn with_max_line(input: R, max_line: usize) -> Result<Self, TraceError> {
+        let mut r = Self { input, max_line, line: 0, offset: 0, buf: Vec::new(), warning: None, header: None };
         match r.next_record()? {
             Some(Record::Header(h)) => {
                 if h.format != FORMAT {
@@ -482,7 +510,7 @@ impl<R: BufRead> TraceReader<R> {
     fn read_line(&mut self) -> Result<bool, TraceError> {
         loop {
             self.buf.clear();
-            let n = self.input.read_until(b'\n', &mut self.buf)?;
+            let n = self.read_capped()?;
             if n == 0 {
                 return Ok(false);
             }
@@ -490,6 +518,36 @@ impl<R: BufRead> TraceReader<R> {
             self.line += 1;
             if !trim_line(&self.buf).is_empty() {
                 return Ok(true);
+            }
+        }
+    }
+
+    /// `read_until(b'\n')` that stops with an error, holding no more than
+    /// the cap, when a line is longer than `max_line`.
+    fn read_capped(&mut self) -> Result<usize, TraceError> {
+        let mut n = 0;
+        loop {
+            let avail = match self.input.fill_buf() {
+                Ok(a) => a,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if avail.is_empty() {
+                return Ok(n);
+            }
+            let (take, done) = match avail.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (avail.len(), false),
+            };
+            if self.buf.len() + take > self.max_line {
+                self.buf = Vec::new();
+                return Err(TraceError::LineTooLong { line: self.line + 1, max: self.max_line });
+            }
+            self.buf.extend_from_slice(&avail[..take]);
+            self.input.consume(take);
+            n += take;
+            if done {
+                return Ok(n);
             }
         }
     }
@@ -555,9 +613,17 @@ pub struct TraceFile {
 }
 
 impl TraceFile {
+    /// A new file: 0600 (a trace holds every URL, title and session value),
+    /// never an existing path, a symlink, a FIFO or a device.
     pub fn create(path: PathBuf) -> io::Result<Self> {
-        let f = std::fs::File::create(&path)?;
+        let f = crate::files::create_private(&path)?;
         Ok(Self { path, writer: TraceWriter::new(f) })
+    }
+
+    /// Flushes and makes the file durable (data and directory entry).
+    pub fn finish(&mut self) -> io::Result<()> {
+        self.writer.flush()?;
+        crate::files::sync_file_and_dir(self.writer.get_ref(), &self.path)
     }
 }
 
@@ -565,6 +631,18 @@ impl TraceFile {
 pub(crate) mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_line_over_the_cap_is_refused_without_holding_it() {
+        let mut bytes = written(&[header(), event(1, 1)]);
+        bytes.extend(vec![b'x'; 10_000]);
+        bytes.extend(b"\n");
+        let mut r = TraceReader::with_max_line(&bytes[..], 1000).unwrap();
+        assert_eq!(r.next().unwrap().unwrap(), event(1, 1));
+        let e = r.next().unwrap().unwrap_err();
+        assert!(matches!(e, TraceError::LineTooLong { line: 3, max: 1000 }), "{e}");
+        assert!(r.buf.capacity() <= 1000 + (1 << 13), "held {} bytes", r.buf.capacity());
+    }
 
     pub fn header() -> Record {
         Record::Header(Box::new(TraceHeader::new(Source::Synthetic, 1_700_000_000_000.0, 5)))

@@ -7,6 +7,7 @@ use std::io::BufRead;
 
 use super::{Micros, Record, TraceError, TraceHeader, TraceReader};
 use crate::protocol::Outcome;
+use crate::terminal::escape;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Stats {
@@ -106,9 +107,10 @@ fn label(h: &TraceHeader) -> String {
     format!("{} ({})", h.browser_label(), h.source)
 }
 
+/// For people: every name from the trace is escaped for a terminal.
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "trace of {}", self.browser)?;
+        writeln!(f, "trace of {}", escape(&self.browser))?;
         writeln!(f, "duration      {:.3} s", self.duration_s())?;
         writeln!(f, "records       {}", self.records)?;
         writeln!(
@@ -139,11 +141,11 @@ impl fmt::Display for Stats {
             rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
             for (name, n) in rows {
                 let share = 100.0 * *n as f64 / self.events as f64;
-                writeln!(f, "{name:<38} {n:>7} {share:>9.1}%")?;
+                writeln!(f, "{:<38} {n:>7} {share:>9.1}%", escape(name))?;
             }
         }
         if let Some(w) = &self.warning {
-            writeln!(f, "\nwarning: {w}")?;
+            writeln!(f, "\nwarning: {}", escape(w))?;
         }
         Ok(())
     }
