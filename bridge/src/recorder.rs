@@ -283,7 +283,6 @@ impl Recorders {
     pub fn forget(&mut self, sink: u64) {
         self.sinks.retain(|s| s.id != sink);
     }
-
 }
 
 impl Sink {
@@ -347,9 +346,9 @@ impl Writer {
     fn run(mut self) {
         let result = self.write_all();
         let (records, events) = self.file.writer.flushed();
-        let error = result.err().map(|e| {
-            format!("writing {} failed, recording stopped: {e}", self.file.path.display())
-        });
+        let error = result
+            .err()
+            .map(|e| format!("writing {} failed, recording stopped: {e}", self.file.path.display()));
         let status = TraceFileStatus { path: self.file.path.clone(), records, events, error };
         (self.done)(Stopped { owner: self.owner, sink: self.id, status });
     }
@@ -455,7 +454,8 @@ mod tests {
         assert!(e.to_string().contains("already exists"), "{e}");
         // /dev/full as a full disk: it takes the open and fails the writes.
         let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
-        let file = TraceFile { path: "/dev/full".into(), writer: tabscope_shared::trace::TraceWriter::new(full) };
+        let file =
+            TraceFile { path: "/dev/full".into(), writer: tabscope_shared::trace::TraceWriter::new(full) };
         r.attach(Owner::Client(4), file, TraceHeader::new(Source::Recording, 0.0, 0), Some(snap(0))).unwrap();
         for t in 0..10_000 {
             let e = ev(t);
@@ -474,7 +474,8 @@ mod tests {
         let (mut r, done) = recorders();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.jsonl");
-        r.start(Owner::Env, path.clone(), TraceHeader::new(Source::Recording, 0.0, 0), Some(snap(0))).unwrap();
+        r.start(Owner::Env, path.clone(), TraceHeader::new(Source::Recording, 0.0, 0), Some(snap(0)))
+            .unwrap();
         // Far more than the queue holds, as fast as the router can go.
         let n = (SINK_QUEUE * 8) as u64;
         for t in 1..=n {
@@ -486,8 +487,11 @@ mod tests {
         assert_eq!(st.error, None);
         let trace = read_file(&path).unwrap();
         let events = trace.records.iter().filter(|r| r.kind() == "event").count() as u64;
-        let lost: u64 =
-            trace.records.iter().map(|r| if let Record::Gap { dropped, .. } = r { *dropped } else { 0 }).sum();
+        let lost: u64 = trace
+            .records
+            .iter()
+            .map(|r| if let Record::Gap { dropped, .. } = r { *dropped } else { 0 })
+            .sum();
         assert_eq!(events + lost, n, "every event is written or counted in a gap");
         assert_eq!(st.events, events);
         assert_eq!(st.records as usize, trace.records.len() + 1, "the header counts");

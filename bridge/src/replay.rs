@@ -13,9 +13,9 @@ use tabscope_shared::protocol::{AgentMsg, BridgeMsg, Outcome, Reply};
 use tabscope_shared::trace::{Record, TraceReader};
 use tracing::{info, warn};
 
-use crate::stdio::Outgoing;
 use crate::router::Input;
 use crate::stdio::FromBrowser;
+use crate::stdio::Outgoing;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Speed {
@@ -146,7 +146,9 @@ pub fn spawn_answering(rx: Receiver<Outgoing>, tx: Sender<Input>) -> std::io::Re
             if !out.state.claim_for_sending() {
                 continue;
             }
-            let Ok(BridgeMsg::Command(c)) = serde_json::from_slice::<BridgeMsg>(&out.payload) else { continue };
+            let Ok(BridgeMsg::Command(c)) = serde_json::from_slice::<BridgeMsg>(&out.payload) else {
+                continue;
+            };
             let reply = Reply {
                 id: c.id,
                 outcome: Outcome::Error(format!(

@@ -142,7 +142,8 @@ impl Router {
             // The agent starts a new bridge when it reconnects: each one
             // writes a new file next to the first, never over it.
             let started = candidates(&path).find_map(|p| {
-                let header = Recorders::header(Source::Bridge, clock.started(), clock.mono(), None, &cfg.info);
+                let header =
+                    Recorders::header(Source::Bridge, clock.started(), clock.mono(), None, &cfg.info);
                 match recorders.start(Owner::Env, p.clone(), header, None) {
                     Ok(()) => Some(Ok(p)),
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
@@ -152,7 +153,9 @@ impl Router {
             match started {
                 Some(Ok(p)) => info!("recording the trace to {}", p.display()),
                 Some(Err(e)) => anyhow::bail!("trace file {}: {e}", path.display()),
-                None => anyhow::bail!("trace file {}: it and 999 numbered names next to it exist", path.display()),
+                None => {
+                    anyhow::bail!("trace file {}: it and 999 numbered names next to it exist", path.display())
+                }
             }
         }
         let r = Self {
@@ -452,8 +455,10 @@ impl Router {
         });
         if let Ok(sent) = self.send_browser(&cmd) {
             let deadline = Instant::now() + self.cfg.command_timeout;
-            self.pending
-                .insert(id, Pending { origin: Origin::Bridge, method: "agent.snapshot".into(), deadline, sent });
+            self.pending.insert(
+                id,
+                Pending { origin: Origin::Bridge, method: "agent.snapshot".into(), deadline, sent },
+            );
         }
     }
 
@@ -466,7 +471,10 @@ impl Router {
             let secs = self.cfg.command_timeout.as_secs_f64();
             // Decided here, once: an unsent command is never sent after this.
             let why = if p.sent.expire_unsent() {
-                format!("{} timed out after {secs} s before it reached the browser: it was not sent and will not run", p.method)
+                format!(
+                    "{} timed out after {secs} s before it reached the browser: it was not sent and will not run",
+                    p.method
+                )
             } else {
                 format!(
                     "{} timed out: no reply from the browser within {secs} s; it was sent, so the browser may still run it",
@@ -544,8 +552,8 @@ impl Router {
     /// much, and gets a fresh snapshot: it is resynced, never silently skipped.
     fn push_queued(&mut self, id: ClientId, q: Queued) {
         let Some(c) = self.clients.get(&id) else { return };
-        let over_budget = c.backlog.bytes.load(Ordering::Relaxed) + q.payload.len() > CLIENT_BYTES
-            && !c.tx.is_empty();
+        let over_budget =
+            c.backlog.bytes.load(Ordering::Relaxed) + q.payload.len() > CLIENT_BYTES && !c.tx.is_empty();
         let full = if over_budget {
             true
         } else {

@@ -80,7 +80,10 @@ fn check_socket_file(socket: &Path) -> io::Result<()> {
     let m = std::fs::symlink_metadata(socket)?;
     let me = crate::discovery::current_uid();
     if !m.file_type().is_socket() {
-        return Err(io::Error::new(io::ErrorKind::PermissionDenied, "not a socket (a link or a file): refusing it"));
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "not a socket (a link or a file): refusing it",
+        ));
     }
     if m.uid() != me {
         return Err(io::Error::new(

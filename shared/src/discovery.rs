@@ -375,7 +375,8 @@ mod tests {
         // Someone else's socket, or another bridge's pid, under our pid's name.
         write_discovery(tmp.path(), &disc(me, "Thunderbird")).unwrap();
         assert!(list_bridges(tmp.path()).unwrap().is_empty());
-        let other = Discovery { bridge: BridgeInfo { pid: 1, ..Default::default() }, ..disc_in(tmp.path(), me, "x") };
+        let other =
+            Discovery { bridge: BridgeInfo { pid: 1, ..Default::default() }, ..disc_in(tmp.path(), me, "x") };
         fs::write(discovery_path(tmp.path(), me), serde_json::to_vec(&other).unwrap()).unwrap();
         assert!(list_bridges(tmp.path()).unwrap().is_empty());
         // A link in place of the discovery file is not read.

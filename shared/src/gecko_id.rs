@@ -8,7 +8,9 @@
 const MAX_LEN: usize = 200;
 
 pub fn check(id: &str) -> Result<(), String> {
-    let bad = |why: &str| Err(format!("add-on id {:?} is not a valid Gecko id: {why}", crate::terminal::escape(id)));
+    let bad = |why: &str| {
+        Err(format!("add-on id {:?} is not a valid Gecko id: {why}", crate::terminal::escape(id)))
+    };
     if id.is_empty() || id.len() > MAX_LEN {
         return bad("it must be 1 to 200 characters");
     }
@@ -29,7 +31,10 @@ fn is_guid(id: &str) -> bool {
     let Some(inner) = id.strip_prefix('{').and_then(|s| s.strip_suffix('}')) else { return false };
     let groups: Vec<&str> = inner.split('-').collect();
     groups.len() == 5
-        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]
@@ -38,7 +43,9 @@ mod tests {
 
     #[test]
     fn gecko_ids_pass_and_paths_do_not() {
-        for ok in ["tabscope-agent@tabscope.dev", "a@b", "@x.y", "{d4b0b4c1-2f3e-4a5b-8c6d-7e8f9a0b1c2d}", "..@.."] {
+        for ok in
+            ["tabscope-agent@tabscope.dev", "a@b", "@x.y", "{d4b0b4c1-2f3e-4a5b-8c6d-7e8f9a0b1c2d}", "..@.."]
+        {
             assert_eq!(check(ok), Ok(()), "{ok}");
         }
         for bad in [

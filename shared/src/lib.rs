@@ -8,9 +8,9 @@ pub mod codec;
 pub mod discovery;
 pub mod event;
 pub mod files;
-pub mod gecko_id;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod gecko_id;
 pub mod methods;
 pub mod model;
 pub mod protocol;

@@ -94,7 +94,8 @@ pub fn write_manifest(path: &Path, m: &HostManifest) -> anyhow::Result<()> {
     fs::create_dir_all(path.parent().expect("manifest path has a folder"))?;
     let mut text = serde_json::to_vec_pretty(m)?;
     text.push(b'\n');
-    tabscope_shared::files::write_atomic(path, &text, 0o644).with_context(|| format!("writing {}", path.display()))
+    tabscope_shared::files::write_atomic(path, &text, 0o644)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 pub fn install(choice: BrowserChoice, extra_ids: &[String], bridge: Option<PathBuf>) -> anyhow::Result<()> {

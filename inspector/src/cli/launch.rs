@@ -441,7 +441,10 @@ fn finish(launched: &Mutex<Option<Launched>>) {
     }
     wait_bridge_gone(&l.bridge);
     if let Err(e) = forget_ids(&l.added_ids) {
-        eprintln!("tabscope: could not take {} out of the host manifest again: {e:#}", l.added_ids.join(", "));
+        eprintln!(
+            "tabscope: could not take {} out of the host manifest again: {e:#}",
+            l.added_ids.join(", ")
+        );
     }
     let kept = match l._temp.take() {
         Some(t) => {

@@ -134,7 +134,9 @@ pub fn record(selector: Option<&str>, out: &Path, duration: Option<Duration>) ->
     }
     let until = duration.map(|d| Instant::now() + d);
     match duration {
-        Some(t) => eprintln!("recording {} to {} for {}", escape(&d.browser_label()), path.display(), d_label(&t)),
+        Some(t) => {
+            eprintln!("recording {} to {} for {}", escape(&d.browser_label()), path.display(), d_label(&t))
+        }
         None => eprintln!("recording {} to {} (Ctrl-C to stop)", escape(&d.browser_label()), path.display()),
     }
     // The bridge writes; this end waits, and hears if writing fails.

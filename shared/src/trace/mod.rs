@@ -419,7 +419,9 @@ pub enum TraceError {
     Corrupt { line: u64, message: String },
     #[error("not a tabscope trace: {0}")]
     NotATrace(String),
-    #[error("line {line} is longer than {max} bytes, more than any record tabscope writes: the file is damaged or not a trace")]
+    #[error(
+        "line {line} is longer than {max} bytes, more than any record tabscope writes: the file is damaged or not a trace"
+    )]
     LineTooLong { line: u64, max: usize },
 }
 
@@ -451,7 +453,8 @@ impl<R: BufRead> TraceReader<R> {
 
     /// A reader that refuses lines over `max_line` bytes.
     pub fn with_max_line(input: R, max_line: usize) -> Result<Self, TraceError> {
-        let mut r = Self { input, max_line, line: 0, offset: 0, buf: Vec::new(), warning: None, header: None };
+        let mut r =
+            Self { input, max_line, line: 0, offset: 0, buf: Vec::new(), warning: None, header: None };
         match r.next_record()? {
             Some(Record::Header(h)) => {
                 if h.format != FORMAT {
