@@ -20,10 +20,16 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// Builds the real binaries once per test process (cargo test does not
-/// build other packages' binaries) and returns the folder holding them.
+/// build other packages' binaries) and returns the folder holding them;
+/// `TABSCOPE_TEST_BINARIES` names another folder instead.
 pub fn bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
+        // Other binaries (an older build, an install) to run the tests
+        // against: how a test is shown to fail without its fix.
+        if let Some(dir) = std::env::var_os("TABSCOPE_TEST_BINARIES") {
+            return PathBuf::from(dir);
+        }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .args(["build", "--quiet", "-p", "tabscope-bridge", "-p", "tabscope", "--bins"])
@@ -319,6 +325,22 @@ pub mod fixtures {
     pub fn event(seq: u64, name: &str, args: Value) -> Value {
         json!({"type":"event","seq":seq,"time":1.7637e12 + seq as f64,"name":name,"args":args})
     }
+}
+
+/// Whether the test runs as root, which tests that act as a second user
+/// need. Under `CI=true` (CI runs as root) not being root fails the test;
+/// elsewhere it is skipped with a message.
+pub fn require_root(what: &str) -> bool {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    let msg = format!("{what} needs root, to act as a second user");
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{msg}: required under CI=true");
+    }
+    eprintln!("SKIPPED: {msg}");
+    false
 }
 
 /// A program the test needs. Under `CI=true` a missing one fails the test;

@@ -431,11 +431,16 @@ fn hostile_lengths_and_nesting_cost_no_memory() {
     assert_eq!(code, Some(2));
     assert!(env.bridge_log().contains("1024 of 62914560"), "log: {}", env.bridge_log());
 
-    // Past the 64 MiB limit: refused from the header alone.
+    // Past the 64 MiB limit: read past, never held (the skipping itself is
+    // in security.rs); a stream that ends inside it ends the bridge.
     let mut b = started(&env);
     b.send_raw(&u32::MAX.to_ne_bytes());
+    b.send_raw(&[b' '; 4096]);
     std::thread::sleep(Duration::from_millis(100));
-    let (code, _) = b.wait_exit(Duration::from_secs(5)).expect("exits on a length past the limit");
+    assert!(peak_kib(b.child.id()) < baseline + 16 * 1024, "a 4 GiB announcement is not allocated");
+    b.close_stdin();
+    let (code, _) =
+        b.wait_exit(Duration::from_secs(5)).expect("exits: the stream ended inside a skipped frame");
     assert_eq!(code, Some(2));
     assert!(env.bridge_log().contains("4294967295"), "log: {}", env.bridge_log());
 }
@@ -607,10 +612,7 @@ fn the_socket_is_private() {
 /// purpose, so that only the bridge's peer-credential check stands in the way.
 #[test]
 fn another_user_is_refused_by_peer_credentials() {
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!(
-            "not root: the permission bits are checked in the_socket_is_private; skipping the second-user run"
-        );
+    if !tabscope_tests::require_root("another_user_is_refused_by_peer_credentials") {
         return;
     }
     use std::os::unix::fs::PermissionsExt;
@@ -620,24 +622,18 @@ fn another_user_is_refused_by_peer_credentials() {
     for p in [env.dir.path().to_path_buf(), env.runtime(), b.disc.socket.clone()] {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o777)).unwrap();
     }
-    let bin = tabscope_tests::tabscope_bin();
-    let out = env
-        .command("/bin/sh")
-        .arg("-c")
-        .arg(format!("exec {} snapshot", bin.display()))
-        .uid(65534)
-        .gid(65534)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "a foreign user got a snapshot: {}", String::from_utf8_lossy(&out.stdout));
-    // Either the binary could not even be reached (private target dir) or
-    // the bridge closed the connection; only the latter proves the check.
-    if stderr.contains("Permission denied") && !stderr.contains("closed") {
-        eprintln!("foreign user could not run the client ({stderr}); peer check proven by unit test only");
-        return;
-    }
-    assert!(stderr.contains("closed the connection"), "{stderr}");
+    // A client with none of the client library's checks, copied where the
+    // other user can run it: only the bridge's own peer check stands.
+    let bin = env.dir.path().join("raw-connect");
+    std::fs::copy(env!("CARGO_BIN_EXE_raw-connect"), &bin).unwrap();
+    let out = env.command(&bin).arg(&b.disc.socket).uid(65534).gid(65534).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        said.trim(),
+        "closed",
+        "a foreign user was not refused: {said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let log = wait_for(Duration::from_secs(3), || {
         let l = env.bridge_log();
         l.contains("refused a connection").then_some(l)
