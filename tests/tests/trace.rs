@@ -177,6 +177,9 @@ fn stats_export_and_flight_from_the_command_line() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let (instant, complete) = validate_chrome_trace(&std::fs::read_to_string(&chrome).unwrap(), 5);
     assert!(instant >= 5 && complete == 5);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&chrome).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the export holds titles and URLs");
 
     let bad = env.dir.path().join("bad.jsonl");
     std::fs::write(&bad, "{\"hello\": 1}\n").unwrap();
