@@ -54,24 +54,68 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 /// Replaces `path` with `bytes` atomically and durably: readers see the old
 /// file or the new one, never half of one, and a crash keeps one of them.
 /// The new file is 0600 unless `mode` says otherwise.
-pub fn write_atomic(path: &Path, bytes: &[u8], #[allow(unused)] mode: u32) -> io::Result<()> {
-    let tmp = temp_sibling(path);
-    let result = (|| {
-        let mut f = create_private(&tmp)?;
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let mut r = Replacement::new(path)?;
+    r.set_mode(mode)?;
+    r.write_all(bytes)?;
+    r.commit()
+}
+
+/// A file written beside `path` and put in its place only by
+/// [`Replacement::commit`]: an export that fails half-way leaves the old
+/// file, or none, never half a file. 0600 unless set otherwise.
+pub struct Replacement {
+    file: Option<File>,
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+impl Replacement {
+    pub fn new(path: &Path) -> io::Result<Self> {
+        let tmp = temp_sibling(path);
+        let file = create_private(&tmp)?;
+        Ok(Replacement { file: Some(file), tmp, path: path.to_owned() })
+    }
+
+    pub fn set_mode(&mut self, #[allow(unused)] mode: u32) -> io::Result<()> {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            f.set_permissions(fs::Permissions::from_mode(mode))?;
+            self.file()?.set_permissions(fs::Permissions::from_mode(mode))?;
         }
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        sync_dir(path.parent().unwrap_or(Path::new(".")))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+        Ok(())
     }
-    result
+
+    fn file(&mut self) -> io::Result<&mut File> {
+        self.file.as_mut().ok_or_else(|| io::Error::other("the file was already committed"))
+    }
+
+    /// Syncs the new file, renames it over `path` and syncs the folder.
+    pub fn commit(mut self) -> io::Result<()> {
+        let file = self.file.take().ok_or_else(|| io::Error::other("the file was already committed"))?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&self.tmp, &self.path)?;
+        sync_dir(self.path.parent().unwrap_or(Path::new(".")))
+    }
+}
+
+impl Write for Replacement {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file()?.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file()?.flush()
+    }
+}
+
+impl Drop for Replacement {
+    /// Not committed: the temporary file goes, `path` is untouched.
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 fn temp_sibling(path: &Path) -> PathBuf {
@@ -115,5 +159,22 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"two");
         assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o644);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+    }
+
+    #[test]
+    fn a_replacement_not_committed_leaves_the_old_file_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.json");
+        fs::write(&p, b"old").unwrap();
+        let mut r = Replacement::new(&p).unwrap();
+        r.write_all(b"half").unwrap();
+        drop(r);
+        assert_eq!(fs::read(&p).unwrap(), b"old");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        let mut r = Replacement::new(&p).unwrap();
+        r.write_all(b"new").unwrap();
+        r.commit().unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"new");
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
     }
 }

@@ -272,7 +272,14 @@ fn spawn_and_wait(args: &LaunchArgs, binary: &Path, profile: &Path) -> anyhow::R
     let label = args.browser.label();
 
     let log_path = profile.join("browser-output.log");
-    let log = fs::File::create(&log_path)?;
+    // The browser's output: private, like every file of the user's data.
+    let log = {
+        let mut o = fs::OpenOptions::new();
+        o.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        o.open(&log_path)?
+    };
     let mut cmd = Command::new(binary);
     if args.headless {
         cmd.arg("--headless");

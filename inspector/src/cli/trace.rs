@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Subcommand, ValueEnum};
 use tabscope_shared::client::{Session, SessionEvent};
+use tabscope_shared::files::Replacement;
 use tabscope_shared::protocol::{ClientMsg, ServerMsg, TraceFileStatus};
 use tabscope_shared::terminal::escape;
 use tabscope_shared::trace::{Stats, export_chrome};
@@ -47,9 +48,12 @@ pub fn run(cmd: TraceCmd) -> anyhow::Result<()> {
         }
         TraceCmd::Export { format: Format::Chrome, file, out } => {
             let f = File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
-            let o = File::create(&out).with_context(|| format!("cannot create {}", out.display()))?;
-            let done = export_chrome(BufReader::with_capacity(1 << 18, f), BufWriter::new(o))
+            // Written beside `out` and renamed at the end: a failed export
+            // leaves no half file. 0600: it holds titles and URLs.
+            let mut o = Replacement::new(&out).with_context(|| format!("cannot create {}", out.display()))?;
+            let done = export_chrome(BufReader::with_capacity(1 << 18, f), BufWriter::new(&mut o))
                 .with_context(|| file.display().to_string())?;
+            o.commit().with_context(|| format!("cannot write {}", out.display()))?;
             if let Some(w) = &done.warning {
                 eprintln!("tabscope: {}", escape(w));
             }
