@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use serde_json::json;
 use tabscope::gui::live::Recording;
 use tabscope::gui::{App, Options};
@@ -483,4 +483,38 @@ fn the_inspector_shows_a_replayed_trace_like_a_live_browser() {
     });
     let _ = replay.kill();
     let _ = replay.wait();
+}
+
+/// The agent's options turn script injection off: the inspector says so and
+/// offers no Run or Insert (the bridge refusing them is in bridge.rs, the
+/// real agent refusing them in agent.test.js); turned on again, they return.
+#[test]
+fn script_injection_turned_off_in_the_agent_greys_out_run_and_insert() {
+    let Some(mut w) = world_of("firefox") else { return };
+    let mut h = harness(&w.env);
+    let scripts = |h: &Harness<'_, App>| {
+        h.state().conns.current().and_then(|l| l.live.agent.as_ref()).map(|a| a.capabilities.allows_scripts())
+    };
+    pump(&mut h, "the agent's capabilities", |h| scripts(h) == Some(true));
+    pump(&mut h, "the content tab", |h| has_label(h, "Loading…"));
+    h.get_by_label("Loading…").click();
+    pump(&mut h, "the tab's actions", |h| has_label(h, "Script and CSS"));
+    h.get_by_label("Script and CSS").click();
+    pump(&mut h, "the Run button", |h| has_label(h, "Run"));
+    let disabled = |h: &Harness<'_, App>, label: &str| h.get_by_label(label).accesskit_node().is_disabled();
+    assert!(!disabled(&h, "Run") && !disabled(&h, "Insert"));
+
+    w.agent.op(json!({"op": "scriptInjection", "on": false}));
+    pump(&mut h, "the new hello", |h| scripts(h) == Some(false));
+    h.run_steps(2);
+    assert!(
+        h.query_by_label_contains("Script injection is turned off in this browser's tabscope agent")
+            .is_some()
+    );
+    assert!(disabled(&h, "Run") && disabled(&h, "Insert"), "Run and Insert are greyed out");
+
+    w.agent.op(json!({"op": "scriptInjection", "on": true}));
+    pump(&mut h, "the hello after turning it on", |h| scripts(h) == Some(true));
+    h.run_steps(2);
+    assert!(!disabled(&h, "Run") && !disabled(&h, "Insert"));
 }
