@@ -223,14 +223,17 @@ impl Recorders {
         self.next_id += 1;
         let (tx, rx) = crossbeam_channel::bounded(SINK_QUEUE);
         let queued_bytes = Arc::new(AtomicUsize::new(0));
-        let writer =
-            Writer { owner, id, file, rx, queued_bytes: queued_bytes.clone(), done: self.done.clone() };
+        let writer = Writer {
+            owner,
+            id,
+            file,
+            rx,
+            queued_bytes: queued_bytes.clone(),
+            done: self.done.clone(),
+            running: self.running.clone(),
+        };
         self.running.fetch_add(1, Ordering::SeqCst);
-        let running = self.running.clone();
-        let spawned = thread::Builder::new().name("trace-writer".into()).spawn(move || {
-            writer.run();
-            running.fetch_sub(1, Ordering::SeqCst);
-        });
+        let spawned = thread::Builder::new().name("trace-writer".into()).spawn(move || writer.run());
         if let Err(e) = spawned {
             self.running.fetch_sub(1, Ordering::SeqCst);
             return Err(e);
@@ -340,6 +343,8 @@ struct Writer {
     rx: Receiver<ToWriter>,
     queued_bytes: Arc<AtomicUsize>,
     done: Done,
+    /// The recorders' count of running writers.
+    running: Arc<AtomicUsize>,
 }
 
 impl Writer {
@@ -350,6 +355,9 @@ impl Writer {
             .err()
             .map(|e| format!("writing {} failed, recording stopped: {e}", self.file.path.display()));
         let status = TraceFileStatus { path: self.file.path.clone(), records, events, error };
+        // Counted out before the report: whoever waits for the count to
+        // reach zero wakes on the report and must then see it.
+        self.running.fetch_sub(1, Ordering::SeqCst);
         (self.done)(Stopped { owner: self.owner, sink: self.id, status });
     }
 
@@ -442,6 +450,29 @@ mod tests {
     fn recorders() -> (Recorders, Receiver<Stopped>) {
         let (tx, rx) = crossbeam_channel::unbounded();
         (Recorders::new(FlightRecorder::new(10, 1 << 20), Arc::new(move |s| tx.send(s).unwrap())), rx)
+    }
+
+    /// The bridge's exit waits for `running()` to reach 0, woken by each
+    /// report: a writer still counted when its report arrives made every
+    /// exit with a recording wait the full 3 s.
+    #[test]
+    fn a_writer_is_counted_out_before_it_reports() {
+        let (tx, done) = crossbeam_channel::unbounded();
+        let mut r = Recorders::new(
+            FlightRecorder::new(10, 1 << 20),
+            Arc::new(move |s| {
+                tx.send(s).unwrap();
+                // Whatever the writer does after reporting happens late.
+                std::thread::sleep(Duration::from_millis(300));
+            }),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        r.start(Owner::Env, dir.path().join("t.jsonl"), TraceHeader::new(Source::Recording, 0.0, 0), None)
+            .unwrap();
+        assert_eq!(r.running(), 1);
+        r.stop_all();
+        done.recv_timeout(Duration::from_secs(10)).expect("the report");
+        assert_eq!(r.running(), 0, "still counted when its report arrived");
     }
 
     #[test]
