@@ -15,6 +15,10 @@
   const HOST_NAME = "tabscope_bridge";
   const REGISTRY_KEY = "tabscope.knownKeys";
   const PROBE_KEY = "tabscope.probe";
+  // x-ray's events: another add-on's value changed; another add-on's API activity.
+  const ADDON_VALUE_CHANGED = "tabscope.onAddonValueChanged";
+  const ADDON_ACTIVITY = "tabscope.onAddonActivity";
+  const XRAY_SESSION_FN = /^sessions\.(get|set|remove)(Tab|Window)Value$/;
 
   // Parameter names per function, as the API reference names them. Must
   // equal METHODS in shared/src/methods.rs (a test compares them).
@@ -61,12 +65,12 @@
     "windows.openDefaultBrowser": ["url"],
     "windows.remove": ["windowId"],
     "windows.update": ["windowId", "updateInfo"],
-    "sessions.getTabValue": ["tabId", "key"],
-    "sessions.setTabValue": ["tabId", "key", "value"],
-    "sessions.removeTabValue": ["tabId", "key"],
-    "sessions.getWindowValue": ["windowId", "key"],
-    "sessions.setWindowValue": ["windowId", "key", "value"],
-    "sessions.removeWindowValue": ["windowId", "key"],
+    "sessions.getTabValue": ["tabId", "key", "extensionId"],
+    "sessions.setTabValue": ["tabId", "key", "value", "extensionId"],
+    "sessions.removeTabValue": ["tabId", "key", "extensionId"],
+    "sessions.getWindowValue": ["windowId", "key", "extensionId"],
+    "sessions.setWindowValue": ["windowId", "key", "value", "extensionId"],
+    "sessions.removeWindowValue": ["windowId", "key", "extensionId"],
     "sessions.getRecentlyClosed": ["filter"],
     "sessions.restore": ["sessionId"],
     "sessions.forgetClosedTab": ["windowId", "sessionId"],
@@ -75,6 +79,7 @@
     "agent.knownKeys": [],
     "agent.probeKey": ["key"],
     "agent.forgetKey": ["key"],
+    "agent.addons": [],
   };
 
   // What each parameter must hold, by name: the same table as kind_of in
@@ -83,7 +88,7 @@
     switch (name) {
       case "tabId": case "windowId": return "id";
       case "tabIds": return "ids";
-      case "key": return "key";
+      case "key": case "extensionId": return "key";
       case "url": case "sessionId": return "text";
       case "zoomFactor": return "number";
       case "value": case "message": return "any";
@@ -181,6 +186,8 @@
       snapshotDebounceMs: 250,
       // tabs.executeScript and tabs.insertCSS on command; false refuses them.
       scriptInjection: true,
+      // x-ray reads every add-on's values this often (ms) to report changes.
+      xrayPollMs: 1000,
       log: root.console,
     }, options || {});
     const api = opts.browser;
@@ -380,6 +387,7 @@
       };
       if (objectValues !== null) capabilities.sessionObjectValues = objectValues;
       capabilities.scriptInjection = opts.scriptInjection !== false;
+      Object.assign(capabilities, xrayState());
       return {
         type: "hello", protocol: PROTOCOL_VERSION, agentVersion: AGENT_VERSION,
         browser: browserInfo, extensionId, manifestVersion, capabilities,
@@ -392,7 +400,16 @@
       const tabIds = windows.flatMap((w) => (w.tabs || []).map((t) => t.id));
       const tabValues = await valuesOf("tab", tabIds);
       const windowValues = await valuesOf("window", windows.map((w) => w.id));
-      return { windows, tabValues, windowValues, probed: await probeObjectValues(windows) };
+      let addonValues;
+      if (xray) {
+        try {
+          addonValues = await xrayList();
+          xrayRemember(addonValues);
+        } catch (e) {
+          agentLog("warn", "x-ray could not list the add-ons' values: " + describe(e));
+        }
+      }
+      return { windows, tabValues, windowValues, addonValues, probed: await probeObjectValues(windows) };
     }
 
     /**
@@ -406,7 +423,9 @@
       try {
         const s = await snapshot();
         if (s.probed) post(hello());
-        post({ type: "snapshot", windows: s.windows, tabValues: s.tabValues, windowValues: s.windowValues });
+        const msg = { type: "snapshot", windows: s.windows, tabValues: s.tabValues, windowValues: s.windowValues };
+        if (s.addonValues) msg.addonValues = s.addonValues;
+        post(msg);
       } catch (e) {
         agentLog("error", "snapshot failed: " + describe(e));
       } finally {
@@ -423,6 +442,108 @@
         snapshotTimer = null;
         if (port) sendSnapshot();
       }, opts.snapshotDebounceMs);
+    }
+
+    // ----- x-ray: every other add-on's values and activity (addon/xray/) -----
+
+    let xray = null;
+    let xrayError = null; // why x-ray, though present, could not start
+    try {
+      xray = api.tabscopeXray || null;
+    } catch (e) {
+      xrayError = describe(e);
+    }
+    // What the last listing held: "scope|id|extension|key" -> { v, text }.
+    let xrayKnown = new Map();
+    let xrayTimer = null;
+
+    /** "on", or why not: packaged without it, or the browser refused it. */
+    function xrayState() {
+      if (xray) return { xray: "on" };
+      if (xrayError) return { xray: "refused", xrayWhy: `x-ray failed to start: ${xrayError}` };
+      let declared = false;
+      try {
+        declared = Boolean((api.runtime.getManifest().experiment_apis || {}).tabscopeXray);
+      } catch (e) { /* a fake or restricted runtime */ }
+      if (!declared) return { xray: "off" };
+      return {
+        xray: "refused",
+        xrayWhy: `${browserInfo.name} ${browserInfo.version} does not run WebExtension experiments ` +
+          "(Firefox release and beta builds never do): use Thunderbird, Firefox ESR, Developer Edition " +
+          "or Nightly with extensions.experiments.enabled set to true (tabscope launch does this)",
+      };
+    }
+
+    const xrayKey = (v) => JSON.stringify([v.scope, v.id, v.extensionId, v.key]);
+
+    async function xrayList() {
+      const got = await xray.listValues();
+      const values = got.values.map((v) => ({
+        scope: v.scope, id: v.id, extensionId: v.extensionId, key: v.key, value: stored(v.value),
+      }));
+      return { extensions: got.extensions, values };
+    }
+
+    function xrayRemember(list) {
+      xrayKnown = new Map(list.values.map((v) => [xrayKey(v), { v, text: JSON.stringify(v.value) }]));
+    }
+
+    /** Lists every add-on's values and reports what changed since the last listing. */
+    async function xrayPoll() {
+      if (!xray || !port || building) return;
+      let list;
+      try {
+        list = await xrayList();
+      } catch (e) {
+        agentLog("warn", "x-ray could not list the add-ons' values: " + describe(e));
+        return;
+      }
+      const names = new Map(list.extensions.map((e) => [e.id, e.name]));
+      const before = xrayKnown;
+      xrayRemember(list);
+      for (const [k, { v, text }] of xrayKnown) {
+        const old = before.get(k);
+        if (!old || old.text !== text) emit(ADDON_VALUE_CHANGED, [Object.assign({ extensionName: names.get(v.extensionId) || null }, v)]);
+      }
+      for (const [k, { v }] of before) {
+        if (!xrayKnown.has(k)) emit(ADDON_VALUE_CHANGED, [Object.assign({}, v, { value: null })]);
+      }
+    }
+
+    /** Never stops the agent: a failing x-ray is reported in the hello instead. */
+    function startXray() {
+      if (!xray) return;
+      try {
+        const onActivity = (record) => emit(ADDON_ACTIVITY, [record]);
+        xray.onActivity.addListener(onActivity);
+        listeners.push([xray.onActivity, onActivity]);
+        xrayTimer = setInterval(xrayPoll, opts.xrayPollMs);
+      } catch (e) {
+        xray = null;
+        xrayError = describe(e);
+        log.error("tabscope: x-ray failed to start:", xrayError);
+      }
+    }
+
+    /** sessions.* with an extensionId: that add-on's values, through x-ray. */
+    async function xrayCommand(method, p) {
+      const [, verb, noun] = XRAY_SESSION_FN.exec(method);
+      if (!xray) {
+        const st = xrayState();
+        throw new Error(`${method} with an extensionId needs x-ray, which is ${st.xray} in this agent` +
+          (st.xrayWhy ? `: ${st.xrayWhy}` : " (tabscope launch adds it; tabscope package --xray for an everyday profile)"));
+      }
+      const scope = noun.toLowerCase();
+      const id = scope === "tab" ? p.tabId : p.windowId;
+      if (verb === "get") {
+        const got = await xray.listValues();
+        const v = got.values.find((x) => x.scope === scope && x.id === id && x.extensionId === p.extensionId && x.key === p.key);
+        return v === undefined ? null : v.value;
+      }
+      if (verb === "set") await xray.setValue(scope, id, p.extensionId, p.key, p.value);
+      else await xray.removeValue(scope, id, p.extensionId, p.key);
+      await xrayPoll(); // reported now, not at the next poll
+      return null;
     }
 
     // ----- commands -----
@@ -463,6 +584,7 @@
         if (typeof p.key !== "string" || p.key === "") throw new Error("agent.probeKey needs a non-empty string key");
         return probeKey(p.key);
       },
+      "agent.addons": async () => (xray ? Object.assign({ xray: "on" }, await xray.info()) : xrayState()),
       "agent.forgetKey": async (p) => {
         registry.tab.delete(p.key);
         registry.window.delete(p.key);
@@ -478,6 +600,14 @@
       }
       params = params || {};
       if (agentMethods[method]) return agentMethods[method](params);
+      if (params.extensionId !== undefined && params.extensionId !== null) {
+        if (!XRAY_SESSION_FN.test(method)) throw new Error(`${method} takes no extensionId`);
+        let own = "";
+        try { own = api.runtime.id; } catch (e) { /* fake runtime */ }
+        if (params.extensionId !== own) return xrayCommand(method, params);
+        params = Object.assign({}, params);
+        delete params.extensionId; // the agent's own values: as without it
+      }
       const [nsName, fnName] = method.split(".");
       const ns = api[nsName];
       let fn = ns && ns[fnName];
@@ -579,6 +709,7 @@
       if (opts.wrapSessions) wrapSessions();
       listen(api.tabs, "tabs", TAB_EVENTS);
       listen(api.windows, "windows", WINDOW_EVENTS);
+      startXray();
       loadRegistry();
       try {
         const info = api.runtime.getBrowserInfo ? await api.runtime.getBrowserInfo() : null;
@@ -593,6 +724,7 @@
       stopped = true;
       if (retryTimer) clearTimeout(retryTimer);
       if (snapshotTimer) clearTimeout(snapshotTimer);
+      if (xrayTimer) clearInterval(xrayTimer);
       for (const [target, fn] of listeners.splice(0)) target.removeListener(fn);
       if (port) {
         const p = port;

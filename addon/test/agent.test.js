@@ -20,8 +20,8 @@ async function resnapshot() {
   await settle();
 }
 
-async function started(flavor = "thunderbird", extra = {}) {
-  const fake = createFakeBrowser({ flavor });
+async function started(flavor = "thunderbird", extra = {}, browserOpts = {}) {
+  const fake = createFakeBrowser(Object.assign({ flavor }, browserOpts));
   const logs = [];
   const log = { warn: (...a) => logs.push(["warn", a.join(" ")]), error: (...a) => logs.push(["error", a.join(" ")]) };
   const agent = TabscopeAgent.createAgent(Object.assign({ browser: fake.browser, log, snapshotDebounceMs: 1, retryMs: 5, missingHostRetryMs: 50 }, extra));
@@ -297,6 +297,87 @@ test("stop removes every listener and closes the port", async () => {
 });
 
 test("the method table is exported for the Rust side to compare", () => {
-  assert.deepEqual(TabscopeAgent.API_METHODS["sessions.setTabValue"], ["tabId", "key", "value"]);
+  assert.deepEqual(TabscopeAgent.API_METHODS["sessions.setTabValue"], ["tabId", "key", "value", "extensionId"]);
   assert.ok(Object.keys(TabscopeAgent.API_METHODS).length > 40);
+});
+
+// ----- x-ray (the experiment is modelled in the fake; tests/tests/xray.rs
+// proves each behaviour in real Thunderbird and Firefox ESR) -----
+
+const OTHER = "other@example.com";
+
+test("x-ray: the hello says on, off or refused, and why", async () => {
+  for (const [xray, want] of [["on", "on"], [undefined, "off"], ["refused", "refused"]]) {
+    const { port, agent } = await started("firefox", {}, { xray });
+    const caps = port.sent.find((m) => m.type === "hello").capabilities;
+    assert.equal(caps.xray, want);
+    if (want === "refused") assert.match(caps.xrayWhy, /does not run WebExtension experiments.*ESR/);
+    agent.stop();
+  }
+});
+
+test("x-ray: other add-ons' values are in the snapshot and their changes are events", async () => {
+  const { fake, port, agent } = await started("thunderbird", { xrayPollMs: 5 }, { xray: "on" });
+  const { tabId } = fake.startUp();
+  fake.otherSets(OTHER, "Other", tabId, "k", "v1");
+  await resnapshot();
+  const snap = port.sent.filter((m) => m.type === "snapshot").at(-1);
+  assert.deepEqual(snap.addonValues.values, [{ scope: "tab", id: tabId, extensionId: OTHER, key: "k", value: { type: "string", value: "v1" } }]);
+  assert.equal(snap.addonValues.extensions[0].name, "Other");
+  const changes = () => port.sent.filter((m) => m.type === "event" && m.name === "tabscope.onAddonValueChanged").map((m) => m.args[0]);
+  fake.otherSets(OTHER, "Other", tabId, "k", "v2");
+  await new Promise((r) => setTimeout(r, 20));
+  await settle();
+  assert.deepEqual(changes().at(-1), { extensionName: "Other", scope: "tab", id: tabId, extensionId: OTHER, key: "k", value: { type: "string", value: "v2" } });
+  const n = changes().length;
+  await new Promise((r) => setTimeout(r, 20));
+  await settle();
+  assert.equal(changes().length, n, "no change, no event");
+  agent.stop();
+});
+
+test("x-ray: sessions calls with an extensionId act on that add-on's values", async () => {
+  const { fake, port, agent } = await started("thunderbird", {}, { xray: "on" });
+  const { tabId } = fake.startUp();
+  await settle();
+  const set = await call(port, "sessions.setTabValue", { tabId, key: "k", value: "mine", extensionId: OTHER }, 1);
+  assert.equal(set.error, undefined);
+  assert.equal(fake.otherValue(OTHER, tabId, "k"), "mine", "stored as the other add-on's");
+  assert.equal(fake.values.tab.get(tabId)?.k, undefined, "not as the agent's own");
+  const ev = port.sent.find((m) => m.name === "tabscope.onAddonValueChanged");
+  assert.equal(ev.args[0].value.value, "mine", "reported at once");
+  assert.equal((await call(port, "sessions.getTabValue", { tabId, key: "k", extensionId: OTHER }, 2)).result, "mine");
+  const bad = await call(port, "sessions.setTabValue", { tabId, key: "k", value: { n: 1 }, extensionId: OTHER }, 3);
+  assert.match(bad.error, /strings only/);
+  await call(port, "sessions.removeTabValue", { tabId, key: "k", extensionId: OTHER }, 4);
+  assert.equal(fake.otherValue(OTHER, tabId, "k"), undefined);
+  assert.equal(port.sent.filter((m) => m.name === "tabscope.onAddonValueChanged").at(-1).args[0].value, null);
+  // The agent's own id is the agent's own values, as without it.
+  await call(port, "sessions.setTabValue", { tabId, key: "own", value: "x", extensionId: "tabscope-agent@tabscope.dev" }, 5);
+  assert.equal(fake.values.tab.get(tabId).own, "x");
+  agent.stop();
+});
+
+test("x-ray: without it, an extensionId is refused with the reason", async () => {
+  const { fake, port, agent } = await started("firefox", {}, { xray: "refused" });
+  const { tabId } = fake.startUp();
+  const r = await call(port, "sessions.getTabValue", { tabId, key: "k", extensionId: OTHER }, 1);
+  assert.match(r.error, /needs x-ray, which is refused in this agent: .*experiments/);
+  agent.stop();
+});
+
+test("x-ray: other add-ons' activity is forwarded in order with the tab events", async () => {
+  const { fake, port, agent } = await started("firefox", {}, { xray: "on" });
+  fake.otherCalls({ extensionId: OTHER, type: "api_call", name: "tabs.query", data: { args: [{}] } });
+  fake.startUp();
+  fake.otherCalls({ extensionId: OTHER, type: "api_call", name: "sessions.setTabValue", data: { args: [1, "k", "v"] } });
+  await settle();
+  const names = port.sent.filter((m) => m.type === "event").map((m) => m.name + (m.args[0] && m.args[0].name ? ":" + m.args[0].name : ""));
+  const first = names.indexOf("tabscope.onAddonActivity:tabs.query");
+  const created = names.indexOf("tabs.onCreated");
+  const last = names.indexOf("tabscope.onAddonActivity:sessions.setTabValue");
+  assert.ok(first >= 0 && first < created && created < last, names.join(" "));
+  agent.stop();
+  fake.otherCalls({ extensionId: OTHER, type: "api_call", name: "late", data: null });
+  assert.ok(!port.sent.some((m) => m.args && m.args[0] && m.args[0].name === "late"), "stop removes the listener");
 });

@@ -17,7 +17,10 @@ function clone(v) { return v === undefined ? undefined : JSON.parse(JSON.stringi
 /**
  * @param {object} o
  *   flavor: "thunderbird" (default) or "firefox";
- *   connectNative: (name) => port, the native side (default: a MemoryPort).
+ *   connectNative: (name) => port, the native side (default: a MemoryPort);
+ *   xray: "on" (the experiment runs: browser.tabscopeXray, modelled on
+ *     addon/xray/parent.js), "refused" (declared in the manifest, but the
+ *     browser runs no experiments), or absent.
  */
 function createFakeBrowser(o = {}) {
   const flavor = o.flavor || "thunderbird";
@@ -279,7 +282,9 @@ function createFakeBrowser(o = {}) {
     onMessage: inbound(), onMessageExternal: inbound(), onConnect: inbound(), onConnectExternal: inbound(),
     id: tb ? "tabscope-agent@tabscope.dev" : "tabscope-agent@tabscope.dev",
     lastError: null,
-    getManifest() { return { manifest_version: 2 }; },
+    getManifest() {
+      return o.xray ? { manifest_version: 2, experiment_apis: { tabscopeXray: {} } } : { manifest_version: 2 };
+    },
     async getBrowserInfo() {
       return tb ? { name: "Thunderbird", vendor: "Mozilla", version: "153.7.0", buildID: "20261101000000" }
         : { name: "Firefox", vendor: "Mozilla", version: "153.7.0", buildID: "20261101000000" };
@@ -291,6 +296,35 @@ function createFakeBrowser(o = {}) {
     },
   };
 
+  // Other add-ons, as x-ray sees them: id -> { name, tab: Map(tabId -> {key: value}) }.
+  const others = new Map();
+  const activity = new EventTarget();
+  const xray = {
+    async info() {
+      return { app: flavor, extensions: [...others].map(([id, a]) => ({ id, name: a.name, active: true })) };
+    },
+    async listValues() {
+      const values = [];
+      for (const [extensionId, a] of others) {
+        for (const [id, kv] of a.tab) {
+          for (const [key, value] of Object.entries(kv)) values.push({ scope: "tab", id, extensionId, key, value: clone(value) });
+        }
+      }
+      return { extensions: (await xray.info()).extensions, values };
+    },
+    async setValue(scope, id, extensionId, key, value) {
+      findTab(id);
+      if (tb && typeof value !== "string") throw new Error("x-ray: Thunderbird stores session values as strings only, for every add-on");
+      other(extensionId).tab.set(id, Object.assign(other(extensionId).tab.get(id) || {}, { [key]: clone(value) }));
+    },
+    async removeValue(scope, id, extensionId, key) { delete (other(extensionId).tab.get(id) || {})[key]; },
+    onActivity: activity,
+  };
+  function other(id, name = null) {
+    if (!others.has(id)) others.set(id, { name, tab: new Map() });
+    return others.get(id);
+  }
+
   const browser = {
     tabs, windows: windowsApi, sessions, runtime,
     storage: { local: {
@@ -301,8 +335,14 @@ function createFakeBrowser(o = {}) {
 
   // The world starts empty, as Thunderbird's background page sees it;
   // `startUp()` opens the main window with its mail tab, as TB does ~1 s later.
+  if (o.xray === "on") browser.tabscopeXray = xray;
   const control = {
     browser, ports, values, storage, tick,
+    /** Another add-on stores a value, behind the agent's back, as x-ray finds it. */
+    otherSets(extensionId, name, tabId, key, value) { other(extensionId, name).tab.set(tabId, Object.assign(other(extensionId).tab.get(tabId) || {}, { [key]: value })); },
+    otherValue: (extensionId, tabId, key) => (others.get(extensionId)?.tab.get(tabId) || {})[key],
+    /** Another add-on's API call, as ExtensionActivityLog reports it. */
+    otherCalls(record) { activity.fire(record); },
     startUp() {
       const w = addWindow({ focused: false, title: null });
       windowsEvents.onCreated.fire(winObj(w, false));

@@ -6,11 +6,16 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+use crate::addons::{Activity, AddonValueChange};
 use crate::protocol::{EventRecord, Scope, SessionValue, Tab, TabId, Window, WindowId};
 use crate::raw_event::RawEvent;
 
 /// The synthetic event the agent sends when a session value changes.
 pub const SESSION_VALUE_CHANGED: &str = "tabscope.onSessionValueChanged";
+/// x-ray: another add-on's session value changed (see [`crate::addons`]).
+pub const ADDON_VALUE_CHANGED: &str = "tabscope.onAddonValueChanged";
+/// x-ray: another add-on called an API, got an event or ran a content script.
+pub const ADDON_ACTIVITY: &str = "tabscope.onAddonActivity";
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum BrowserEvent {
@@ -63,6 +68,10 @@ pub enum BrowserEvent {
         key: String,
         value: Option<SessionValue>,
     },
+    /// x-ray: another add-on's value, set or (`value: None`) removed.
+    AddonValueChanged(AddonValueChange),
+    /// x-ray: another add-on's API activity; the model keeps no state for it.
+    AddonActivity(Box<Activity>),
     /// A real event the model has nothing to do with (`tabs.onZoomChange`, ...).
     Unmodelled(String),
 }
@@ -226,6 +235,8 @@ impl BrowserEvent {
                 let c: ValueChange = arg(name, args, 0)?;
                 E::SessionValueChanged { scope: c.scope, id: c.id, key: c.key, value: c.value }
             }
+            ADDON_VALUE_CHANGED => E::AddonValueChanged(arg(name, args, 0)?),
+            ADDON_ACTIVITY => E::AddonActivity(Box::new(arg(name, args, 0)?)),
             "tabs.onZoomChange" => E::Unmodelled(name.to_owned()),
             _ => return Err(EventError::Unknown(name.to_owned())),
         })
@@ -277,7 +288,11 @@ impl EventRecord {
             "windows.onRemoved" | "windows.onFocusChanged" => {
                 Target { window: first.and_then(Value::as_i64), tab: None }
             }
-            SESSION_VALUE_CHANGED => {
+            ADDON_ACTIVITY => Target {
+                window: None,
+                tab: first.and_then(|v| v.get("data")).and_then(|d| num(Some(d), "tabId")),
+            },
+            SESSION_VALUE_CHANGED | ADDON_VALUE_CHANGED => {
                 let id = num(first, "id");
                 match first.and_then(|v| v.get("scope")).and_then(Value::as_str) {
                     Some("window") => Target { window: id, tab: None },
@@ -326,14 +341,38 @@ impl EventRecord {
             "windows.onCreated" => {
                 format!("{} {}", s(first, "type").unwrap_or_default(), s(first, "title").unwrap_or_default())
             }
-            SESSION_VALUE_CHANGED => match first.and_then(|v| v.get("value")) {
-                Some(v) if !v.is_null() => format!(
-                    "{} = {}",
-                    s(first, "key").unwrap_or_default(),
-                    short(v.get("value").unwrap_or(v))
-                ),
-                _ => format!("{} removed", s(first, "key").unwrap_or_default()),
-            },
+            SESSION_VALUE_CHANGED | ADDON_VALUE_CHANGED => {
+                // Another add-on's value says whose it is.
+                let owner = s(first, "extensionId").map(|e| format!("[{e}] ")).unwrap_or_default();
+                match first.and_then(|v| v.get("value")) {
+                    Some(v) if !v.is_null() => format!(
+                        "{owner}{} = {}",
+                        s(first, "key").unwrap_or_default(),
+                        short(v.get("value").unwrap_or(v))
+                    ),
+                    _ => format!("{owner}{} removed", s(first, "key").unwrap_or_default()),
+                }
+            }
+            ADDON_ACTIVITY => {
+                let data = first.and_then(|v| v.get("data"));
+                let detail = match data.and_then(|d| d.get("args")) {
+                    Some(Value::Array(a)) => {
+                        format!("({})", a.iter().map(short).collect::<Vec<_>>().join(", "))
+                    }
+                    _ => data.filter(|d| !d.is_null()).map(short).unwrap_or_default(),
+                };
+                let cut = if first.and_then(|v| v.get("truncated")).is_some_and(|t| !t.is_null()) {
+                    " [arguments truncated]"
+                } else {
+                    ""
+                };
+                format!(
+                    "[{}] {} {}{detail}{cut}",
+                    s(first, "extensionId").unwrap_or_default(),
+                    s(first, "type").unwrap_or_default(),
+                    s(first, "name").unwrap_or_default()
+                )
+            }
             _ => self.args.iter().map(short).collect::<Vec<_>>().join(", "),
         }
     }

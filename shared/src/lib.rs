@@ -2,6 +2,7 @@
 //! the protocol, the model of windows, tabs and session values, the trace
 //! format, bridge discovery and the bridge client.
 
+pub mod addons;
 pub mod child;
 pub mod client;
 pub mod codec;

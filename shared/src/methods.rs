@@ -63,12 +63,12 @@ pub const METHODS: &[Method] = methods![
     "windows.openDefaultBrowser" => ["url"],
     "windows.remove" => ["windowId"],
     "windows.update" => ["windowId", "updateInfo"],
-    "sessions.getTabValue" => ["tabId", "key"],
-    "sessions.setTabValue" => ["tabId", "key", "value"],
-    "sessions.removeTabValue" => ["tabId", "key"],
-    "sessions.getWindowValue" => ["windowId", "key"],
-    "sessions.setWindowValue" => ["windowId", "key", "value"],
-    "sessions.removeWindowValue" => ["windowId", "key"],
+    "sessions.getTabValue" => ["tabId", "key", "extensionId"],
+    "sessions.setTabValue" => ["tabId", "key", "value", "extensionId"],
+    "sessions.removeTabValue" => ["tabId", "key", "extensionId"],
+    "sessions.getWindowValue" => ["windowId", "key", "extensionId"],
+    "sessions.setWindowValue" => ["windowId", "key", "value", "extensionId"],
+    "sessions.removeWindowValue" => ["windowId", "key", "extensionId"],
     "sessions.getRecentlyClosed" => ["filter"],
     "sessions.restore" => ["sessionId"],
     "sessions.forgetClosedTab" => ["windowId", "sessionId"],
@@ -78,6 +78,7 @@ pub const METHODS: &[Method] = methods![
     "agent.knownKeys" => [],
     "agent.probeKey" => ["key"],
     "agent.forgetKey" => ["key"],
+    "agent.addons" => [],
 ];
 
 pub fn find(name: &str) -> Option<&'static Method> {
@@ -116,7 +117,8 @@ pub fn kind_of(name: &str) -> Kind {
     match name {
         "tabId" | "windowId" => Kind::Id,
         "tabIds" => Kind::Ids,
-        "key" => Kind::Key,
+        // An add-on id for x-ray: a non-empty string, checked as a Gecko id by the browser.
+        "key" | "extensionId" => Kind::Key,
         "url" | "sessionId" => Kind::Text,
         "zoomFactor" => Kind::Number,
         "value" | "message" => Kind::Any,

@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use thiserror::Error;
 
+use crate::addons::AddonStore;
 use crate::event::{BrowserEvent, EventError};
 use crate::protocol::{
     EventRecord, Scope, SessionValue, SessionValues, Snapshot, Tab, TabId, WINDOW_ID_NONE, Window, WindowId,
@@ -52,6 +53,8 @@ pub struct Model {
     detached: BTreeSet<TabId>,
     tab_values: BTreeMap<TabId, SessionValues>,
     window_values: BTreeMap<WindowId, SessionValues>,
+    /// x-ray: every other add-on's values; `None` when the agent has no x-ray.
+    addons: Option<AddonStore>,
 }
 
 fn drift<T>(msg: String) -> Result<T, Drift> {
@@ -92,6 +95,10 @@ impl Model {
                 m.window_values.insert(id, values);
             }
         }
+        if let Some(v) = snapshot.addon_values {
+            let store = AddonStore::from_values(v, |scope, id| m.exists(scope, id));
+            m.addons = Some(store);
+        }
         m
     }
 
@@ -105,7 +112,24 @@ impl Model {
                 info
             })
             .collect();
-        Snapshot { windows, tab_values: self.tab_values.clone(), window_values: self.window_values.clone() }
+        Snapshot {
+            windows,
+            tab_values: self.tab_values.clone(),
+            window_values: self.window_values.clone(),
+            addon_values: self.addons.as_ref().map(AddonStore::to_values),
+        }
+    }
+
+    fn exists(&self, scope: Scope, id: i64) -> bool {
+        match scope {
+            Scope::Tab => self.tabs.contains_key(&id),
+            Scope::Window => self.windows.contains_key(&id),
+        }
+    }
+
+    /// x-ray: every other add-on's values and names; `None` without x-ray.
+    pub fn addons(&self) -> Option<&AddonStore> {
+        self.addons.as_ref()
     }
 
     // ----- reading -----
@@ -286,6 +310,9 @@ impl Model {
                 if let Some(v) = self.tab_values.remove(&removed_tab_id) {
                     self.tab_values.insert(added_tab_id, v);
                 }
+                if let Some(a) = &mut self.addons {
+                    a.rename_tab(removed_tab_id, added_tab_id);
+                }
             }
             E::WindowCreated(mut window) => {
                 let tabs = window.tabs.take();
@@ -317,8 +344,14 @@ impl Model {
                 for t in w.order {
                     self.tabs.remove(&t);
                     self.tab_values.remove(&t);
+                    if let Some(a) = &mut self.addons {
+                        a.forget(Scope::Tab, t);
+                    }
                 }
                 self.window_values.remove(&id);
+                if let Some(a) = &mut self.addons {
+                    a.forget(Scope::Window, id);
+                }
             }
             E::WindowFocusChanged(id) => {
                 self.focus(id);
@@ -336,7 +369,17 @@ impl Model {
                 }
                 set_value(map, id, key, value);
             }
-            E::Unmodelled(_) => {}
+            E::AddonValueChanged(c) => {
+                if !self.exists(c.scope, c.id) {
+                    return drift(format!(
+                        "{}'s value {:?} changed on unknown {:?} {}",
+                        c.extension_id, c.key, c.scope, c.id
+                    ));
+                }
+                // A change before any x-ray snapshot still starts the store.
+                self.addons.get_or_insert_with(AddonStore::default).apply(c);
+            }
+            E::AddonActivity(_) | E::Unmodelled(_) => {}
         }
         Ok(())
     }
@@ -393,6 +436,11 @@ impl Model {
         }
         if self.tab_values.values().chain(self.window_values.values()).any(|v| v.is_empty()) {
             return Err("an empty value map is kept".into());
+        }
+        if let Some((scope, id)) =
+            self.addons.iter().flat_map(AddonStore::objects).find(|&(s, id)| !self.exists(s, id))
+        {
+            return Err(format!("add-on values of unknown {scope:?} {id}"));
         }
         Ok(())
     }
@@ -452,6 +500,9 @@ impl Model {
         self.take_from_window(id);
         self.tabs.remove(&id);
         self.tab_values.remove(&id);
+        if let Some(a) = &mut self.addons {
+            a.forget(Scope::Tab, id);
+        }
     }
 
     fn reindex(&mut self, window: WindowId, from: usize) {

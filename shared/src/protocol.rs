@@ -193,7 +193,7 @@ impl SessionValue {
 pub type SessionValues = BTreeMap<String, SessionValue>;
 
 /// Which kind of object a session value belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     Tab,
@@ -210,6 +210,9 @@ pub struct Snapshot {
     pub tab_values: BTreeMap<TabId, SessionValues>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty", with = "id_keys")]
     pub window_values: BTreeMap<WindowId, SessionValues>,
+    /// x-ray: every other add-on's values; absent without x-ray.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addon_values: Option<crate::addons::AddonValues>,
 }
 
 /// Maps keyed by tab or window id travel as JSON objects with string keys.
@@ -259,6 +262,13 @@ pub struct Capabilities {
     /// and `tabs.insertCSS`; agents that do not say allow them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script_injection: Option<bool>,
+    /// Whether the agent sees other add-ons (x-ray); agents that do not say
+    /// predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xray: Option<crate::addons::XrayState>,
+    /// Why x-ray is refused, in words for the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xray_why: Option<String>,
 }
 
 impl Capabilities {

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use tabscope_shared::protocol::{ADDON_ID, HOST_NAME};
 
-use super::{ADDON_FILES, BrowserChoice};
+use super::{ADDON_FILES, BrowserChoice, XRAY_FILES};
 
 /// A native-messaging host manifest (Mozilla's format).
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -148,13 +148,40 @@ pub fn uninstall(choice: BrowserChoice) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The agent's files; with `xray`, also the experiment and its manifest entry.
+pub fn agent_files(xray: bool) -> Vec<(&'static str, String)> {
+    let mut files: Vec<(&str, String)> = ADDON_FILES.iter().map(|(n, t)| (*n, (*t).to_owned())).collect();
+    if xray {
+        let manifest =
+            &mut files.iter_mut().find(|(n, _)| *n == "manifest.json").expect("the agent has a manifest").1;
+        let mut m: serde_json::Value = serde_json::from_str(manifest).expect("the agent's manifest is JSON");
+        m["name"] = "tabscope agent (x-ray)".into();
+        m["experiment_apis"] = serde_json::json!({
+            "tabscopeXray": {
+                "schema": "xray/schema.json",
+                "parent": {
+                    "scopes": ["addon_parent"],
+                    "paths": [["tabscopeXray"]],
+                    "script": "xray/parent.js",
+                    // Loaded at browser start, before most add-ons: their
+                    // activity is seen from their first call.
+                    "events": ["startup"]
+                }
+            }
+        });
+        *manifest = serde_json::to_string_pretty(&m).expect("JSON");
+        files.extend(XRAY_FILES.iter().map(|(n, t)| (*n, (*t).to_owned())));
+    }
+    files
+}
+
 /// Zips the agent with manifest.json at the archive's root.
-pub fn write_xpi(out: &Path) -> anyhow::Result<()> {
+pub fn write_xpi(out: &Path, xray: bool) -> anyhow::Result<()> {
     let file = fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
     let mut zip = zip::ZipWriter::new(file);
     let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    for (name, text) in ADDON_FILES {
-        zip.start_file(*name, opts)?;
+    for (name, text) in agent_files(xray) {
+        zip.start_file(name, opts)?;
         zip.write_all(text.as_bytes())?;
     }
     zip.finish()?;
@@ -162,10 +189,13 @@ pub fn write_xpi(out: &Path) -> anyhow::Result<()> {
 }
 
 /// Writes the agent's files unpacked into `dir` (for sideloading by path).
-pub fn write_addon_dir(dir: &Path) -> anyhow::Result<()> {
-    fs::create_dir_all(dir)?;
-    for (name, text) in ADDON_FILES {
-        fs::write(dir.join(name), text)?;
+pub fn write_addon_dir(dir: &Path, xray: bool) -> anyhow::Result<()> {
+    // A profile kept from a run with x-ray must not keep it when run without.
+    let _ = fs::remove_dir_all(dir.join("xray"));
+    for (name, text) in agent_files(xray) {
+        let path = dir.join(name);
+        fs::create_dir_all(path.parent().unwrap_or(dir))?;
+        fs::write(path, text)?;
     }
     Ok(())
 }
@@ -202,11 +232,21 @@ mod tests {
     fn xpi_has_the_manifest_at_its_root() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("a.xpi");
-        write_xpi(&out).unwrap();
-        let mut z = zip::ZipArchive::new(fs::File::open(&out).unwrap()).unwrap();
-        let manifest: serde_json::Value =
-            serde_json::from_reader(z.by_name("manifest.json").unwrap()).unwrap();
-        assert_eq!(manifest["browser_specific_settings"]["gecko"]["id"], ADDON_ID);
-        assert!(z.by_name("tabscope-agent.js").is_ok());
+        for xray in [false, true] {
+            write_xpi(&out, xray).unwrap();
+            let mut z = zip::ZipArchive::new(fs::File::open(&out).unwrap()).unwrap();
+            let manifest: serde_json::Value =
+                serde_json::from_reader(z.by_name("manifest.json").unwrap()).unwrap();
+            assert_eq!(manifest["browser_specific_settings"]["gecko"]["id"], ADDON_ID);
+            assert!(z.by_name("tabscope-agent.js").is_ok());
+            // x-ray only where chosen: the experiment and its files together.
+            let api = &manifest["experiment_apis"]["tabscopeXray"];
+            assert_eq!(api.is_object(), xray);
+            assert_eq!(z.by_name("xray/parent.js").is_ok(), xray);
+            if xray {
+                assert_eq!(api["parent"]["script"], "xray/parent.js");
+                assert!(z.by_name("xray/schema.json").is_ok());
+            }
+        }
     }
 }

@@ -54,6 +54,31 @@ pub struct LaunchArgs {
     /// How long to wait for the browser's bridge.
     #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
     pub wait: f64,
+    /// Leave x-ray out: without it the inspector sees the agent's own
+    /// session values only, and no other add-on's API calls.
+    #[arg(long)]
+    pub no_xray: bool,
+    /// Set a browser pref in the profile, after tabscope's own (so it wins):
+    /// NAME=VALUE, VALUE as in user.js (true, 3, "text"). Repeatable.
+    #[arg(long = "pref", value_name = "NAME=VALUE", value_parser = parse_pref)]
+    pub prefs: Vec<(String, String)>,
+}
+
+/// A pref as user.js takes it: a name of safe characters and a boolean,
+/// integer or quoted string, so that nothing else gets into the file.
+fn parse_pref(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s.split_once('=').ok_or("expected NAME=VALUE")?;
+    let (name, value) = (name.trim(), value.trim());
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-@{}".contains(c)) {
+        return Err(format!("{name:?} is not a pref name"));
+    }
+    let ok = matches!(value, "true" | "false")
+        || value.parse::<i64>().is_ok()
+        || serde_json::from_str::<String>(value).is_ok_and(|t| !t.contains('\n'));
+    if !ok {
+        return Err(format!("{value:?}: a pref value is true, false, an integer or a \"quoted string\""));
+    }
+    Ok((name.to_owned(), value.to_owned()))
 }
 
 impl Browser {
@@ -85,8 +110,9 @@ impl Browser {
     }
 }
 
-/// Prefs for a quiet development profile (see shared browser facts).
-pub fn user_js(browser: Browser) -> String {
+/// Prefs for a quiet development profile (see shared browser facts); with
+/// x-ray, Firefox also needs experiments turned on.
+pub fn user_js(browser: Browser, xray: bool, extra: &[(String, String)]) -> String {
     let mut prefs = vec![
         // Sideloaded add-ons are installed enabled (Thunderbird's default 3 disables them).
         ("extensions.autoDisableScopes", "0"),
@@ -103,6 +129,8 @@ pub fn user_js(browser: Browser) -> String {
         ("browser.safebrowsing.update.enabled", "false"),
         ("extensions.getAddons.cache.enabled", "false"),
         ("devtools.console.stdout.chrome", "true"),
+        // The add-ons' own console output lands in browser-output.log too.
+        ("devtools.console.stdout.content", "true"),
     ];
     match browser {
         Browser::Thunderbird => prefs.extend([
@@ -122,8 +150,12 @@ pub fn user_js(browser: Browser) -> String {
             ("browser.newtabpage.enabled", "false"),
         ]),
     }
+    if xray && browser == Browser::Firefox {
+        prefs.push(("extensions.experiments.enabled", "true"));
+    }
     let mut s = String::from("// Written by `tabscope launch`.\n");
-    for (k, v) in prefs {
+    let extra = extra.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    for (k, v) in prefs.into_iter().chain(extra) {
         s.push_str(&format!("user_pref(\"{k}\", {v});\n"));
     }
     s
@@ -151,11 +183,20 @@ pub fn addon_id(dir: &Path) -> anyhow::Result<String> {
 
 /// Prepares the profile: prefs, the agent, the user's add-ons. Returns the
 /// ids of the user's add-ons.
-pub fn prepare_profile(profile: &Path, browser: Browser, addons: &[PathBuf]) -> anyhow::Result<Vec<String>> {
+pub fn prepare_profile(
+    profile: &Path,
+    browser: Browser,
+    addons: &[PathBuf],
+    xray: bool,
+    prefs: &[(String, String)],
+) -> anyhow::Result<Vec<String>> {
     fs::create_dir_all(profile.join("extensions"))?;
-    fs::write(profile.join("user.js"), user_js(browser))?;
+    fs::write(profile.join("user.js"), user_js(browser, xray, prefs))?;
+    // A kept profile caches experiment schemas: an agent of another version
+    // or without x-ray would otherwise start with the old one.
+    let _ = fs::remove_dir_all(profile.join("startupCache"));
     let agent_dir = profile.join("tabscope-agent");
-    install::write_addon_dir(&agent_dir)?;
+    install::write_addon_dir(&agent_dir, xray)?;
     let mut ids = Vec::new();
     for (id, dir) in std::iter::once((ADDON_ID.to_owned(), agent_dir)).chain(
         addons
@@ -226,7 +267,9 @@ pub struct Launched {
     _temp: Option<tempfile::TempDir>,
 }
 
-pub fn start(args: &LaunchArgs) -> anyhow::Result<Launched> {
+/// Starts the browser and waits for its bridge; `stop` (Ctrl-C) meanwhile
+/// closes it again and cleans up.
+pub fn start(args: &LaunchArgs, stop: &AtomicBool) -> anyhow::Result<Launched> {
     let label = args.browser.label();
     let binary = match &args.binary {
         Some(b) => b.clone(),
@@ -255,20 +298,25 @@ pub fn start(args: &LaunchArgs) -> anyhow::Result<Launched> {
             (t.path().to_path_buf(), Some(t))
         }
     };
-    let ids = prepare_profile(&profile, args.browser, &args.addons)?;
+    let ids = prepare_profile(&profile, args.browser, &args.addons, !args.no_xray, &args.prefs)?;
     let added_ids = ensure_host_manifest(&ids)?;
     // From here on, a failure must not leave them allowed.
     let undo = |e: anyhow::Error| {
         let _ = forget_ids(&added_ids);
         e
     };
-    match spawn_and_wait(args, &binary, &profile) {
+    match spawn_and_wait(args, &binary, &profile, stop) {
         Ok((child, bridge)) => Ok(Launched { child, bridge, profile, added_ids, _temp: temp }),
         Err(e) => Err(undo(e)),
     }
 }
 
-fn spawn_and_wait(args: &LaunchArgs, binary: &Path, profile: &Path) -> anyhow::Result<(Child, Discovery)> {
+fn spawn_and_wait(
+    args: &LaunchArgs,
+    binary: &Path,
+    profile: &Path,
+    stop: &AtomicBool,
+) -> anyhow::Result<(Child, Discovery)> {
     let label = args.browser.label();
 
     let log_path = profile.join("browser-output.log");
@@ -312,6 +360,10 @@ fn spawn_and_wait(args: &LaunchArgs, binary: &Path, profile: &Path) -> anyhow::R
         if let Some(d) = found {
             break d;
         }
+        if stop.load(Ordering::Relaxed) {
+            let _ = shut_down_child(&mut child, None);
+            bail!("interrupted while waiting for {label}; it was closed");
+        }
         if Instant::now() >= deadline {
             let _ = shut_down_child(&mut child, None);
             bail!(
@@ -339,8 +391,10 @@ pub fn shut_down_child(child: &mut Child, bridge: Option<&Discovery>) -> anyhow:
     if child.try_wait()?.is_some() {
         return Ok(());
     }
-    if let Some(b) = bridge
-        && let Ok(mut c) = Client::connect(&b.socket)
+    // Without a bridge there is no window to close: SIGTERM, which Gecko
+    // takes as a quit, at once rather than after waiting for nothing.
+    let Some(b) = bridge else { return terminate(child) };
+    if let Ok(mut c) = Client::connect(&b.socket)
         && let Ok(windows) = c.call("windows.getAll", json!({}))
     {
         for w in windows.as_array().into_iter().flatten() {
@@ -386,12 +440,13 @@ fn terminate(child: &mut Child) -> anyhow::Result<()> {
 }
 
 pub fn launch(args: LaunchArgs) -> anyhow::Result<()> {
-    let launched = Arc::new(Mutex::new(Some(start(&args)?)));
+    // Before the browser starts: Ctrl-C while it starts closes it too.
     let stop = Arc::new(AtomicBool::new(false));
     #[cfg(unix)]
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         signal_hook::flag::register(sig, stop.clone())?;
     }
+    let launched = Arc::new(Mutex::new(Some(start(&args, &stop)?)));
     if args.no_inspector {
         eprintln!(
             "tabscope: inspect it with `tabscope watch`, `tabscope snapshot`, `tabscope call`; Ctrl-C quits"
@@ -489,7 +544,8 @@ mod tests {
         )
         .unwrap();
         let profile = tmp.path().join("profile");
-        let ids = prepare_profile(&profile, Browser::Thunderbird, std::slice::from_ref(&addon)).unwrap();
+        let ids =
+            prepare_profile(&profile, Browser::Thunderbird, std::slice::from_ref(&addon), true, &[]).unwrap();
         assert_eq!(ids, vec!["mine@example.com".to_owned()]);
         let pointer = fs::read_to_string(profile.join("extensions").join(ADDON_ID)).unwrap();
         assert!(Path::new(&pointer).join("manifest.json").is_file());
@@ -498,6 +554,28 @@ mod tests {
         let prefs = fs::read_to_string(profile.join("user.js")).unwrap();
         assert!(prefs.contains("user_pref(\"extensions.autoDisableScopes\", 0);"));
         assert!(prefs.contains("mail.provider.suppress_dialog_on_startup"));
+        assert!(Path::new(&pointer).join("xray/parent.js").is_file());
+        // Without x-ray the same profile loses it again.
+        prepare_profile(&profile, Browser::Firefox, &[], false, &[]).unwrap();
+        assert!(!Path::new(&pointer).join("xray").exists());
+        assert!(!fs::read_to_string(profile.join("user.js")).unwrap().contains("experiments"));
+        let mine = [("extensions.experiments.enabled".to_owned(), "false".to_owned())];
+        prepare_profile(&profile, Browser::Firefox, &[], true, &mine).unwrap();
+        let prefs = fs::read_to_string(profile.join("user.js")).unwrap();
+        let (ours, theirs) = (
+            prefs.find("extensions.experiments.enabled\", true").unwrap(),
+            prefs.find("extensions.experiments.enabled\", false").unwrap(),
+        );
+        assert!(ours < theirs, "the user's pref comes last and wins");
+    }
+
+    #[test]
+    fn prefs_from_the_command_line_cannot_break_out_of_user_js() {
+        assert_eq!(parse_pref("a.b=3").unwrap(), ("a.b".into(), "3".into()));
+        assert!(parse_pref("a.b=\"x\"").is_ok() && parse_pref("a=true").is_ok());
+        for bad in ["a.b", "=1", "a b=1", "a=x", "a=1); evil(", "a\");x(\"=1", "a=\"x\\ny\""] {
+            assert!(parse_pref(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -105,6 +105,12 @@ pub enum Cmd {
     Package {
         #[arg(long, default_value = "tabscope-agent.xpi")]
         out: PathBuf,
+        /// Include x-ray: a privileged experiment that reads and edits every
+        /// add-on's session values and sees every add-on's API calls. It
+        /// runs with the browser's full rights; see the README before you
+        /// install it in an everyday profile.
+        #[arg(long)]
+        xray: bool,
     },
     /// Start Thunderbird or Firefox with a development profile, the agent and
     /// your add-ons, and open the inspector on it.
@@ -128,6 +134,13 @@ pub const ADDON_FILES: &[(&str, &str)] = &[
     ("options.js", include_str!("../../../addon/options.js")),
 ];
 
+/// x-ray's experiment (addon/xray/), added to the agent where the user
+/// chose it; its manifest entry is added by [`install::agent_files`].
+pub const XRAY_FILES: &[(&str, &str)] = &[
+    ("xray/schema.json", include_str!("../../../addon/xray/schema.json")),
+    ("xray/parent.js", include_str!("../../../addon/xray/parent.js")),
+];
+
 /// Runs a subcommand; the error is printed by main.
 pub fn run(cli: Cli, cmd: Cmd) -> anyhow::Result<()> {
     let sel = cli.bridge.as_deref();
@@ -147,9 +160,15 @@ pub fn run(cli: Cli, cmd: Cmd) -> anyhow::Result<()> {
         }
         Cmd::Uninstall { browser } => install::uninstall(browser),
         Cmd::Doctor => doctor::doctor(),
-        Cmd::Package { out } => {
-            install::write_xpi(&out)?;
-            println!("wrote {}", out.display());
+        Cmd::Package { out, xray } => {
+            install::write_xpi(&out, xray)?;
+            println!("wrote {}{}", out.display(), if xray { " (with x-ray)" } else { "" });
+            if xray {
+                println!(
+                    "x-ray is privileged code: it can read and change every add-on's data and sees their API calls.\n\
+                     Firefox runs it only in ESR, Developer Edition and Nightly with extensions.experiments.enabled=true."
+                );
+            }
             println!(
                 "Install it in Thunderbird: Tools > Add-ons and Themes > gear menu > Install Add-on From File…\n\
                  (unsigned: Thunderbird accepts it; release Firefox needs a signed copy or `tabscope launch firefox`)."

@@ -569,7 +569,7 @@ impl App {
                 ui.label("then Add-ons Manager › gear › Install Add-on From File.");
                 if ui.button("Save tabscope-agent.xpi").clicked() {
                     let out = default_trace_path().with_file_name("tabscope-agent.xpi");
-                    match crate::cli::install::write_xpi(&out) {
+                    match crate::cli::install::write_xpi(&out, false) {
                         Ok(()) => self.say(format!("wrote {}", out.display()), false),
                         Err(e) => self.say(format!("{e:#}"), true),
                     }
