@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use tabscope_shared::client::{Session, SessionEvent};
 use tabscope_shared::codec::{FrameReader, FrameWriter};
 use tabscope_shared::discovery::{self, Discovery};
-use tabscope_shared::protocol::{ClientMsg, Command as Cmd, ServerMsg};
+use tabscope_shared::model::Model;
+use tabscope_shared::protocol::{ClientMsg, Command as Cmd, EventRecord, ServerMsg};
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").to_path_buf()
@@ -437,8 +438,11 @@ impl Launched {
             .stderr(log)
             .spawn()
             .expect("tabscope launch");
-        let bridge =
-            wait_for(Duration::from_secs(90), || env.bridges().into_iter().find(|b| b.browser.is_some()));
+        // Ready when the launcher says so (it has then seen the bridge too).
+        let ready = wait_for(Duration::from_secs(90), || {
+            std::fs::read_to_string(&output).ok().filter(|t| t.contains(" connected after "))
+        });
+        let bridge = ready.and_then(|_| env.bridges().into_iter().find(|b| b.browser.is_some()));
         let text = std::fs::read_to_string(&output).unwrap_or_default();
         let bridge = bridge.unwrap_or_else(|| panic!("no bridge appeared; launcher said:\n{text}"));
         Self { child, bridge, output }
@@ -523,4 +527,92 @@ pub fn validate_chrome_trace(text: &str, commands: usize) -> (usize, usize) {
     assert!(unnamed.is_empty(), "processes or threads without a name: {unnamed:?}");
     assert_eq!(complete, commands, "one complete event per command");
     (instant, complete)
+}
+
+/// How long a real browser may take for a step.
+pub const LONG: Duration = Duration::from_secs(30);
+
+/// A client that mirrors the bridge into its own model from the stream.
+pub struct Observer {
+    pub s: TestSession,
+    pub model: Model,
+    pub events: Vec<EventRecord>,
+}
+
+impl Observer {
+    pub fn new(s: TestSession) -> Self {
+        Self { s, model: Model::new(), events: Vec::new() }
+    }
+
+    pub fn take(&mut self, m: &ServerMsg) {
+        match m {
+            ServerMsg::Snapshot { snapshot, .. } => self.model = Model::from_snapshot(snapshot.clone()),
+            ServerMsg::Event { event, .. } => {
+                let _ = self.model.apply_record(event);
+                self.events.push(event.clone());
+            }
+            _ => {}
+        }
+    }
+
+    /// Waits until `pred` holds of the model; returns the event that made it so.
+    pub fn until(&mut self, what: &str, mut pred: impl FnMut(&Model, &[EventRecord]) -> bool) {
+        let deadline = Instant::now() + LONG;
+        while !pred(&self.model, &self.events) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let m = self.s.recv(left).unwrap_or_else(|| {
+                panic!("timed out waiting for {what}; events: {:#?}", names(&self.events))
+            });
+            self.take(&m);
+        }
+    }
+
+    /// Calls a function, feeding everything that arrives meanwhile to the model.
+    pub fn call(&mut self, method: &str, params: Value) -> Result<Value, String> {
+        let id = self.s.command(method, params);
+        let deadline = Instant::now() + LONG;
+        loop {
+            let m = self.s.recv(deadline.saturating_duration_since(Instant::now())).expect("reply");
+            if let ServerMsg::Reply(r) = &m
+                && r.id == id
+            {
+                return r.outcome.clone().into_result();
+            }
+            self.take(&m);
+        }
+    }
+
+    /// The model against the browser's own answer, window by window.
+    pub fn matches_browser(&mut self) {
+        let windows = self.call("windows.getAll", json!({"getInfo": {"populate": true}})).unwrap();
+        let browser: Vec<(i64, Vec<i64>)> = windows
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| {
+                (
+                    w["id"].as_i64().unwrap(),
+                    w["tabs"].as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect(),
+                )
+            })
+            .collect();
+        // Events still in flight settle within a moment.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let ours: Vec<(i64, Vec<i64>)> =
+                browser.iter().map(|(w, _)| (*w, self.model.tabs_of(*w).map(|t| t.id).collect())).collect();
+            if ours == browser {
+                break;
+            }
+            assert!(Instant::now() < deadline, "model {ours:?} != browser {browser:?}");
+            if let Some(m) = self.s.recv(Duration::from_millis(200)) {
+                self.take(&m);
+            }
+        }
+        self.model.check().expect("model invariants");
+    }
+}
+
+pub fn names(events: &[EventRecord]) -> Vec<String> {
+    events.iter().map(|e| format!("{} {}", e.name, e.summary())).collect()
 }

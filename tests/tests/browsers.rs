@@ -6,104 +6,18 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tabscope_shared::model::Model;
 use tabscope_shared::protocol::{EventRecord, ServerMsg, Snapshot};
 use tabscope_shared::trace::Record;
-use tabscope_tests::{Launched, TestEnv, TestSession, processes_mentioning, require_program, wait_for};
+use tabscope_tests::{
+    LONG, Launched, Observer, TestEnv, TestSession, processes_mentioning, require_program, wait_for,
+};
 
 /// One browser at a time: two cores, and each run measures latencies.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-const LONG: Duration = Duration::from_secs(30);
-
-/// A client that mirrors the bridge into its own model from the stream.
-struct Observer {
-    s: TestSession,
-    model: Model,
-    events: Vec<EventRecord>,
-}
-
-impl Observer {
-    fn new(s: TestSession) -> Self {
-        Self { s, model: Model::new(), events: Vec::new() }
-    }
-
-    fn take(&mut self, m: &ServerMsg) {
-        match m {
-            ServerMsg::Snapshot { snapshot, .. } => self.model = Model::from_snapshot(snapshot.clone()),
-            ServerMsg::Event { event, .. } => {
-                let _ = self.model.apply_record(event);
-                self.events.push(event.clone());
-            }
-            _ => {}
-        }
-    }
-
-    /// Waits until `pred` holds of the model; returns the event that made it so.
-    fn until(&mut self, what: &str, mut pred: impl FnMut(&Model, &[EventRecord]) -> bool) {
-        let deadline = Instant::now() + LONG;
-        while !pred(&self.model, &self.events) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let m = self.s.recv(left).unwrap_or_else(|| {
-                panic!("timed out waiting for {what}; events: {:#?}", names(&self.events))
-            });
-            self.take(&m);
-        }
-    }
-
-    /// Calls a function, feeding everything that arrives meanwhile to the model.
-    fn call(&mut self, method: &str, params: Value) -> Result<Value, String> {
-        let id = self.s.command(method, params);
-        let deadline = Instant::now() + LONG;
-        loop {
-            let m = self.s.recv(deadline.saturating_duration_since(Instant::now())).expect("reply");
-            if let ServerMsg::Reply(r) = &m
-                && r.id == id
-            {
-                return r.outcome.clone().into_result();
-            }
-            self.take(&m);
-        }
-    }
-
-    /// The model against the browser's own answer, window by window.
-    fn matches_browser(&mut self) {
-        let windows = self.call("windows.getAll", json!({"getInfo": {"populate": true}})).unwrap();
-        let browser: Vec<(i64, Vec<i64>)> = windows
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|w| {
-                (
-                    w["id"].as_i64().unwrap(),
-                    w["tabs"].as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect(),
-                )
-            })
-            .collect();
-        // Events still in flight settle within a moment.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let ours: Vec<(i64, Vec<i64>)> =
-                browser.iter().map(|(w, _)| (*w, self.model.tabs_of(*w).map(|t| t.id).collect())).collect();
-            if ours == browser {
-                break;
-            }
-            assert!(Instant::now() < deadline, "model {ours:?} != browser {browser:?}");
-            if let Some(m) = self.s.recv(Duration::from_millis(200)) {
-                self.take(&m);
-            }
-        }
-        self.model.check().expect("model invariants");
-    }
-}
-
 /// Whether `name` was seen for `tab`.
 fn saw(events: &[EventRecord], name: &str, tab: i64) -> bool {
     events.iter().any(|e| e.name == name && e.target().tab == Some(tab))
-}
-
-fn names(events: &[EventRecord]) -> Vec<String> {
-    events.iter().map(|e| format!("{} {}", e.name, e.summary())).collect()
 }
 
 fn run(browser: &str, binary_names: &[&str]) {

@@ -151,3 +151,55 @@ fn several_bridges_need_a_choice() {
     let ff = stdout_json(&env.tabscope(&["snapshot", "--bridge", "firefox"]));
     assert_eq!(ff["agent"]["browser"]["name"], "Firefox");
 }
+
+/// Ctrl-C while `tabscope launch` waits for the browser's bridge closes the
+/// browser and allows nothing for good. Before, the signal killed the
+/// launcher at once: the browser lived on and the add-on's id stayed in the
+/// host manifest.
+#[test]
+fn ctrl_c_while_a_browser_starts_closes_it_and_cleans_up() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    // A "browser" that starts and never connects, and says where it is.
+    let pidfile = env.dir.path().join("browser.pid");
+    let fake = env.dir.path().join("fake-browser");
+    std::fs::write(&fake, format!("#!/bin/sh\necho $$ > {}\nexec sleep 60\n", pidfile.display())).unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let addon = env.dir.path().join("addon");
+    std::fs::create_dir_all(&addon).unwrap();
+    std::fs::write(
+        addon.join("manifest.json"),
+        r#"{"manifest_version":2,"name":"m","version":"1","browser_specific_settings":{"gecko":{"id":"mine@example.com"}}}"#,
+    )
+    .unwrap();
+    let mut launcher = env
+        .command(tabscope_tests::tabscope_bin())
+        .args(["launch", "thunderbird", "--no-inspector", "--binary"])
+        .arg(&fake)
+        .arg("--addon")
+        .arg(&addon)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let browser: i32 =
+        wait_for(Duration::from_secs(10), || std::fs::read_to_string(&pidfile).ok()?.trim().parse().ok())
+            .expect("the fake browser started");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(launcher.id() as i32, libc::SIGINT) };
+    let status =
+        tabscope_tests::wait_child(&mut launcher, Duration::from_secs(15)).expect("the launcher ends");
+    let out = launcher.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(status.code().is_some(), "ended by the signal, not by itself: {status:?}");
+    assert!(said.contains("interrupted while waiting for Thunderbird"), "{said}");
+    assert!(!tabscope_shared::discovery::pid_alive(browser as u32), "the browser was left running");
+    let manifest = env.home().join(".mozilla/native-messaging-hosts/tabscope_bridge.json");
+    let m: Value = serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
+    assert_eq!(
+        m["allowed_extensions"],
+        json!([tabscope_shared::protocol::ADDON_ID]),
+        "mine@example.com stays allowed"
+    );
+}
