@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use serde_json::json;
-use tabscope::gui::live::Recording;
+use tabscope::gui::live::{Origin, Recording};
 use tabscope::gui::{App, Options};
 use tabscope_shared::protocol::{Scope, SessionValue};
 use tabscope_shared::trace::Record;
@@ -517,4 +517,69 @@ fn script_injection_turned_off_in_the_agent_greys_out_run_and_insert() {
     pump(&mut h, "the hello after turning it on", |h| scripts(h) == Some(true));
     h.run_steps(2);
     assert!(!disabled(&h, "Run") && !disabled(&h, "Insert"));
+}
+
+/// x-ray in the inspector, on a real Thunderbird with an ordinary second
+/// add-on (tests/fixtures/other-addon): pick that add-on, see its values,
+/// add one with the editor; the add-on's own getTabValue sees it (it echoes
+/// what it sees into its "echo" value).
+#[test]
+fn xray_shows_and_edits_another_add_ons_values_in_a_real_thunderbird() {
+    if require_program(&["thunderbird"], "apt-get install thunderbird").is_none() {
+        return;
+    }
+    const OTHER: &str = "other-addon@tabscope.test";
+    let env = TestEnv::new();
+    let fixture = tabscope_tests::workspace_root().join("tests/fixtures/other-addon");
+    let mut launched = tabscope_tests::Launched::start(
+        &env,
+        "thunderbird",
+        &["--no-inspector", "--addon", fixture.to_str().unwrap()],
+    );
+    let mut h = harness(&env);
+    let other_value = |h: &Harness<'_, App>, key: &str| {
+        let live = &h.state().conns.current()?.live;
+        live.model.addons()?.values_of(Scope::Tab, 1)?.get(OTHER)?.get(key).cloned()
+    };
+    pump(&mut h, "the other add-on's value, seen through x-ray", |h| other_value(h, "mine").is_some());
+    select_mail_tab(&mut h);
+    pump(&mut h, "the owner picker", |h| has_label(h, "Whose values"));
+    h.get_by_label("Whose values").click();
+    h.run_steps(2);
+    h.get_by_label_contains(&format!("({OTHER}) · ")).click();
+    pump(&mut h, "the other add-on's values in the table", |h| has_label(h, "mine"));
+    // The picker's list closes once chosen.
+    pump(&mut h, "the picker to close", |h| {
+        !has_label(h, "tabscope agent (its own values)") || {
+            h.query_all_by_label("tabscope agent (its own values)").count() == 0
+        }
+    });
+    assert_eq!(h.state().editor.owner.as_deref(), Some(OTHER));
+    h.get_by_label("Add value").click();
+    pump(&mut h, "the editor", |h| has_label(h, "Key"));
+    type_into(&mut h, "Key", "edited");
+    type_into(&mut h, "Value", "from the inspector");
+    let e = &h.state().editor;
+    assert_eq!((e.key.as_str(), e.text.as_str()), ("edited", "from the inspector"));
+    assert!(!h.get_by_label("Save").accesskit_node().is_disabled(), "Save is enabled");
+    // Below the table: scrolled to, as a person would.
+    h.get_by_label("Save").scroll_to_me();
+    h.run_steps(2);
+    // The pointer goes there first, as a person's does (a click with no
+    // move before it lands where the pointer was).
+    h.get_by_label("Save").hover();
+    h.run_steps(2);
+    h.get_by_label("Save").click();
+    h.run_steps(2);
+    assert!(!h.state().editor.open, "Save closed the editor (the command was sent)");
+    pump(&mut h, "the save's result", |h| {
+        h.state().conns.current().is_some_and(|l| l.live.results.contains_key(&Origin::Values))
+    });
+    let result = h.state().conns.current().unwrap().live.results[&Origin::Values].text();
+    assert_eq!(result, "sessions.setTabValue: done");
+    pump(&mut h, "the add-on to see the edit", |h| {
+        other_value(h, "echo") == Some(SessionValue::String("\"from the inspector\"".into()))
+    });
+    let (ok, said) = launched.quit();
+    assert!(ok, "{said}");
 }

@@ -442,9 +442,22 @@ impl Launched {
         let ready = wait_for(Duration::from_secs(90), || {
             std::fs::read_to_string(&output).ok().filter(|t| t.contains(" connected after "))
         });
-        let bridge = ready.and_then(|_| env.bridges().into_iter().find(|b| b.browser.is_some()));
+        // The discovery file names the browser once its hello arrived.
+        let bridge = ready.and_then(|_| {
+            wait_for(Duration::from_secs(30), || env.bridges().into_iter().find(|b| b.browser.is_some()))
+        });
         let text = std::fs::read_to_string(&output).unwrap_or_default();
-        let bridge = bridge.unwrap_or_else(|| panic!("no bridge appeared; launcher said:\n{text}"));
+        let Some(bridge) = bridge else {
+            // Not left running: Ctrl-C closes the browser it started.
+            let mut child = child;
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+            if wait_child(&mut child, Duration::from_secs(40)).is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            panic!("no bridge appeared; launcher said:\n{text}");
+        };
         Self { child, bridge, output }
     }
 

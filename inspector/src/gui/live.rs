@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
+use tabscope_shared::addons::XrayState;
 use tabscope_shared::event::BrowserEvent;
 use tabscope_shared::model::{ApplyError, Model};
 use tabscope_shared::protocol::{
@@ -49,6 +50,8 @@ struct Pending {
 pub struct EditWatch {
     pub scope: Scope,
     pub id: i64,
+    /// Whose value: the agent's own (`None`) or another add-on's (x-ray).
+    pub owner: Option<String>,
     pub key: String,
     pub original: Option<SessionValue>,
     pub changed_to: Option<Option<SessionValue>>,
@@ -115,6 +118,21 @@ impl Live {
     /// `Some(false)` on Thunderbird: strings only.
     pub fn object_values(&self) -> Option<bool> {
         self.capabilities().and_then(|c| c.session_object_values)
+    }
+
+    /// x-ray's state as the agent reported it (`None`: an agent before x-ray).
+    pub fn xray(&self) -> Option<(XrayState, Option<&str>)> {
+        let c = self.capabilities()?;
+        Some((c.xray?, c.xray_why.as_deref()))
+    }
+
+    /// The values of one tab or window, the agent's own or another add-on's.
+    pub fn values_of(&self, owner: Option<&str>, scope: Scope, id: i64) -> Vec<(String, SessionValue)> {
+        let map = match owner {
+            None => self.model.values(scope, id),
+            Some(ext) => self.model.addons().and_then(|a| a.values_of(scope, id)?.get(ext)),
+        };
+        map.map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
     }
 
     pub fn browser_name(&self) -> String {
@@ -191,12 +209,18 @@ impl Live {
     fn on_event(&mut self, received: f64, event: &tabscope_shared::protocol::EventRecord) {
         self.events_seen += 1;
         self.log.push_event(None, received, event);
-        if let Ok(BrowserEvent::SessionValueChanged { scope, id, key, value }) =
-            BrowserEvent::from_record(event)
+        let changed = match BrowserEvent::from_record(event) {
+            Ok(BrowserEvent::SessionValueChanged { scope, id, key, value }) => {
+                Some((scope, id, None, key, value))
+            }
+            Ok(BrowserEvent::AddonValueChanged(c)) => {
+                Some((c.scope, c.id, Some(c.extension_id), c.key, c.value))
+            }
+            _ => None,
+        };
+        if let Some((scope, id, owner, key, value)) = changed
             && let Some(w) = &mut self.watch
-            && w.scope == scope
-            && w.id == id
-            && w.key == key
+            && (w.scope, w.id, &w.owner, &w.key) == (scope, id, &owner, &key)
             && value != w.original
         {
             w.changed_to = Some(value);
@@ -278,6 +302,7 @@ mod tests {
             id: 1,
             key: "k".into(),
             original: Some(SessionValue::String("a".into())),
+            owner: None,
             changed_to: None,
         });
         live.on_server(value_event(2, json!({"type":"string","value":"b"})));

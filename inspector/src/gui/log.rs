@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use tabscope_shared::event::SESSION_VALUE_CHANGED;
+use tabscope_shared::event::{ADDON_ACTIVITY, ADDON_VALUE_CHANGED, SESSION_VALUE_CHANGED};
 use tabscope_shared::protocol::{EventRecord, LogLevel, Outcome};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -23,11 +23,13 @@ pub enum Kind {
     Error,
     /// The agent's or the bridge's own word.
     Note,
+    /// x-ray: another add-on's API call, API event or content script.
+    Activity,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] =
-        [Kind::Event, Kind::Value, Kind::Command, Kind::Reply, Kind::Error, Kind::Note];
+    pub const ALL: [Kind; 7] =
+        [Kind::Event, Kind::Value, Kind::Activity, Kind::Command, Kind::Reply, Kind::Error, Kind::Note];
 
     /// An agent log line: errors stand out, the rest are notes.
     pub fn of_level(level: LogLevel) -> Kind {
@@ -42,6 +44,7 @@ impl Kind {
             Kind::Reply => "replies",
             Kind::Error => "errors",
             Kind::Note => "notes",
+            Kind::Activity => "add-on calls",
         }
     }
 }
@@ -178,7 +181,11 @@ impl EventLog {
     /// A browser event, on its tab and window.
     pub fn push_event(&mut self, at: Option<u32>, time: f64, event: &EventRecord) {
         let target = event.target();
-        let kind = if event.name == SESSION_VALUE_CHANGED { Kind::Value } else { Kind::Event };
+        let kind = match event.name.as_str() {
+            SESSION_VALUE_CHANGED | ADDON_VALUE_CHANGED => Kind::Value,
+            ADDON_ACTIVITY => Kind::Activity,
+            _ => Kind::Event,
+        };
         self.push_at(at, time, kind, &event.name, target.window, target.tab, event.summary());
     }
 

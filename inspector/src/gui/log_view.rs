@@ -20,6 +20,7 @@ pub fn kind_color(kind: Kind, dark: bool) -> Color32 {
         Kind::Reply => (Color32::from_rgb(130, 210, 140), Color32::from_rgb(20, 120, 40)),
         Kind::Error => (Color32::from_rgb(255, 120, 110), Color32::from_rgb(190, 30, 30)),
         Kind::Note => (Color32::from_gray(160), Color32::from_gray(90)),
+        Kind::Activity => (Color32::from_rgb(120, 210, 210), Color32::from_rgb(0, 110, 120)),
     };
     if dark { d } else { l }
 }

@@ -221,6 +221,14 @@ fn tab_row(ui: &mut egui::Ui, m: &Model, id: i64, selected: bool, stale: bool) -
         if values > 0 {
             facts.push(format!("{values} values"));
         }
+        // x-ray: other add-ons' values, counted apart from the agent's own.
+        let theirs: usize = m
+            .addons()
+            .and_then(|a| a.values_of(Scope::Tab, id))
+            .map_or(0, |by_addon| by_addon.values().map(|kv| kv.len()).sum());
+        if theirs > 0 {
+            facts.push(format!("{theirs} add-on values"));
+        }
         ui.label(RichText::new(facts.join(" · ")).weak().small());
         r
     })

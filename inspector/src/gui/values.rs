@@ -1,9 +1,11 @@
 //! Session values of the selected tab or window: the table, an editor that
 //! validates JSON as you type, rename and delete, "probe key", and a guard
-//! against overwriting a value the browser changed during the edit.
+//! against overwriting a value the browser changed during the edit. With
+//! x-ray, any add-on's values: a picker says whose are shown and edited.
 
 use egui::RichText;
 use serde_json::{Value, json};
+use tabscope_shared::addons::XrayState;
 use tabscope_shared::protocol::{Scope, SessionValue};
 
 use super::app::{App, Selection};
@@ -30,6 +32,9 @@ pub struct Editor {
     pub mode: Mode,
     pub text: String,
     pub probe_key: String,
+    /// Whose values are shown: the agent's own (`None`) or another add-on's
+    /// (x-ray). Kept when the selection changes.
+    pub owner: Option<String>,
 }
 
 /// Where JSON typed so far is wrong, in words a person can act on.
@@ -64,7 +69,11 @@ pub fn show(app: &mut App, ui: &mut egui::Ui, sel: Selection) {
 fn panel(app: &mut App, ui: &mut egui::Ui, sel: Selection) {
     let (scope, id) = scope_of(sel);
     if app.editor.target != Some((scope, id)) {
-        app.editor = Editor { probe_key: std::mem::take(&mut app.editor.probe_key), ..Default::default() };
+        app.editor = Editor {
+            probe_key: std::mem::take(&mut app.editor.probe_key),
+            owner: app.editor.owner.take(),
+            ..Default::default()
+        };
         app.editor.target = Some((scope, id));
         if let Some(l) = app.conns.current_mut() {
             l.live.watch = None;
@@ -89,16 +98,22 @@ fn panel(app: &mut App, ui: &mut egui::Ui, sel: Selection) {
         None => "Whether objects can be stored is known once the browser has a tab.".to_owned(),
     };
     ui.label(RichText::new(rule).weak());
-    let values: Vec<(String, SessionValue)> = link
-        .live
-        .model
-        .values(scope, id)
-        .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
+    let owner = whose(app, ui, scope, id);
+    let Some(link) = app.conns.current() else { return };
+    let values = link.live.values_of(owner.as_deref(), scope, id);
 
     let mut edit = None;
     let mut delete = None;
-    if values.is_empty() {
+    if values.is_empty() && owner.is_some() {
+        ui.label(RichText::new("This add-on has no values here.").weak());
+    } else if values.is_empty() && link.live.xray().is_some_and(|(x, _)| x == XrayState::On) {
+        ui.label(
+            RichText::new(
+                "The agent has no values here. Other add-ons' values: choose one above (the count says where).",
+            )
+            .weak(),
+        );
+    } else if values.is_empty() {
         ui.label(RichText::new(
             "No values known. The sessions API cannot list keys: tabscope knows the keys set through it or \
              through an add-on embedding the agent. Probe a key below to look for others.",
@@ -140,7 +155,7 @@ fn panel(app: &mut App, ui: &mut egui::Ui, sel: Selection) {
     }
     if let Some(k) = delete {
         let (method, idk) = remove_method(scope);
-        app.send(method, json!({ idk: id, "key": k }), Origin::Values);
+        app.send(method, with_owner(json!({ idk: id, "key": k }), &owner), Origin::Values);
     }
     ui.add_space(6.0);
     // Always there (disabled while editing), so the editor never jumps.
@@ -152,8 +167,80 @@ fn panel(app: &mut App, ui: &mut egui::Ui, sel: Selection) {
         editor(app, ui, scope, id, strings_only);
     }
     super::panels::result_line(app, ui, Origin::Values);
-    ui.separator();
-    probe(app, ui, live_link);
+    // x-ray lists every key; probing is for the agent's own values only.
+    if owner.is_none() {
+        ui.separator();
+        probe(app, ui, live_link);
+    }
+}
+
+/// The picker of whose values are shown, when x-ray is on; otherwise a line
+/// saying why only the agent's own are. Returns the owner to show.
+fn whose(app: &mut App, ui: &mut egui::Ui, scope: Scope, id: i64) -> Option<String> {
+    let link = app.conns.current()?;
+    let mut addons: Vec<(String, String, usize)> = match link.live.model.addons() {
+        Some(store) => store
+            .addons()
+            .map(|a| {
+                let here = store.values_of(scope, id).and_then(|v| v.get(&a.id)).map_or(0, |v| v.len());
+                (a.id.clone(), a.label(), here)
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    // Add-ons with values on this tab first, then by name.
+    addons.sort_by(|a, b| (b.2 > 0).cmp(&(a.2 > 0)).then_with(|| a.1.cmp(&b.1)));
+    match link.live.xray() {
+        Some((XrayState::On, _)) => {}
+        Some((XrayState::Refused, why)) => {
+            ui.label(RichText::new(format!(
+                "x-ray refused: {}",
+                why.unwrap_or("this browser runs no experiments")
+            )))
+            .on_hover_text("Only the agent's own values are shown.");
+            app.editor.owner = None;
+            return None;
+        }
+        _ => {
+            app.editor.owner = None;
+            return None;
+        }
+    }
+    // An owner no longer known (another browser selected) falls back to the agent.
+    if app.editor.owner.as_ref().is_some_and(|o| !addons.iter().any(|(id, _, _)| id == o)) {
+        app.editor.owner = None;
+    }
+    let current = match &app.editor.owner {
+        None => AGENT_LABEL.to_owned(),
+        Some(o) => addons.iter().find(|(id, _, _)| id == o).map(|(_, l, _)| l.clone()).unwrap_or_default(),
+    };
+    ui.horizontal(|ui| {
+        let l = ui.label("Whose values");
+        egui::ComboBox::from_id_salt("values-owner")
+            .selected_text(current)
+            .width(ui.available_width().min(420.0))
+            .truncate()
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut app.editor.owner, None, AGENT_LABEL);
+                for (ext, label, here) in &addons {
+                    let text = if *here > 0 { format!("{label} · {here} here") } else { label.clone() };
+                    ui.selectable_value(&mut app.editor.owner, Some(ext.clone()), text);
+                }
+            })
+            .response
+            .labelled_by(l.id);
+    });
+    app.editor.owner.clone()
+}
+
+const AGENT_LABEL: &str = "tabscope agent (its own values)";
+
+/// Adds `extensionId` to a sessions call for another add-on's values.
+fn with_owner(mut params: Value, owner: &Option<String>) -> Value {
+    if let Some(ext) = owner {
+        params["extensionId"] = json!(ext);
+    }
+    params
 }
 
 fn set_method(scope: Scope) -> (&'static str, &'static str) {
@@ -197,9 +284,9 @@ fn start_edit(app: &mut App, scope: Scope, id: i64, existing: Option<(String, Se
             e.text.clear();
         }
     }
-    let key = e.key.clone();
+    let (key, owner) = (e.key.clone(), e.owner.clone());
     if let Some(l) = app.conns.current_mut() {
-        l.live.watch = Some(EditWatch { scope, id, key, original, changed_to: None });
+        l.live.watch = Some(EditWatch { scope, id, owner, key, original, changed_to: None });
     }
 }
 
@@ -272,8 +359,14 @@ fn editor(app: &mut App, ui: &mut egui::Ui, scope: Scope, id: i64, strings_only:
             }
             if conflict.is_some() && ui.button("Take theirs").clicked() {
                 let key = app.editor.key.clone();
-                let current =
-                    app.conns.current().and_then(|l| l.live.model.values(scope, id)?.get(&key).cloned());
+                let owner = app.editor.owner.clone();
+                let current = app.conns.current().and_then(|l| {
+                    l.live
+                        .values_of(owner.as_deref(), scope, id)
+                        .into_iter()
+                        .find(|(k, _)| *k == key)
+                        .map(|(_, v)| v)
+                });
                 start_edit(app, scope, id, current.map(|v| (key, v)));
             }
             if ui.button("Cancel").clicked() {
@@ -298,12 +391,13 @@ fn save_value(app: &mut App, scope: Scope, id: i64) {
     let key = e.key.trim().to_owned();
     let renamed_from = e.editing.clone().filter(|old| *old != key);
     let (set, idk) = set_method(scope);
-    if !app.send(set, json!({ idk: id, "key": key, "value": value }), Origin::Values) {
+    let owner = e.owner.clone();
+    if !app.send(set, with_owner(json!({ idk: id, "key": key, "value": value }), &owner), Origin::Values) {
         return;
     }
     if let Some(old) = renamed_from {
         let (remove, idk) = remove_method(scope);
-        app.send(remove, json!({ idk: id, "key": old }), Origin::Values);
+        app.send(remove, with_owner(json!({ idk: id, "key": old }), &owner), Origin::Values);
     }
     app.editor.open = false;
     if let Some(l) = app.conns.current_mut() {
