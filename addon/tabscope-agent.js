@@ -511,10 +511,37 @@
     }
 
     /** Never stops the agent: a failing x-ray is reported in the hello instead. */
+    // Activity is history, not state: a snapshot cannot bring it back, so
+    // records that arrive while no bridge is connected wait here (x-ray
+    // hands over what it saw since browser start-up before the first connect).
+    const MAX_UNSENT_ACTIVITY = 20000;
+    let unsentActivity = [];
+    let lostActivity = 0;
+
+    function onActivity(record) {
+      if (port) {
+        emit(ADDON_ACTIVITY, [record]);
+      } else if (unsentActivity.length < MAX_UNSENT_ACTIVITY) {
+        unsentActivity.push(record);
+      } else {
+        lostActivity += 1;
+      }
+    }
+
+    /** After a (re)connect's snapshot: what waited, and how much did not fit. */
+    function sendUnsentActivity() {
+      const waiting = unsentActivity;
+      unsentActivity = [];
+      for (const r of waiting) emit(ADDON_ACTIVITY, [r]);
+      if (lostActivity > 0) {
+        agentLog("warn", `${lostActivity} activity records of other add-ons were lost while no bridge was connected`);
+        lostActivity = 0;
+      }
+    }
+
     function startXray() {
       if (!xray) return;
       try {
-        const onActivity = (record) => emit(ADDON_ACTIVITY, [record]);
         xray.onActivity.addListener(onActivity);
         listeners.push([xray.onActivity, onActivity]);
         xrayTimer = setInterval(xrayPoll, opts.xrayPollMs);
@@ -655,6 +682,7 @@
       });
       post(hello());
       sendSnapshot();
+      sendUnsentActivity(); // held by the snapshot's build, so sent after it
     }
 
     function onDisconnect(p, error) {

@@ -381,3 +381,21 @@ test("x-ray: other add-ons' activity is forwarded in order with the tab events",
   fake.otherCalls({ extensionId: OTHER, type: "api_call", name: "late", data: null });
   assert.ok(!port.sent.some((m) => m.args && m.args[0] && m.args[0].name === "late"), "stop removes the listener");
 });
+
+test("x-ray: activity before the bridge is connected waits for it, after the snapshot", async () => {
+  const fake = createFakeBrowser({ flavor: "thunderbird", xray: "on" });
+  const agent = TabscopeAgent.createAgent({ browser: fake.browser, log: quietLog, snapshotDebounceMs: 1 });
+  try {
+    const starting = agent.start();
+    // x-ray hands over what it saw since browser start-up before the port exists.
+    fake.otherCalls({ extensionId: OTHER, type: "api_call", name: "runtime.getPlatformInfo", data: { args: [] } });
+    await starting;
+    await settle();
+    const sent = fake.ports[0].sent;
+    const at = sent.findIndex((m) => m.name === "tabscope.onAddonActivity" && m.args[0].name === "runtime.getPlatformInfo");
+    assert.ok(at >= 0, "the early record was lost");
+    assert.ok(sent.findIndex((m) => m.type === "snapshot") < at, "after the snapshot");
+  } finally {
+    agent.stop();
+  }
+});

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, bounded};
 use serde::Deserialize;
 use tabscope_bench::bridge::Bridge;
-use tabscope_bench::{cpu_of, hello, quantile, snapshot, updated};
+use tabscope_bench::{activity, cpu_of, hello, quantile, snapshot, updated};
 use tabscope_shared::client::{SharedStream, connect_stream, socket_reader};
 
 /// What a load client reads of each message: its type, and of an event its
@@ -93,9 +93,13 @@ fn started(clients: usize, last: u64) -> (Bridge, Vec<Receiver<Seen>>) {
     (b, seen)
 }
 
-fn throughput(clients: usize, n: u64) -> String {
-    let payloads: Vec<Vec<u8>> =
-        (1..=n).map(|seq| serde_json::to_vec(&updated(seq, (seq % 100) as i64 + 1)).unwrap()).collect();
+/// `mixed`: every other event is an x-ray activity record instead of a tab update.
+fn throughput(clients: usize, n: u64, mixed: bool) -> String {
+    let event = |seq: u64| {
+        let id = (seq % 100) as i64 + 1;
+        if mixed && seq.is_multiple_of(2) { activity(seq, id) } else { updated(seq, id) }
+    };
+    let payloads: Vec<Vec<u8>> = (1..=n).map(|seq| serde_json::to_vec(&event(seq)).unwrap()).collect();
     let bytes: usize = payloads.iter().map(|p| p.len() + 4).sum();
     let (mut b, seen) = started(clients, n);
     let cpu_before = b.cpu();
@@ -115,8 +119,9 @@ fn throughput(clients: usize, n: u64) -> String {
     let all = seen.iter().all(|s| s.events == n && s.in_order && s.lagged == 0);
     let lost: u64 = seen.iter().map(|s| s.lagged).sum();
     format!(
-        "| sustained, {clients} client{} | **{:.0} events/s** ({:.0} MiB/s in); CPU per event: the bridge {cpu_us:.1} µs, the generator and clients {load_us:.1} µs | {} |",
+        "| sustained, {clients} client{}{} | **{:.0} events/s** ({:.0} MiB/s in); CPU per event: the bridge {cpu_us:.1} µs, the generator and clients {load_us:.1} µs | {} |",
         if clients == 1 { "" } else { "s" },
+        if mixed { ", half of them x-ray activity records" } else { "" },
         n as f64 / secs,
         bytes as f64 / (1 << 20) as f64 / secs,
         if all {
@@ -173,7 +178,10 @@ fn main() {
     let mut out = std::io::stdout().lock();
     writeln!(out, "| bridge end to end | result | delivery |\n|---|---|---|").unwrap();
     for clients in [1, 4].into_iter().filter(|_| only("throughput")) {
-        writeln!(out, "{}", throughput(clients, n)).unwrap();
+        writeln!(out, "{}", throughput(clients, n, false)).unwrap();
+    }
+    if only("throughput") {
+        writeln!(out, "{}", throughput(4, n, true)).unwrap();
     }
     for clients in [1, 4].into_iter().filter(|_| only("latency")) {
         writeln!(out, "{}", latency(clients, 1000, 5)).unwrap();

@@ -21,6 +21,15 @@ pub fn updated(seq: u64, id: i64) -> Value {
         "args": [id, {"title": format!("Example page {id} ({seq})")}, tab(id, 1, (id % 50) as usize)]})
 }
 
+/// An x-ray activity record as Thunderbird's fixture add-on makes them
+/// (`sessions.getTabValue` from its background page, ~330 bytes).
+pub fn activity(seq: u64, id: i64) -> Value {
+    json!({"type": "event", "seq": seq, "time": 1.7637e12 + seq as f64, "name": "tabscope.onAddonActivity",
+        "args": [{"extensionId": "other-addon@tabscope.test", "extensionName": "Other add-on",
+                  "type": "api_call", "name": "sessions.getTabValue", "viewType": "background",
+                  "time": 1.7637e12 + seq as f64, "data": {"args": [id, format!("reading-position-{seq}")]}}]})
+}
+
 pub fn created(seq: u64, id: i64) -> Value {
     json!({"type": "event", "seq": seq, "time": 1.7637e12 + seq as f64, "name": "tabs.onCreated",
         "args": [tab(id, 1, (id % 50) as usize)]})

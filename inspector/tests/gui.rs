@@ -472,8 +472,10 @@ fn the_inspector_shows_a_replayed_trace_like_a_live_browser() {
         h.query_by_label_contains("Thunderbird 153.7.0 (replay)").is_some()
     });
     pump(&mut h, "the replayed mail tab", |h| has_label(h, "mail tab"));
-    let link = h.state().conns.current().unwrap();
-    assert!(link.is_live() && link.live.events_seen >= 10, "{} events", link.live.events_seen);
+    // At full speed the rest of the trace may still be on its way.
+    pump(&mut h, "the replayed events", |h| {
+        h.state().conns.current().is_some_and(|l| l.is_live() && l.live.events_seen >= 10)
+    });
     // Commands reach no browser: the replay says so at once.
     h.get_by_label("mail tab").click();
     pump(&mut h, "the actions", |h| has_label(h, "Reload"));

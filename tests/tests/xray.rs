@@ -12,8 +12,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tabscope_shared::addons::XrayState;
+use tabscope_shared::addons::{Activity, XrayState};
 use tabscope_shared::protocol::{Scope, ServerMsg, SessionValue};
+use tabscope_shared::trace::Record;
 use tabscope_tests::{Launched, Observer, TestEnv, TestSession, require_program, tabscope_bin, wait_child};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -145,7 +146,33 @@ fn run(browser: &str, binary_names: &[&str]) {
         "no sessions.getTabValue of {OTHER} in watch --json: {out}"
     );
 
-    // 5. Thunderbird: an edit survives the browser being killed (it writes
+    // 5. From browser start-up: the add-on's very first call, made before
+    //    the agent listened, is in the bridge's flight recorder; and a call
+    //    with 40,000 characters of arguments is cut and marked, not dropped.
+    let flight = env.dir.path().join("flight.jsonl");
+    let saved = env.tabscope(&["flight", "--out", flight.to_str().unwrap()]);
+    assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
+    let t = tabscope_shared::trace::read_file(&flight).unwrap();
+    let records: Vec<Activity> = t
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Event { event, .. } if event.name == "tabscope.onAddonActivity" => {
+                serde_json::from_value(event.args[0].clone()).ok()
+            }
+            _ => None,
+        })
+        .filter(|a: &Activity| a.extension_id == OTHER)
+        .collect();
+    assert!(records.iter().any(|a| a.name == "runtime.getPlatformInfo"), "its first call was missed");
+    let big = records
+        .iter()
+        .find(|a| a.name == "sessions.setTabValue" && a.truncated.is_some())
+        .expect("the 40,000-character call, marked as cut");
+    let cut = big.truncated.as_ref().unwrap();
+    assert!(cut.chars > 40_000 && cut.head.len() == 16 * 1024 && big.data.is_null(), "{cut:?}");
+
+    // 6. Thunderbird: an edit survives the browser being killed (it writes
     //    session.json only every few minutes; x-ray writes it at once).
     if tb {
         edit(json!("kept")).unwrap();
