@@ -22,6 +22,7 @@ fn mark_kind(k: MarkKind) -> Kind {
         MarkKind::Command => Kind::Command,
         MarkKind::Reply => Kind::Reply,
         MarkKind::Error => Kind::Error,
+        MarkKind::Activity => Kind::Activity,
     }
 }
 
@@ -273,7 +274,7 @@ fn interact(
         wish.select = match lane.key {
             LaneKey::Tab(t) => Some(Selection::Tab(t)),
             LaneKey::Window(w) => Some(Selection::Window(w)),
-            LaneKey::Global => None,
+            LaneKey::Global | LaneKey::Addon(_) => None,
         };
     }
 }

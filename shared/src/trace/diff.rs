@@ -7,7 +7,7 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::model::Model;
-use crate::protocol::{Scope, SessionValue, TabId, WindowId};
+use crate::protocol::{Scope, SessionValue, SessionValues, TabId, WindowId};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
@@ -44,6 +44,8 @@ pub enum Change {
     Value {
         scope: Scope,
         id: i64,
+        /// Whose value: the agent's own (`None`) or another add-on's (x-ray).
+        owner: Option<String>,
         key: String,
         before: Option<SessionValue>,
         after: Option<SessionValue>,
@@ -104,10 +106,11 @@ impl fmt::Display for Change {
             Change::Property { scope, id, field, before, after } => {
                 write!(f, "~ {} {id} {field}: {} -> {}", scope_name(*scope), show(before), show(after))
             }
-            Change::Value { scope, id, key, before, after } => write!(
+            Change::Value { scope, id, owner, key, before, after } => write!(
                 f,
-                "~ {} {id} value {key:?}: {} -> {}",
+                "~ {} {id} value {key:?}{}: {} -> {}",
                 scope_name(*scope),
+                owner.as_ref().map(|o| format!(" of {o}")).unwrap_or_default(),
                 show_value(before),
                 show_value(after)
             ),
@@ -187,13 +190,31 @@ fn properties<T: serde::Serialize>(
 }
 
 fn values(out: &mut Vec<Change>, scope: Scope, id: i64, a: &Model, b: &Model) {
-    let (va, vb) = (a.values(scope, id), b.values(scope, id));
+    changed_values(out, scope, id, None, a.values(scope, id), b.values(scope, id));
+    // x-ray: every other add-on's values, add-on by add-on.
+    let (aa, ab) =
+        (a.addons().and_then(|s| s.values_of(scope, id)), b.addons().and_then(|s| s.values_of(scope, id)));
+    let owners: BTreeSet<&String> = aa.into_iter().chain(ab).flat_map(|m| m.keys()).collect();
+    for owner in owners {
+        let (va, vb) = (aa.and_then(|m| m.get(owner)), ab.and_then(|m| m.get(owner)));
+        changed_values(out, scope, id, Some(owner), va, vb);
+    }
+}
+
+fn changed_values(
+    out: &mut Vec<Change>,
+    scope: Scope,
+    id: i64,
+    owner: Option<&String>,
+    va: Option<&SessionValues>,
+    vb: Option<&SessionValues>,
+) {
     let keys: BTreeSet<&String> = va.into_iter().chain(vb).flat_map(|m| m.keys()).collect();
     for key in keys {
         let before = va.and_then(|m| m.get(key)).cloned();
         let after = vb.and_then(|m| m.get(key)).cloned();
         if before != after {
-            out.push(Change::Value { scope, id, key: key.clone(), before, after });
+            out.push(Change::Value { scope, id, owner: owner.cloned(), key: key.clone(), before, after });
         }
     }
 }
@@ -237,5 +258,18 @@ mod tests {
             ]
         );
         assert!(diff(&b, &b).is_empty());
+    }
+
+    #[test]
+    fn other_add_ons_values_are_compared_and_attributed() {
+        let with = |v: &str| {
+            model(
+                json!({"windows":[{"id":1,"focused":true,"tabs":[{"id":1,"index":0,"windowId":1,"active":true}]}],
+                "addonValues":{"extensions":[{"id":"o@x","active":true}],
+                    "values":[{"scope":"tab","id":1,"extensionId":"o@x","key":"k","value":{"type":"string","value":v}}]}}),
+            )
+        };
+        let text: Vec<String> = diff(&with("a"), &with("b")).iter().map(ToString::to_string).collect();
+        assert_eq!(text, ["~ tab 1 value \"k\" of o@x: \"a\" -> \"b\""]);
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{Micros, Record, TraceError, TraceHeader, TraceReader};
-use crate::event::SESSION_VALUE_CHANGED;
+use crate::event::{ADDON_ACTIVITY, SESSION_VALUE_CHANGED};
 use crate::model::Model;
 use crate::protocol::{TabId, WindowId};
 
@@ -75,6 +75,8 @@ pub enum MarkKind {
     /// A failed reply, a bad message, a gap.
     Error,
     Log,
+    /// x-ray: another add-on's API call, event or content script.
+    Activity,
 }
 
 /// One record, as the timeline and the log need it.
@@ -94,6 +96,8 @@ pub enum LaneKey {
     Global,
     Window(WindowId),
     Tab(TabId),
+    /// x-ray: one add-on's activity; the index into [`TraceIndex::names`] of its id.
+    Addon(u32),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -314,6 +318,7 @@ impl Builder {
                 Some(tab) => format!("tab {t} {}", tab.label()),
                 None => format!("tab {t}"),
             },
+            LaneKey::Addon(id) => format!("add-on {}", self.index.names[id as usize]),
         };
         self.index.lanes.push(Lane { key, window, label, marks: Vec::new() });
         self.lane_of.insert(key, i);
@@ -342,6 +347,12 @@ impl Builder {
         let (kind, name, lane) = match &record {
             Record::Header(_) => (MarkKind::Log, "header".to_owned(), 0),
             Record::Snapshot { .. } => (MarkKind::Snapshot, "snapshot".to_owned(), 0),
+            Record::Event { event, .. } if event.name == ADDON_ACTIVITY => {
+                // A lane per add-on, whatever tab the call was about.
+                let owner = event.args.first().and_then(|a| a.get("extensionId")).and_then(Value::as_str);
+                let id = self.name(owner.unwrap_or("unknown"));
+                (MarkKind::Activity, event.name.clone(), self.lane(LaneKey::Addon(id), None))
+            }
             Record::Event { event, .. } => {
                 let target = event.target();
                 // Applied first, so a new tab's lane is labelled with its title.
@@ -435,6 +446,8 @@ impl TraceIndex {
             LaneKey::Global => (i64::MIN, 0, 0),
             LaneKey::Window(w) => (w, 0, 0),
             LaneKey::Tab(t) => (l.window.unwrap_or(i64::MAX), 1, t),
+            // After every window: the add-ons, in order of first activity.
+            LaneKey::Addon(_) => (i64::MAX, 2, 0),
         };
         order.sort_by_key(|&i| sort_key(&self.lanes[i]));
         let mut new_of_old = vec![0u32; order.len()];
@@ -485,6 +498,36 @@ mod tests {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(&written(records)).unwrap();
         f
+    }
+
+    /// x-ray activity gets a lane per add-on, after the windows and tabs,
+    /// even when a record names a tab.
+    #[test]
+    fn each_add_on_has_its_own_lane() {
+        let activity = |t: Micros, ext: &str, tab: Option<i64>| Record::Event {
+            t,
+            event: EventRecord {
+                seq: t,
+                time: 0.0,
+                name: ADDON_ACTIVITY.into(),
+                args: vec![json!({"extensionId": ext, "type": "api_call", "name": "tabs.query",
+                                  "data": tab.map_or(json!(null), |t| json!({"tabId": t}))})],
+            },
+        };
+        let f = file_with(&[
+            header(),
+            snapshot(),
+            activity(1, "b@x", None),
+            activity(2, "a@x", Some(1)),
+            activity(3, "b@x", None),
+        ]);
+        let index = TraceIndex::build(f.path(), |_, _, _| {}, |_| {}).unwrap();
+        let labels: Vec<&str> = index.lanes.iter().map(|l| l.label.as_str()).collect();
+        assert_eq!(labels, ["browser", "window 1 (normal)", "tab 1 Inbox", "add-on b@x", "add-on a@x"]);
+        let b = &index.lanes[3];
+        assert_eq!(b.marks.len(), 2);
+        assert!(b.marks.iter().all(|&m| index.marks[m as usize].kind == MarkKind::Activity));
+        assert_eq!(index.lanes[2].marks.len(), 0, "the tab's lane holds no add-on call");
     }
 
     /// Time travel to moment k equals the model after the first k records,
