@@ -259,11 +259,12 @@ impl App {
             ui.separator();
             let mut switch = None;
             let mut close = None;
-            for (i, link) in self.conns.links.iter().enumerate() {
+            let labels = super::connection::bar_labels(&self.conns.links);
+            for (i, (link, label)) in self.conns.links.iter().zip(labels).enumerate() {
                 let (dot, tip) = status_dot(&link.status);
                 let selected = self.conns.current == Some(i);
                 status_dot_widget(ui, dot);
-                let r = ui.selectable_label(selected, link.label.as_str()).on_hover_text(tip);
+                let r = ui.selectable_label(selected, label).on_hover_text(tip);
                 if r.clicked() {
                     switch = Some(i);
                 }

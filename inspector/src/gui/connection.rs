@@ -49,6 +49,31 @@ pub struct Link {
     pub trace: Option<TraceView>,
 }
 
+/// The connection bar's labels: the browser, and the agent's extension id
+/// where two links show the same browser (an add-on embedding the agent
+/// beside tabscope's own), so that it is clear whose view is whose.
+pub fn bar_labels(links: &[Link]) -> Vec<String> {
+    let agent = |l: &Link| {
+        l.live
+            .agent
+            .as_ref()
+            .map(|a| a.extension_id.clone())
+            .filter(|e| !e.is_empty())
+            .or_else(|| l.disc.as_ref().and_then(|d| d.bridge.extension_id.clone()))
+    };
+    links
+        .iter()
+        .map(|l| {
+            let twin =
+                links.iter().any(|o| !std::ptr::eq(o, l) && o.label == l.label && agent(o) != agent(l));
+            match agent(l) {
+                Some(ext) if twin => format!("{} · {ext}", l.label),
+                _ => l.label.clone(),
+            }
+        })
+        .collect()
+}
+
 impl Link {
     pub fn is_live(&self) -> bool {
         self.status == Status::Connected
@@ -404,5 +429,42 @@ impl Connections {
                 other => other,
             };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tabscope_shared::protocol::AgentHello;
+
+    fn link(label: &str, ext: &str) -> Link {
+        let mut live = Live::default();
+        live.agent = Some(AgentHello { extension_id: ext.into(), ..Default::default() });
+        Link {
+            label: label.into(),
+            disc: None,
+            session: None,
+            loader: None,
+            status: Status::Connected,
+            live,
+            trace: None,
+        }
+    }
+
+    #[test]
+    fn two_agents_in_one_browser_are_told_apart_by_their_add_on() {
+        let links = [
+            link("Thunderbird 153.8.0", "tabscope-agent@tabscope.dev"),
+            link("Thunderbird 153.8.0", "mine@example.com"),
+            link("Firefox 153.8.0", "tabscope-agent@tabscope.dev"),
+        ];
+        assert_eq!(
+            bar_labels(&links),
+            [
+                "Thunderbird 153.8.0 · tabscope-agent@tabscope.dev",
+                "Thunderbird 153.8.0 · mine@example.com",
+                "Firefox 153.8.0"
+            ]
+        );
     }
 }
