@@ -460,13 +460,12 @@ fn keyboard_shortcuts_select_reload_and_record() {
 fn the_inspector_shows_a_replayed_trace_like_a_live_browser() {
     let env = TestEnv::new();
     let demo = tabscope_tests::workspace_root().join("docs/demo-trace.jsonl");
-    let mut replay = env
-        .command(tabscope_tests::tabscope_bin())
-        .args(["replay", demo.to_str().unwrap(), "--speed", "max"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut replay = tabscope_tests::Reaped::spawn(
+        env.command(tabscope_tests::tabscope_bin())
+            .args(["replay", demo.to_str().unwrap(), "--speed", "max"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
     let mut h = harness(&env);
     pump(&mut h, "the replaying bridge", |h| {
         h.query_by_label_contains("Thunderbird 153.7.0 (replay)").is_some()

@@ -629,3 +629,35 @@ impl Observer {
 pub fn names(events: &[EventRecord]) -> Vec<String> {
     events.iter().map(|e| format!("{} {}", e.name, e.summary())).collect()
 }
+
+/// A child process that is killed and reaped when dropped, so that a test
+/// that fails half-way leaves nothing running (CI fails if anything is).
+pub struct Reaped(pub Child);
+
+impl Reaped {
+    pub fn spawn(cmd: &mut Command) -> Self {
+        Reaped(cmd.spawn().expect("spawning a test process"))
+    }
+}
+
+impl std::ops::Deref for Reaped {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}

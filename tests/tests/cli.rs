@@ -30,13 +30,12 @@ fn list_and_methods_print_json() {
 fn watch_prints_one_json_line_per_event() {
     let env = TestEnv::new();
     let Some(_agent) = running_agent(&env) else { return };
-    let mut watch = env
-        .command(tabscope_tests::tabscope_bin())
-        .args(["watch", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut watch = tabscope_tests::Reaped::spawn(
+        env.command(tabscope_tests::tabscope_bin())
+            .args(["watch", "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
     let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
     std::thread::sleep(Duration::from_millis(300));
     let bridge = env.bridges().into_iter().next().unwrap();
@@ -61,13 +60,12 @@ fn watch_reports_a_killed_bridge_and_follows_its_successor() {
     let env = TestEnv::new();
     let Some(mut agent) = running_agent(&env) else { return };
     let first = env.bridges().into_iter().next().unwrap();
-    let mut watch = env
-        .command(tabscope_tests::tabscope_bin())
-        .args(["watch", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut watch = tabscope_tests::Reaped::spawn(
+        env.command(tabscope_tests::tabscope_bin())
+            .args(["watch", "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     let (err_tx, err_rx) = crossbeam_channel::unbounded();
     let stderr = BufReader::new(watch.stderr.take().unwrap());
     std::thread::spawn(move || {

@@ -47,13 +47,12 @@ fn record_read_and_replay_give_the_live_model_at_every_step() {
     watcher.until(WAIT, |m| matches!(m, ServerMsg::Snapshot { .. }).then_some(())).unwrap();
 
     let file = env.dir.path().join("rec.jsonl");
-    let mut rec = env
-        .command(tabscope_tests::tabscope_bin())
-        .args(["record", "--out", file.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut rec = tabscope_tests::Reaped::spawn(
+        env.command(tabscope_tests::tabscope_bin())
+            .args(["record", "--out", file.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
     wait_for(WAIT, || std::fs::metadata(&file).ok().filter(|m| m.len() > 0)).expect("the recording starts");
 
     // The live run, seen by an inspector connected before it.
@@ -103,13 +102,12 @@ fn record_read_and_replay_give_the_live_model_at_every_step() {
 
     // Replay, in a world of its own: a client sees the same models again.
     let env2 = TestEnv::new();
-    let mut replay = env2
-        .command(tabscope_tests::tabscope_bin())
-        .args(["replay", file.to_str().unwrap(), "--speed", "max", "--exit-at-end"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut replay = tabscope_tests::Reaped::spawn(
+        env2.command(tabscope_tests::tabscope_bin())
+            .args(["replay", file.to_str().unwrap(), "--speed", "max", "--exit-at-end"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
     let d = wait_for(WAIT, || env2.bridges().into_iter().next()).expect("the replaying bridge");
     assert_eq!(d.bridge.replay.as_deref(), Some(file.to_str().unwrap()));
     let viewer = TestSession::connect(&d.socket);
