@@ -5,6 +5,7 @@ pub mod doctor;
 pub mod install;
 pub mod launch;
 pub mod trace;
+pub mod values;
 
 use std::path::PathBuf;
 
@@ -64,6 +65,17 @@ pub enum Cmd {
     Flight {
         #[arg(long, short, value_name = "FILE")]
         out: PathBuf,
+    },
+    /// Every add-on's session values in a profile on disk (the browser
+    /// closed or crashed), from its session files.
+    Values {
+        /// The profile folder.
+        #[arg(long, value_name = "DIR")]
+        profile: PathBuf,
+        /// Read this session file (default: the current one; a backup or
+        /// recovery file to recover from).
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
     },
     /// Open a trace in the inspector: timeline, time travel, compare.
     Open { file: PathBuf },
@@ -151,6 +163,7 @@ pub fn run(cli: Cli, cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Call { method, params } => bridges::call(sel, &method, &params),
         Cmd::Record { out, duration } => trace::record(sel, &out, duration),
         Cmd::Flight { out } => trace::save_flight(sel, &out),
+        Cmd::Values { profile, file } => values::values(&profile, file, cli.json),
         Cmd::Open { .. } => unreachable!("main opens the window"),
         Cmd::Replay { file, speed, exit_at_end } => trace::replay(&file, &speed, exit_at_end),
         Cmd::Trace(t) => trace::run(t),

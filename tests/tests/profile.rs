@@ -1,0 +1,89 @@
+//! Session values read from a profile on disk, after real Thunderbird and
+//! Firefox ESR wrote it: the fixture add-on's values, under its id and name,
+//! on the tab they belong to. Under CI=true a missing browser fails.
+
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+use tabscope_shared::protocol::Scope;
+use tabscope_tests::{Launched, Observer, TestEnv, TestSession, require_program};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+const OTHER: &str = "other-addon@tabscope.test";
+const URL: &str = "https://example.org/tabscope-offline";
+
+fn run(browser: &str, binary_names: &[&str]) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if require_program(binary_names, &format!("apt-get install {}", binary_names[0])).is_none() {
+        return;
+    }
+    let env = TestEnv::new();
+    let profile = env.dir.path().join("profile");
+    let fixture = tabscope_tests::workspace_root().join("tests/fixtures/other-addon");
+    let args =
+        ["--no-inspector", "--profile", profile.to_str().unwrap(), "--addon", fixture.to_str().unwrap()];
+    let mut launched = Launched::start(&env, browser, &args);
+    let mut o = Observer::new(TestSession::connect(&launched.bridge.socket));
+    let tab =
+        o.call("tabs.create", json!({"createProperties": {"url": URL}})).unwrap()["id"].as_i64().unwrap();
+    o.until("the add-on's value on the new tab", |m, _| {
+        m.addons()
+            .and_then(|a| a.values_of(Scope::Tab, tab))
+            .and_then(|v| v.get(OTHER)?.get("mine").cloned())
+            .is_some()
+    });
+    drop(o);
+    let (ok, said) = launched.quit();
+    assert!(ok, "{said}");
+
+    let out = env.tabscope(&["values", "--profile", profile.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found = v["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["extensionId"] == OTHER && x["key"] == "mine" && x["url"] == URL);
+    let found = found.unwrap_or_else(|| panic!("not in {}: {v:#}", v["file"]));
+    assert_eq!(found["extensionName"], "Other add-on (tabscope x-ray fixture)");
+    assert_eq!(found["value"]["type"], "string");
+    assert!(found["value"]["value"].as_str().unwrap().starts_with("set by other-addon on tab"));
+    // The text listing names the file and escapes nothing it need not.
+    let text = env.tabscope(&["values", "--profile", profile.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains(URL) && text.contains("(other-addon@tabscope.test)  mine = "), "{text}");
+    assert!(text.contains("characters; --json shows all"), "the 40,000-character value is cut: {text}");
+}
+
+#[test]
+fn thunderbird_values_are_read_from_its_profile_on_disk() {
+    run("thunderbird", &["thunderbird"]);
+}
+
+#[test]
+fn firefox_values_are_read_from_its_profile_on_disk() {
+    run("firefox", &["firefox-esr", "firefox"]);
+}
+
+/// Not a profile, a corrupt file: a clear error naming the file.
+#[test]
+fn a_folder_without_session_files_or_a_corrupt_one_says_so() {
+    let env = TestEnv::new();
+    let dir = env.dir.path().join("not-a-profile");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = env.tabscope(&["values", "--profile", dir.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds no session file"));
+    std::fs::write(dir.join("sessionstore.jsonlz4"), b"mozLz40\0\x10\0\0\0garbage").unwrap();
+    let out = env.tabscope(&["values", "--profile", dir.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let named = err.contains("sessionstore.jsonlz4");
+    assert!(
+        !out.status.success() && named && (err.contains("corrupt") || err.contains("not a session file")),
+        "{err}"
+    );
+    // Cut off inside its header.
+    std::fs::write(dir.join("sessionstore.jsonlz4"), b"mozLz40\0\x10").unwrap();
+    let out = env.tabscope(&["values", "--profile", dir.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cut off in its header"));
+}
