@@ -33,6 +33,18 @@ fn run(browser: &str, binary_names: &[&str]) {
             .is_some()
     });
     drop(o);
+    // Without --profile: the same values from the running browser.
+    let live = env.tabscope(&["values", "--json"]);
+    assert!(live.status.success(), "{}", String::from_utf8_lossy(&live.stderr));
+    let live: Value = serde_json::from_slice(&live.stdout).unwrap();
+    assert!(
+        live["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["extensionId"] == OTHER && x["key"] == "mine" && x["url"] == URL),
+        "{live:#}"
+    );
     let (ok, said) = launched.quit();
     assert!(ok, "{said}");
 

@@ -69,9 +69,10 @@ pub enum Cmd {
     /// Every add-on's session values in a profile on disk (the browser
     /// closed or crashed), from its session files.
     Values {
-        /// The profile folder.
+        /// The profile folder; without it, the running browser's values
+        /// (through x-ray, every add-on's).
         #[arg(long, value_name = "DIR")]
-        profile: PathBuf,
+        profile: Option<PathBuf>,
         /// Read this session file (default: the current one; a backup or
         /// recovery file to recover from).
         #[arg(long, value_name = "FILE")]
@@ -163,7 +164,11 @@ pub fn run(cli: Cli, cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Call { method, params } => bridges::call(sel, &method, &params),
         Cmd::Record { out, duration } => trace::record(sel, &out, duration),
         Cmd::Flight { out } => trace::save_flight(sel, &out),
-        Cmd::Values { profile, file } => values::values(&profile, file, cli.json),
+        Cmd::Values { profile: Some(profile), file } => values::values(&profile, file, cli.json),
+        Cmd::Values { profile: None, file: Some(_) } => {
+            anyhow::bail!("--file reads a session file of a profile: give --profile too")
+        }
+        Cmd::Values { profile: None, file: None } => values::live(sel, cli.json),
         Cmd::Open { .. } => unreachable!("main opens the window"),
         Cmd::Replay { file, speed, exit_at_end } => trace::replay(&file, &speed, exit_at_end),
         Cmd::Trace(t) => trace::run(t),

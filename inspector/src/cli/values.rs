@@ -1,5 +1,6 @@
 //! `tabscope values --profile DIR`: every add-on's session values in a
-//! profile on disk (the browser closed or crashed), from its session files.
+//! profile on disk (the browser closed or crashed), from its session files;
+//! `tabscope values`: the same of the running browser.
 
 use std::path::{Path, PathBuf};
 
@@ -83,4 +84,57 @@ fn shown(v: &profile::OfflineValue) -> String {
     }
     let head: String = text.chars().take(MAX).collect();
     format!("{}… ({n} characters; --json shows all)", escape(&head))
+}
+
+/// The running browser's values: the agent's own, and every other add-on's
+/// where x-ray is on.
+pub fn live(selector: Option<&str>, json_out: bool) -> anyhow::Result<()> {
+    let mut c = super::bridges::connect(selector)?;
+    let snap = c.snapshot()?;
+    let model = tabscope_shared::model::Model::from_snapshot(snap);
+    let agent_id = c.agent.as_ref().map(|a| a.extension_id.clone()).unwrap_or_default();
+    let mut rows = Vec::new();
+    let objects = model.window_ids().flat_map(|w| {
+        std::iter::once((Scope::Window, w))
+            .chain(model.tabs_of(w).map(|t| (Scope::Tab, t.id)).collect::<Vec<_>>())
+    });
+    for (scope, id) in objects.collect::<Vec<_>>() {
+        let url = match scope {
+            Scope::Tab => model.tab(id).and_then(|t| t.url.clone()),
+            Scope::Window => None,
+        };
+        let mut owners: Vec<(String, &tabscope_shared::protocol::SessionValues)> = Vec::new();
+        if let Some(v) = model.values(scope, id) {
+            owners.push((agent_id.clone(), v));
+        }
+        if let Some(by) = model.addons().and_then(|a| a.values_of(scope, id)) {
+            owners.extend(by.iter().map(|(e, v)| (e.clone(), v)));
+        }
+        for (owner, kv) in owners {
+            for (key, value) in kv {
+                rows.push(json!({"scope": scope, "id": id, "url": url, "extensionId": owner, "key": key, "value": value}));
+            }
+        }
+    }
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&json!({ "values": rows }))?);
+        return Ok(());
+    }
+    if model.addons().is_none() {
+        println!("(x-ray is not on in this browser's agent: only its own values are known)");
+    }
+    for r in &rows {
+        let v = tabscope_shared::protocol::SessionValue::from_api_value(r["value"]["value"].clone());
+        let text = v.to_api_value().to_string();
+        println!(
+            "{} {} {}  {}  {} = {}",
+            r["scope"].as_str().unwrap_or(""),
+            r["id"],
+            escape(r["url"].as_str().unwrap_or("")),
+            escape(r["extensionId"].as_str().unwrap_or("")),
+            escape(r["key"].as_str().unwrap_or("")),
+            escape(&text.chars().take(200).collect::<String>())
+        );
+    }
+    Ok(())
 }
