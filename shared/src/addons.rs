@@ -107,6 +107,20 @@ pub struct Activity {
     pub truncated: Option<Truncated>,
 }
 
+/// What the bridge checks of an activity record before passing it on: that
+/// it says whose it is and what it was. Its arguments, up to 16 KiB, are
+/// skipped unparsed (the bridge's stdin thread is the hot path).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ActivityHead {
+    #[serde(rename = "extensionId")]
+    _extension_id: String,
+    #[serde(rename = "type")]
+    _kind: String,
+    #[serde(rename = "name")]
+    _name: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Truncated {
     pub chars: u64,
@@ -277,5 +291,11 @@ mod tests {
             "name": "moz-extension://x/cs.js", "data": {"url": "https://e.org", "tabId": 3}, "truncated": null}))
         .unwrap();
         assert_eq!(c.tab_id(), Some(3));
+        // The bridge's check: whose and what, arguments unread.
+        let head = |v: serde_json::Value| serde_json::from_value::<ActivityHead>(v).is_ok();
+        assert!(head(
+            json!({"extensionId": "o@x", "type": "api_call", "name": "tabs.query", "data": {"args": [[[1]]]}})
+        ));
+        assert!(!head(json!({"type": "api_call", "name": "tabs.query"})), "whose is required");
     }
 }
