@@ -5,27 +5,23 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use serde::Serialize;
 use serde_json::json;
+use tabscope_shared::model::Model;
 use tabscope_shared::profile::{self, SessionFile};
-use tabscope_shared::protocol::Scope;
+use tabscope_shared::protocol::{Scope, SessionValue};
 use tabscope_shared::terminal::escape;
 
 pub fn values(profile_dir: &Path, file: Option<PathBuf>, json_out: bool) -> anyhow::Result<()> {
     let files = profile::session_files(profile_dir);
     let chosen = match file {
-        Some(f) => files
-            .iter()
-            .find(|s| {
-                s.path == f
-                    || s.path.file_name() == f.file_name()
-                        && f.parent().is_none_or(|p| p.as_os_str().is_empty())
-            })
-            .cloned()
-            .unwrap_or(SessionFile {
-                modified: std::fs::metadata(&f).ok().and_then(|m| m.modified().ok()),
-                path: f,
-                kind: "given",
-            }),
+        Some(f) => {
+            // A name inside the profile, or any path.
+            let path = if f.exists() { f } else { profile_dir.join(f) };
+            let kind = files.iter().find(|s| s.path == path).map_or("given", |s| s.kind);
+            let modified = std::fs::metadata(&path).ok().and_then(|m| m.modified().ok());
+            SessionFile { path, kind, modified }
+        }
         None => match files.first() {
             Some(f) => f.clone(),
             None => bail!(
@@ -69,15 +65,21 @@ pub fn values(profile_dir: &Path, file: Option<PathBuf>, json_out: bool) -> anyh
             Some(n) => format!("{n} ({})", v.extension_id),
             None => v.extension_id.clone(),
         };
-        println!("{place}{closed} {}  {}  {} = {}", escape(page), escape(&owner), escape(&v.key), shown(v));
+        println!(
+            "{place}{closed} {}  {}  {} = {}",
+            escape(page),
+            escape(&owner),
+            escape(&v.key),
+            shown(&v.value)
+        );
     }
     Ok(())
 }
 
 /// A value on one line: long ones are cut, and say so (`--json` has it all).
-fn shown(v: &profile::OfflineValue) -> String {
+fn shown(value: &SessionValue) -> String {
     const MAX: usize = 200;
-    let text = v.value.to_api_value().to_string();
+    let text = value.to_api_value().to_string();
     let n = text.chars().count();
     if n <= MAX {
         return escape(&text).into_owned();
@@ -90,32 +92,9 @@ fn shown(v: &profile::OfflineValue) -> String {
 /// where x-ray is on.
 pub fn live(selector: Option<&str>, json_out: bool) -> anyhow::Result<()> {
     let mut c = super::bridges::connect(selector)?;
-    let snap = c.snapshot()?;
-    let model = tabscope_shared::model::Model::from_snapshot(snap);
+    let model = Model::from_snapshot(c.snapshot()?);
     let agent_id = c.agent.as_ref().map(|a| a.extension_id.clone()).unwrap_or_default();
-    let mut rows = Vec::new();
-    let objects = model.window_ids().flat_map(|w| {
-        std::iter::once((Scope::Window, w))
-            .chain(model.tabs_of(w).map(|t| (Scope::Tab, t.id)).collect::<Vec<_>>())
-    });
-    for (scope, id) in objects.collect::<Vec<_>>() {
-        let url = match scope {
-            Scope::Tab => model.tab(id).and_then(|t| t.url.clone()),
-            Scope::Window => None,
-        };
-        let mut owners: Vec<(String, &tabscope_shared::protocol::SessionValues)> = Vec::new();
-        if let Some(v) = model.values(scope, id) {
-            owners.push((agent_id.clone(), v));
-        }
-        if let Some(by) = model.addons().and_then(|a| a.values_of(scope, id)) {
-            owners.extend(by.iter().map(|(e, v)| (e.clone(), v)));
-        }
-        for (owner, kv) in owners {
-            for (key, value) in kv {
-                rows.push(json!({"scope": scope, "id": id, "url": url, "extensionId": owner, "key": key, "value": value}));
-            }
-        }
-    }
+    let rows = live_rows(&model, &agent_id);
     if json_out {
         println!("{}", serde_json::to_string_pretty(&json!({ "values": rows }))?);
         return Ok(());
@@ -124,17 +103,39 @@ pub fn live(selector: Option<&str>, json_out: bool) -> anyhow::Result<()> {
         println!("(x-ray is not on in this browser's agent: only its own values are known)");
     }
     for r in &rows {
-        let v = tabscope_shared::protocol::SessionValue::from_api_value(r["value"]["value"].clone());
-        let text = v.to_api_value().to_string();
-        println!(
-            "{} {} {}  {}  {} = {}",
-            r["scope"].as_str().unwrap_or(""),
-            r["id"],
-            escape(r["url"].as_str().unwrap_or("")),
-            escape(r["extensionId"].as_str().unwrap_or("")),
-            escape(r["key"].as_str().unwrap_or("")),
-            escape(&text.chars().take(200).collect::<String>())
-        );
+        let place = format!("{} {}", if r.scope == Scope::Tab { "tab" } else { "window" }, r.id);
+        let url = escape(r.url.unwrap_or(""));
+        println!("{place} {url}  {}  {} = {}", escape(r.extension_id), escape(r.key), shown(r.value));
     }
     Ok(())
+}
+
+/// One value of the running browser, whoever's it is.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LiveValue<'a> {
+    scope: Scope,
+    id: i64,
+    url: Option<&'a str>,
+    extension_id: &'a str,
+    key: &'a str,
+    value: &'a SessionValue,
+}
+
+/// Every window's and tab's values in window order: the agent's own first.
+fn live_rows<'a>(model: &'a Model, agent_id: &'a str) -> Vec<LiveValue<'a>> {
+    let mut rows = Vec::new();
+    for w in model.window_ids() {
+        let tabs = model.tabs_of(w).map(|t| (Scope::Tab, t.id, t.url.as_deref()));
+        for (scope, id, url) in std::iter::once((Scope::Window, w, None)).chain(tabs) {
+            let own = model.values(scope, id).map(|kv| (agent_id, kv));
+            let theirs = model.addons().and_then(|a| a.values_of(scope, id)).into_iter().flatten();
+            for (owner, kv) in own.into_iter().chain(theirs.map(|(e, kv)| (e.as_str(), kv))) {
+                for (key, value) in kv {
+                    rows.push(LiveValue { scope, id, url, extension_id: owner, key, value });
+                }
+            }
+        }
+    }
+    rows
 }
