@@ -526,17 +526,14 @@ fn script_injection_turned_off_in_the_agent_greys_out_run_and_insert() {
 /// what it sees into its "echo" value).
 #[test]
 fn xray_shows_and_edits_another_add_ons_values_in_a_real_thunderbird() {
-    if require_program(&["thunderbird"], "apt-get install thunderbird").is_none() {
+    if !tabscope_tests::require_browser("thunderbird") {
         return;
     }
     const OTHER: &str = "other-addon@tabscope.test";
     let env = TestEnv::new();
-    let fixture = tabscope_tests::workspace_root().join("tests/fixtures/other-addon");
-    let mut launched = tabscope_tests::Launched::start(
-        &env,
-        "thunderbird",
-        &["--no-inspector", "--addon", fixture.to_str().unwrap()],
-    );
+    let fixture = tabscope_tests::other_addon();
+    let mut launched =
+        tabscope_tests::Launched::start(&env, "thunderbird", &["--no-inspector", "--addon", &fixture]);
     let mut h = harness(&env);
     let other_value = |h: &Harness<'_, App>, key: &str| {
         let live = &h.state().conns.current()?.live;

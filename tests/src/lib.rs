@@ -661,3 +661,20 @@ impl Drop for Reaped {
         let _ = self.0.wait();
     }
 }
+
+/// Whether the browser `launch` names ("thunderbird", "firefox") is
+/// installed; under `CI=true` a missing one fails the test.
+pub fn require_browser(browser: &str) -> bool {
+    let (names, package): (&[&str], &str) = match browser {
+        "thunderbird" => (&["thunderbird"], "thunderbird"),
+        "firefox" => (&["firefox-esr", "firefox"], "firefox-esr"),
+        other => panic!("no such browser in the tests: {other}"),
+    };
+    require_program(names, &format!("apt-get install {package}")).is_some()
+}
+
+/// An ordinary add-on with no tabscope code (tests/fixtures/other-addon):
+/// it stores values, echoes what its own getTabValue sees, and calls APIs.
+pub fn other_addon() -> String {
+    workspace_root().join("tests/fixtures/other-addon").to_string_lossy().into_owned()
+}

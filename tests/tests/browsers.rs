@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tabscope_shared::protocol::{EventRecord, ServerMsg, Snapshot};
 use tabscope_shared::trace::Record;
 use tabscope_tests::{
-    LONG, Launched, Observer, TestEnv, TestSession, processes_mentioning, require_program, wait_for,
+    LONG, Launched, Observer, TestEnv, TestSession, processes_mentioning, require_browser, wait_for,
 };
 
 /// One browser at a time: two cores, and each run measures latencies.
@@ -20,11 +20,9 @@ fn saw(events: &[EventRecord], name: &str, tab: i64) -> bool {
     events.iter().any(|e| e.name == name && e.target().tab == Some(tab))
 }
 
-fn run(browser: &str, binary_names: &[&str]) {
+fn run(browser: &str) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let hint =
-        format!("apt-get install {}", if browser == "thunderbird" { "thunderbird" } else { "firefox-esr" });
-    if require_program(binary_names, &hint).is_none() {
+    if !require_browser(browser) {
         return;
     }
     let tb = browser == "thunderbird";
@@ -251,10 +249,10 @@ fn run(browser: &str, binary_names: &[&str]) {
 
 #[test]
 fn thunderbird_end_to_end() {
-    run("thunderbird", &["thunderbird"]);
+    run("thunderbird");
 }
 
 #[test]
 fn firefox_end_to_end() {
-    run("firefox", &["firefox-esr", "firefox"]);
+    run("firefox");
 }

@@ -6,22 +6,21 @@ use std::sync::Mutex;
 
 use serde_json::{Value, json};
 use tabscope_shared::protocol::Scope;
-use tabscope_tests::{Launched, Observer, TestEnv, TestSession, require_program};
+use tabscope_tests::{Launched, Observer, TestEnv, TestSession, require_browser};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 const OTHER: &str = "other-addon@tabscope.test";
 const URL: &str = "https://example.org/tabscope-offline";
 
-fn run(browser: &str, binary_names: &[&str]) {
+fn run(browser: &str) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if require_program(binary_names, &format!("apt-get install {}", binary_names[0])).is_none() {
+    if !require_browser(browser) {
         return;
     }
     let env = TestEnv::new();
     let profile = env.dir.path().join("profile");
-    let fixture = tabscope_tests::workspace_root().join("tests/fixtures/other-addon");
-    let args =
-        ["--no-inspector", "--profile", profile.to_str().unwrap(), "--addon", fixture.to_str().unwrap()];
+    let fixture = tabscope_tests::other_addon();
+    let args = ["--no-inspector", "--profile", profile.to_str().unwrap(), "--addon", &fixture];
     let mut launched = Launched::start(&env, browser, &args);
     let mut o = Observer::new(TestSession::connect(&launched.bridge.socket));
     let tab =
@@ -69,12 +68,12 @@ fn run(browser: &str, binary_names: &[&str]) {
 
 #[test]
 fn thunderbird_values_are_read_from_its_profile_on_disk() {
-    run("thunderbird", &["thunderbird"]);
+    run("thunderbird");
 }
 
 #[test]
 fn firefox_values_are_read_from_its_profile_on_disk() {
-    run("firefox", &["firefox-esr", "firefox"]);
+    run("firefox");
 }
 
 /// Not a profile, a corrupt file: a clear error naming the file.

@@ -280,20 +280,26 @@ fn addon_with_id(dir: &Path, id: &str) {
 fn launch_takes_only_gecko_ids_and_allows_them_only_while_it_runs() {
     let env = TestEnv::new();
     let profile = env.dir.path().join("p/profile");
-    for id in ["../../escaped", "/tmp/abs@x", "a/b@c"] {
-        let addon = env.dir.path().join("evil-addon");
-        addon_with_id(&addon, id);
-        let o = env.tabscope(&[
+    // A "browser" that exits at once: launch stops before any bridge.
+    let launch = |addon: &Path| {
+        env.tabscope(&[
             "launch",
             "thunderbird",
             "--no-inspector",
             "--binary",
             "/bin/true",
+            "--wait",
+            "5",
             "--profile",
             profile.to_str().unwrap(),
             "--addon",
             addon.to_str().unwrap(),
-        ]);
+        ])
+    };
+    for id in ["../../escaped", "/tmp/abs@x", "a/b@c"] {
+        let addon = env.dir.path().join("evil-addon");
+        addon_with_id(&addon, id);
+        let o = launch(&addon);
         assert!(!o.status.success());
         assert!(text(&o).contains("not a valid Gecko id"), "{}", text(&o));
     }
@@ -303,19 +309,7 @@ fn launch_takes_only_gecko_ids_and_allows_them_only_while_it_runs() {
     // (here the "browser" exits at once, before any bridge).
     let addon = env.dir.path().join("good-addon");
     addon_with_id(&addon, "mine@example.com");
-    let o = env.tabscope(&[
-        "launch",
-        "thunderbird",
-        "--no-inspector",
-        "--binary",
-        "/bin/true",
-        "--wait",
-        "5",
-        "--profile",
-        profile.to_str().unwrap(),
-        "--addon",
-        addon.to_str().unwrap(),
-    ]);
+    let o = launch(&addon);
     assert!(!o.status.success(), "{}", text(&o));
     let manifest = env.home().join(".mozilla/native-messaging-hosts/tabscope_bridge.json");
     let m: Value = serde_json::from_slice(&fs::read(&manifest).unwrap()).unwrap();

@@ -15,16 +15,12 @@ use serde_json::{Value, json};
 use tabscope_shared::addons::{Activity, XrayState};
 use tabscope_shared::protocol::{Scope, ServerMsg, SessionValue};
 use tabscope_shared::trace::Record;
-use tabscope_tests::{Launched, Observer, TestEnv, TestSession, require_program, tabscope_bin, wait_child};
+use tabscope_tests::{Launched, Observer, TestEnv, TestSession, require_browser, tabscope_bin, wait_child};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 const OTHER: &str = "other-addon@tabscope.test";
 const URL: &str = "https://example.org/tabscope-xray";
-
-fn fixture() -> String {
-    tabscope_tests::workspace_root().join("tests/fixtures/other-addon").to_string_lossy().into_owned()
-}
 
 /// The other add-on's value `key` on tab `tab`, as the model holds it.
 fn other_value(o: &Observer, tab: i64, key: &str) -> Option<SessionValue> {
@@ -60,11 +56,9 @@ fn kill_browser(launched: &mut Launched) {
     .expect("the bridge ends with its browser");
 }
 
-fn run(browser: &str, binary_names: &[&str]) {
+fn run(browser: &str) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let hint =
-        format!("apt-get install {}", if browser == "thunderbird" { "thunderbird" } else { "firefox-esr" });
-    if require_program(binary_names, &hint).is_none() {
+    if !require_browser(browser) {
         return;
     }
     let tb = browser == "thunderbird";
@@ -75,7 +69,7 @@ fn run(browser: &str, binary_names: &[&str]) {
     if !tb {
         args.extend(["--pref", "browser.startup.page=3"]);
     }
-    let fixture = fixture();
+    let fixture = tabscope_tests::other_addon();
     args.extend(["--addon", fixture.as_str()]);
     let mut launched = Launched::start(&env, browser, &args);
     let mut o = Observer::new(TestSession::connect(&launched.bridge.socket));
@@ -208,12 +202,12 @@ fn run(browser: &str, binary_names: &[&str]) {
 
 #[test]
 fn thunderbird_xray_sees_and_edits_another_add_on() {
-    run("thunderbird", &["thunderbird"]);
+    run("thunderbird");
 }
 
 #[test]
 fn firefox_xray_sees_and_edits_another_add_on() {
-    run("firefox", &["firefox-esr", "firefox"]);
+    run("firefox");
 }
 
 /// A Firefox that does not run experiments (release builds never do; here
@@ -221,7 +215,7 @@ fn firefox_xray_sees_and_edits_another_add_on() {
 #[test]
 fn firefox_without_experiments_says_why_and_works_on() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if require_program(&["firefox-esr", "firefox"], "apt-get install firefox-esr").is_none() {
+    if !require_browser("firefox") {
         return;
     }
     let env = TestEnv::new();
