@@ -214,16 +214,6 @@ function summarise(extensionId, names, r) {
 
 // ----- every add-on's activity, from browser start-up on -----
 
-/** The ids of every enabled add-on, synchronously (the AddonManager is async). */
-function enabledIds() {
-  try {
-    const { XPIProvider } = ChromeUtils.importESModule("resource://gre/modules/addons/XPIProvider.sys.mjs");
-    return XPIProvider.sortBootstrappedAddons().map((a) => a.id);
-  } catch (e) {
-    return []; // an internal API: without it, later subscription still works
-  }
-}
-
 // Records that arrive before the agent listens (x-ray starts with the
 // browser, the agent's background page later) wait here, at most this many.
 const MAX_WAITING = 20000;
@@ -241,10 +231,8 @@ const activity = {
   start() {
     if (this.started) return;
     this.started = true;
-    // Every enabled add-on, known synchronously from the add-on database,
-    // before their background pages run: their first calls are seen too.
-    for (const id of enabledIds()) this.subscribe(id, null);
     this.subscribeActive();
+    // Installed add-ons, before they start: their first calls are seen too.
     addons().then((all) => {
       for (const a of all.values()) this.subscribe(a.id, a.name);
     }, () => {});
