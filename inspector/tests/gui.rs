@@ -41,7 +41,8 @@ fn harness(env: &TestEnv) -> Harness<'static, App> {
 /// Steps the UI in real time until `done` holds (the bridge and agent run
 /// on their own threads and processes).
 fn pump(h: &mut Harness<'_, App>, what: &str, mut done: impl FnMut(&mut Harness<'_, App>) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
+    // Generous: CI runs these beside real browsers on two cores.
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         h.step();
         if done(h) {

@@ -104,7 +104,10 @@ impl Link {
                 self.session = Some(s);
                 self.status = Status::Connected;
             }
-            Err(e) => self.status = Status::Disconnected(e.to_string()),
+            Err(e) => {
+                self.session = None;
+                self.status = Status::Disconnected(e.to_string());
+            }
         }
         self.disc = Some(d);
     }
@@ -357,8 +360,14 @@ impl Connections {
             if connected || d.browser.is_none() {
                 continue;
             }
+            // A link whose bridge is gone from the list is free even before its
+            // session has reported the close: the new bridge can be found
+            // first when the machine is busy.
+            let gone = |l: &Link| {
+                l.disc.as_ref().is_some_and(|x| !self.found.iter().any(|f| f.bridge.pid == x.bridge.pid))
+            };
             let reuse = self.links.iter().position(|l| {
-                l.session.is_none()
+                (l.session.is_none() || gone(l))
                     && l.loader.is_none()
                     && l.disc.as_ref().is_some_and(|x| Link::identity(x) == Link::identity(&d))
             });
