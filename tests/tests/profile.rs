@@ -20,7 +20,11 @@ fn run(browser: &str) {
     let env = TestEnv::new();
     let profile = env.dir.path().join("profile");
     let fixture = tabscope_tests::other_addon();
-    let args = ["--no-inspector", "--profile", profile.to_str().unwrap(), "--addon", &fixture];
+    let mut args = vec!["--no-inspector", "--profile", profile.to_str().unwrap(), "--addon", &fixture];
+    if browser == "firefox" {
+        // Firefox restores the tabs (and their values) only when asked to.
+        args.extend(["--pref", "browser.startup.page=3"]);
+    }
     let mut launched = Launched::start(&env, browser, &args);
     let mut o = Observer::new(TestSession::connect(&launched.bridge.socket));
     let tab =
@@ -44,6 +48,24 @@ fn run(browser: &str) {
             .any(|x| x["extensionId"] == OTHER && x["key"] == "mine" && x["url"] == URL),
         "{live:#}"
     );
+    // No offline edit while the browser has the profile open.
+    let p = profile.to_str().unwrap();
+    let refused = env.tabscope(&[
+        "values",
+        "--profile",
+        p,
+        "set",
+        "--addon",
+        OTHER,
+        "--window",
+        "0",
+        "--tab",
+        "0",
+        "k",
+        "1",
+    ]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && err.contains("has this profile open: quit it first"), "{err}");
     let (ok, said) = launched.quit();
     assert!(ok, "{said}");
 
@@ -64,6 +86,32 @@ fn run(browser: &str) {
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains(URL) && text.contains("(other-addon@tabscope.test)  mine = "), "{text}");
     assert!(text.contains("characters; --json shows all"), "the 40,000-character value is cut: {text}");
+
+    // An offline edit, at the place the listing gave, is what the add-on
+    // itself reads when the browser starts again: it copies "edited" into
+    // "echo", which x-ray then shows.
+    let (window, tab) = (found["window"].to_string(), found["tab"].to_string());
+    let before = std::fs::read(v["file"].as_str().unwrap()).unwrap();
+    let set = ["values", "--profile", p, "set", "--addon", OTHER, "--window", &window, "--tab", &tab];
+    let out = env.tabscope(&[&set[..], &["--string", "edited", "written offline"]].concat());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let backup = said.lines().last().unwrap().rsplit_once(" kept as ").unwrap().1;
+    assert_eq!(std::fs::read(backup).unwrap(), before, "the file as it was is kept: {said}");
+    let mut again = Launched::start(&env, browser, &args);
+    let mut o = Observer::new(TestSession::connect(&again.bridge.socket));
+    o.until("the add-on echoing the value written offline", |m, _| {
+        m.window_ids().flat_map(|w| m.tabs_of(w)).any(|t| {
+            t.url.as_deref() == Some(URL)
+                && m.addons()
+                    .and_then(|a| a.values_of(Scope::Tab, t.id))
+                    .and_then(|v| v.get(OTHER)?.get("echo").cloned())
+                    .is_some_and(|e| e.to_api_value() == json!("\"written offline\""))
+        })
+    });
+    drop(o);
+    let (ok, said) = again.quit();
+    assert!(ok, "{said}");
 }
 
 #[test]

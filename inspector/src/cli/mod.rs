@@ -2,6 +2,7 @@
 
 pub mod bridges;
 pub mod doctor;
+pub mod input;
 pub mod install;
 pub mod launch;
 pub mod trace;
@@ -47,7 +48,9 @@ pub enum Cmd {
     Call {
         /// `tabs.create`, `sessions.getTabValue`, ... (`tabscope methods` lists them).
         method: String,
-        /// Parameters as a JSON object keyed by the API reference's names.
+        /// Parameters as a JSON object keyed by the API reference's names;
+        /// `-` reads them from standard input, `@FILE` from a file (for
+        /// values bigger than a command line takes).
         #[arg(default_value = "{}")]
         params: String,
     },
@@ -68,15 +71,20 @@ pub enum Cmd {
     },
     /// Every add-on's session values in a profile on disk (the browser
     /// closed or crashed), from its session files.
+    ///
+    /// With `set`, `remove` or `restore`, edits them while the browser is
+    /// closed: the old file is kept beside the new one.
     Values {
         /// The profile folder; without it, the running browser's values
         /// (through x-ray, every add-on's).
         #[arg(long, value_name = "DIR")]
         profile: Option<PathBuf>,
-        /// Read this session file (default: the current one; a backup or
-        /// recovery file to recover from).
+        /// Read (or edit) this session file (default: the current one; a
+        /// backup or recovery file to recover from).
         #[arg(long, value_name = "FILE")]
         file: Option<PathBuf>,
+        #[command(subcommand)]
+        edit: Option<values::EditCmd>,
     },
     /// Open a trace in the inspector: timeline, time travel, compare.
     Open { file: PathBuf },
@@ -164,11 +172,20 @@ pub fn run(cli: Cli, cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Call { method, params } => bridges::call(sel, &method, &params),
         Cmd::Record { out, duration } => trace::record(sel, &out, duration),
         Cmd::Flight { out } => trace::save_flight(sel, &out),
-        Cmd::Values { profile: Some(profile), file } => values::values(&profile, file, cli.json),
-        Cmd::Values { profile: None, file: Some(_) } => {
+        Cmd::Values { profile: Some(profile), file, edit: None } => values::values(&profile, file, cli.json),
+        Cmd::Values { profile: Some(profile), file, edit: Some(edit) } => {
+            values::edit(&profile, file, edit, cli.json)
+        }
+        Cmd::Values { profile: None, edit: Some(_), .. } => {
+            anyhow::bail!(
+                "offline edits need --profile DIR (the browser closed); in a running browser use \
+                 `tabscope call sessions.setTabValue` or the inspector"
+            )
+        }
+        Cmd::Values { profile: None, file: Some(_), .. } => {
             anyhow::bail!("--file reads a session file of a profile: give --profile too")
         }
-        Cmd::Values { profile: None, file: None } => values::live(sel, cli.json),
+        Cmd::Values { profile: None, file: None, edit: None } => values::live(sel, cli.json),
         Cmd::Open { .. } => unreachable!("main opens the window"),
         Cmd::Replay { file, speed, exit_at_end } => trace::replay(&file, &speed, exit_at_end),
         Cmd::Trace(t) => trace::run(t),

@@ -5,32 +5,43 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::json;
 use tabscope_shared::model::Model;
+use tabscope_shared::profile::edit::{self, Edit, Target};
 use tabscope_shared::profile::{self, SessionFile};
 use tabscope_shared::protocol::{Scope, SessionValue};
 use tabscope_shared::terminal::escape;
 
-pub fn values(profile_dir: &Path, file: Option<PathBuf>, json_out: bool) -> anyhow::Result<()> {
-    let files = profile::session_files(profile_dir);
-    let chosen = match file {
+/// The session file to read or edit: `--file` (a name in the profile or a
+/// path), else the profile's current one.
+fn chosen_file(
+    profile_dir: &Path,
+    files: &[SessionFile],
+    file: Option<PathBuf>,
+) -> anyhow::Result<SessionFile> {
+    match file {
         Some(f) => {
-            // A name inside the profile, or any path.
             let path = if f.exists() { f } else { profile_dir.join(f) };
             let kind = files.iter().find(|s| s.path == path).map_or("given", |s| s.kind);
             let modified = std::fs::metadata(&path).ok().and_then(|m| m.modified().ok());
-            SessionFile { path, kind, modified }
+            Ok(SessionFile { path, kind, modified })
         }
         None => match files.first() {
-            Some(f) => f.clone(),
+            Some(f) => Ok(f.clone()),
             None => bail!(
                 "{} holds no session file (session.json for Thunderbird, sessionstore.jsonlz4 or \
                  sessionstore-backups/*.jsonlz4 for Firefox): is it a profile folder?",
                 profile_dir.display()
             ),
         },
-    };
+    }
+}
+
+pub fn values(profile_dir: &Path, file: Option<PathBuf>, json_out: bool) -> anyhow::Result<()> {
+    let files = profile::session_files(profile_dir);
+    let chosen = chosen_file(profile_dir, &files, file)?;
     let names = profile::installed_addons(profile_dir);
     let found = profile::read_values(&chosen.path, &names).with_context(|| "reading session values")?;
     let age = chosen.modified.and_then(|m| m.elapsed().ok()).map(|d| d.as_secs());
@@ -72,6 +83,142 @@ pub fn values(profile_dir: &Path, file: Option<PathBuf>, json_out: bool) -> anyh
             escape(&v.key),
             shown(&v.value)
         );
+    }
+    Ok(())
+}
+
+/// An offline edit of a profile's session file.
+#[derive(Subcommand, Debug)]
+pub enum EditCmd {
+    /// Set an add-on's value on a tab (or a Firefox window).
+    Set {
+        #[command(flatten)]
+        at: At,
+        key: String,
+        /// The value as JSON (`'"text"'`, `'{"a":1}'`), or as text with
+        /// --string; `-` reads standard input, `@FILE` a file.
+        value: String,
+        /// Take VALUE as text, not JSON.
+        #[arg(long)]
+        string: bool,
+    },
+    /// Remove an add-on's value.
+    Remove {
+        #[command(flatten)]
+        at: At,
+        key: String,
+    },
+    /// Copy values from another session file (a backup, recovery or
+    /// previous one) into this one, each to the same tab, where that tab
+    /// still shows the same page.
+    Restore {
+        /// The file to copy from: a name in the profile or a path.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Only this add-on's values.
+        #[arg(long, value_name = "ID")]
+        addon: Option<String>,
+        /// Only this key.
+        #[arg(long)]
+        key: Option<String>,
+        /// Only this window (as `tabscope values` numbers them).
+        #[arg(long)]
+        window: Option<usize>,
+        /// Only this tab of the window.
+        #[arg(long)]
+        tab: Option<usize>,
+    },
+}
+
+/// Which value, as `tabscope values --profile` lists it.
+#[derive(Args, Debug)]
+pub struct At {
+    /// Whose value: the add-on's id.
+    #[arg(long, value_name = "ID")]
+    addon: String,
+    /// The window's number in the listing (0 is the first).
+    #[arg(long)]
+    window: usize,
+    /// The tab's number in the window; without it, a window value (Firefox).
+    #[arg(long)]
+    tab: Option<usize>,
+    /// A closed tab or window (Firefox keeps their values too).
+    #[arg(long)]
+    closed: bool,
+}
+
+impl At {
+    fn target(&self, key: &str) -> Target {
+        Target {
+            scope: if self.tab.is_some() { Scope::Tab } else { Scope::Window },
+            window: self.window,
+            tab: self.tab,
+            closed: self.closed,
+            extension_id: self.addon.clone(),
+            key: key.to_owned(),
+        }
+    }
+}
+
+pub fn edit(profile_dir: &Path, file: Option<PathBuf>, cmd: EditCmd, json_out: bool) -> anyhow::Result<()> {
+    // First: a running browser may not have written its session file yet.
+    if let Some(why) = profile::in_use(profile_dir) {
+        bail!("{}: {why}", profile_dir.display());
+    }
+    let files = profile::session_files(profile_dir);
+    let chosen = chosen_file(profile_dir, &files, file)?;
+    let (written, left) = match cmd {
+        EditCmd::Set { at, key, value, string } => {
+            let text = super::input::read_arg(&value)?;
+            let value = if string {
+                SessionValue::String(text)
+            } else {
+                let v: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+                    format!(
+                        "VALUE is not JSON (a string is written in quotes, '\"text\"', or give --string): {}",
+                        escape(&text.chars().take(80).collect::<String>())
+                    )
+                })?;
+                SessionValue::from_api_value(v)
+            };
+            (Some(edit::apply(profile_dir, &chosen.path, &[Edit::Set(at.target(&key), value)])?), Vec::new())
+        }
+        EditCmd::Remove { at, key } => {
+            (Some(edit::apply(profile_dir, &chosen.path, &[Edit::Remove(at.target(&key))])?), Vec::new())
+        }
+        EditCmd::Restore { from, addon, key, window, tab } => {
+            let from = if from.exists() { from } else { profile_dir.join(from) };
+            if from == chosen.path {
+                bail!("--from names the file being edited: give a backup, recovery or previous file");
+            }
+            let names = profile::installed_addons(profile_dir);
+            edit::restore(profile_dir, &chosen.path, &from, &names, |v| {
+                addon.as_ref().is_none_or(|a| *a == v.extension_id)
+                    && key.as_ref().is_none_or(|k| *k == v.key)
+                    && window.is_none_or(|w| w == v.window)
+                    && tab.is_none_or(|t| Some(t) == v.tab)
+            })?
+        }
+    };
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&json!({ "written": written, "notCopied": left }))?);
+        return Ok(());
+    }
+    match &written {
+        Some(w) => {
+            for d in &w.done {
+                println!("{}", escape(d));
+            }
+            println!(
+                "wrote {}; the file as it was is kept as {}",
+                escape(&w.file.display().to_string()),
+                escape(&w.backup.display().to_string())
+            );
+        }
+        None => println!("nothing to copy: {} is unchanged", escape(&chosen.path.display().to_string())),
+    }
+    for l in &left {
+        println!("not copied: {}", escape(l));
     }
     Ok(())
 }

@@ -1,6 +1,14 @@
 //! Session values read from a profile on disk, with the browser closed or
 //! crashed: Thunderbird's `session.json`, Firefox's mozlz4 session files.
-//! Every add-on's values, attributed, with the tab they belong to.
+//! Every add-on's values, attributed, with the tab they belong to; edits
+//! and recovery in [`edit`], made in the text ([`splice`]) while no browser
+//! holds the profile ([`lock`]).
+
+pub mod edit;
+mod lock;
+mod splice;
+
+pub use lock::in_use;
 
 use std::fmt;
 use std::fs;
