@@ -118,7 +118,14 @@
   }
 
   // Functions that run code in a page; an agent can be told not to.
-  const SCRIPT_METHODS = ["tabs.executeScript", "tabs.insertCSS"];
+  const SCRIPT_METHODS = ["tabs.executeScript", "tabs.insertCSS", "tabs.removeCSS"];
+  // The page access script injection needs: optional in the manifest,
+  // granted by `tabscope launch` in its profiles or by the user in the
+  // options page (permissions.request needs a click).
+  const HOST_ACCESS = { origins: ["<all_urls>"] };
+  const NO_HOST_ACCESS =
+    "the tabscope agent may not script this page: allow it in the agent's options " +
+    "(\"Allow on all pages\"), or use `tabscope launch`, whose profiles allow it";
 
   /**
    * Checks a command as the bridge does, before anything reaches the
@@ -387,6 +394,7 @@
       };
       if (objectValues !== null) capabilities.sessionObjectValues = objectValues;
       capabilities.scriptInjection = opts.scriptInjection !== false;
+      if (hostAccess !== null) capabilities.hostAccess = hostAccess;
       Object.assign(capabilities, xrayState());
       return {
         type: "hello", protocol: PROTOCOL_VERSION, agentVersion: AGENT_VERSION,
@@ -644,7 +652,15 @@
       if (nsName === "sessions" && tracked[fnName]) fn = tracked[fnName];
       const args = names.map((n) => params[n]);
       while (args.length && args[args.length - 1] === undefined) args.pop();
-      const result = await fn.apply(ns, args);
+      let result;
+      try {
+        result = await fn.apply(ns, args);
+      } catch (e) {
+        if (SCRIPT_METHODS.includes(method) && /Missing host permission/i.test(describe(e))) {
+          throw new Error(`${describe(e)}: ${NO_HOST_ACCESS}`);
+        }
+        throw e;
+      }
       return result === undefined ? null : result;
     }
 
@@ -739,6 +755,7 @@
       listen(api.windows, "windows", WINDOW_EVENTS);
       startXray();
       loadRegistry();
+      await watchHostAccess();
       try {
         const info = api.runtime.getBrowserInfo ? await api.runtime.getBrowserInfo() : null;
         if (info) browserInfo = { name: info.name, vendor: info.vendor || "", version: info.version, buildId: info.buildID };
@@ -760,6 +777,30 @@
         try { p.disconnect(); } catch (e) { /* already gone */ }
       }
       status.state = "stopped";
+    }
+
+    // Whether the agent may script pages (null: no permissions API, as in an
+    // embedding add-on without it); said in the hello, kept current.
+    let hostAccess = null;
+    async function watchHostAccess() {
+      const perms = api.permissions;
+      if (!perms || typeof perms.contains !== "function") return;
+      const check = async () => {
+        try {
+          const now = await perms.contains(HOST_ACCESS);
+          if (now !== hostAccess) {
+            hostAccess = now;
+            if (port) post(hello());
+          }
+        } catch (e) { /* keep the last answer */ }
+      };
+      for (const ev of [perms.onAdded, perms.onRemoved]) {
+        if (ev && typeof ev.addListener === "function") {
+          ev.addListener(check);
+          listeners.push([ev, check]);
+        }
+      }
+      await check();
     }
 
     /** Turns script injection on or off; the bridge and inspectors hear of it. */

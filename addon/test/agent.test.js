@@ -148,7 +148,7 @@ test("script injection can be turned off, and the hello says so", async () => {
   fake.startUp();
   assert.equal(port.sent[0].capabilities.scriptInjection, false);
   const tab = (await call(port, "tabs.query", {}, 1)).result.find((t) => t.type !== "mail") || { id: 1 };
-  for (const [i, method] of ["tabs.executeScript", "tabs.insertCSS"].entries()) {
+  for (const [i, method] of ["tabs.executeScript", "tabs.insertCSS", "tabs.removeCSS"].entries()) {
     const r = await call(port, method, { tabId: tab.id, details: { code: "x" } }, 10 + i);
     assert.match(r.error, /script injection is turned off in this agent/);
   }
@@ -156,8 +156,16 @@ test("script injection can be turned off, and the hello says so", async () => {
   agent.setScriptInjection(true);
   await settle();
   assert.equal(hellos().at(-1).capabilities.scriptInjection, true);
-  const ran = await call(port, "tabs.executeScript", { tabId: tab.id, details: { code: "x" } }, 20);
+  // On, but without page access: the browser's refusal, and what to do.
+  assert.equal(hellos().at(-1).capabilities.hostAccess, false);
+  const refused = await call(port, "tabs.executeScript", { tabId: tab.id, details: { code: "x" } }, 20);
+  assert.match(refused.error, /^Missing host permission for the tab: the tabscope agent may not script this page: allow it in the agent's options/);
+  fake.setHostAccess(true);
+  await settle();
+  assert.equal(hellos().at(-1).capabilities.hostAccess, true, "the grant is told at once");
+  const ran = await call(port, "tabs.executeScript", { tabId: tab.id, details: { code: "x" } }, 21);
   assert.deepEqual(ran.result, ["ran: x"]);
+  assert.equal((await call(port, "tabs.removeCSS", { tabId: tab.id, details: { code: "p{}" } }, 22)).result, null);
   agent.stop();
 });
 

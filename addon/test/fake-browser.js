@@ -30,6 +30,7 @@ function createFakeBrowser(o = {}) {
   const windows = new Map(); // id -> {win, tabs: [tab]}
   const values = { tab: new Map(), window: new Map() };
   const storage = {};
+  let hostAccess = o.hostAccess === true;
   const tick = () => new Promise((r) => setImmediate(r));
 
   const ev = () => new EventTarget();
@@ -177,13 +178,14 @@ function createFakeBrowser(o = {}) {
         if (t.active && w.tabs.length) activate(w, w.tabs[Math.min(t.index, w.tabs.length - 1)]);
       }
     },
+    // As in Thunderbird 153: pages need the optional <all_urls> granted.
     async executeScript(id, details) {
       const { t } = findTab(id);
-      if (t.type !== "content") throw new Error("Missing host permission for the tab");
+      if (t.type !== "content" || !hostAccess) throw new Error("Missing host permission for the tab");
       return [details && details.code ? `ran: ${details.code}` : null];
     },
-    async insertCSS(id) { findTab(id); },
-    async removeCSS(id) { findTab(id); },
+    async insertCSS(id) { if (findTab(id).t.type !== "content" || !hostAccess) throw new Error("Missing host permission for the tab"); },
+    async removeCSS(id) { if (findTab(id).t.type !== "content" || !hostAccess) throw new Error("Missing host permission for the tab"); },
     async sendMessage(id) {
       findTab(id);
       throw new Error("Could not establish connection. Receiving end does not exist.");
@@ -325,8 +327,13 @@ function createFakeBrowser(o = {}) {
     return others.get(id);
   }
 
+  const permissionEvents = { onAdded: ev(), onRemoved: ev() };
+  const permissions = Object.assign({
+    async contains(p) { return hostAccess && (p.origins || []).every((x) => x === "<all_urls>"); },
+  }, permissionEvents);
+
   const browser = {
-    tabs, windows: windowsApi, sessions, runtime,
+    tabs, windows: windowsApi, sessions, runtime, permissions,
     storage: { local: {
       async get(key) { return key in storage ? { [key]: clone(storage[key]) } : {}; },
       async set(obj) { Object.assign(storage, clone(obj)); },
@@ -338,6 +345,11 @@ function createFakeBrowser(o = {}) {
   if (o.xray === "on") browser.tabscopeXray = xray;
   const control = {
     browser, ports, values, storage, tick,
+    /** The user clicks "Allow on all pages" (or takes it back). */
+    setHostAccess(on) {
+      hostAccess = on;
+      (on ? permissionEvents.onAdded : permissionEvents.onRemoved).fire({ permissions: [], origins: ["<all_urls>"] });
+    },
     /** Another add-on stores a value, behind the agent's back, as x-ray finds it. */
     otherSets(extensionId, name, tabId, key, value) { other(extensionId, name).tab.set(tabId, Object.assign(other(extensionId).tab.get(tabId) || {}, { [key]: value })); },
     otherValue: (extensionId, tabId, key) => (others.get(extensionId)?.tab.get(tabId) || {})[key],

@@ -487,8 +487,8 @@ fn the_inspector_shows_a_replayed_trace_like_a_live_browser() {
     let _ = replay.wait();
 }
 
-/// The agent's options turn script injection off: the inspector says so and
-/// offers no Run or Insert (the bridge refusing them is in bridge.rs, the
+/// Without page access, and with script injection turned off in the agent's
+/// options, the inspector says why and offers no Run or Insert (the bridge refusing them is in bridge.rs, the
 /// real agent refusing them in agent.test.js); turned on again, they return.
 #[test]
 fn script_injection_turned_off_in_the_agent_greys_out_run_and_insert() {
@@ -504,7 +504,20 @@ fn script_injection_turned_off_in_the_agent_greys_out_run_and_insert() {
     h.get_by_label("Script and CSS").click();
     pump(&mut h, "the Run button", |h| has_label(h, "Run"));
     let disabled = |h: &Harness<'_, App>, label: &str| h.get_by_label(label).accesskit_node().is_disabled();
+    // As a real browser starts: no page access until the user allows it.
+    assert!(h.query_by_label_contains("may not script pages").is_some());
+    assert!(disabled(&h, "Run") && disabled(&h, "Insert"), "no page access: greyed out");
+    w.agent.op(json!({"op": "hostAccess", "on": true}));
+    let access = |h: &Harness<'_, App>| {
+        h.state().conns.current().and_then(|l| l.live.agent.as_ref()).and_then(|a| a.capabilities.host_access)
+    };
+    pump(&mut h, "the hello after the grant", |h| access(h) == Some(true));
+    h.run_steps(2);
     assert!(!disabled(&h, "Run") && !disabled(&h, "Insert"));
+    h.get_by_label("Run").click();
+    pump(&mut h, "the script's result, per frame", |h| {
+        h.query_by_label_contains("tabs.executeScript: frame 0:").is_some()
+    });
 
     w.agent.op(json!({"op": "scriptInjection", "on": false}));
     pump(&mut h, "the new hello", |h| scripts(h) == Some(false));

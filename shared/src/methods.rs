@@ -86,7 +86,31 @@ pub fn find(name: &str) -> Option<&'static Method> {
 }
 
 /// Functions that run code in a page: an agent can be set to refuse them.
-pub const SCRIPT_METHODS: &[&str] = &["tabs.executeScript", "tabs.insertCSS"];
+pub const SCRIPT_METHODS: &[&str] = &["tabs.executeScript", "tabs.insertCSS", "tabs.removeCSS"];
+
+/// Functions that cannot do from tabscope's agent what their name promises,
+/// and why: said in `tabscope methods`, next to a failed call and in the GUI.
+pub fn caveat(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "tabs.sendMessage" => {
+            "reaches only content scripts of the add-on that calls it, and tabscope's agent has none: \
+             it answers \"Receiving end does not exist\". Send it from your own add-on."
+        }
+        "tabs.connect" => {
+            "opens a port to the caller's own content scripts; tabscope's agent has none, and a port \
+             cannot cross to the inspector."
+        }
+        "tabs.getCurrent" => {
+            "answers for the tab the calling script runs in; the agent runs in a background page, \
+             so it is always null. Use tabs.query {\"active\": true, \"currentWindow\": true}."
+        }
+        "tabs.executeScript" | "tabs.insertCSS" | "tabs.removeCSS" => {
+            "needs the agent's host permission for the page (granted in `tabscope launch` profiles; \
+             elsewhere \"Allow on all pages\" in the agent's options) and script injection on."
+        }
+        _ => return None,
+    })
+}
 
 /// Why a script method is refused when the agent turned them off.
 pub fn scripts_off(method: &str) -> String {

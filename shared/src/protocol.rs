@@ -258,10 +258,14 @@ pub struct Capabilities {
     /// only (Thunderbird). `None` until the agent could test it on a tab.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_object_values: Option<bool>,
-    /// `Some(false)` when the agent was told to refuse `tabs.executeScript`
-    /// and `tabs.insertCSS`; agents that do not say allow them.
+    /// `Some(false)` when the agent was told to refuse `tabs.executeScript`,
+    /// `insertCSS` and `removeCSS`; agents that do not say allow them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script_injection: Option<bool>,
+    /// Whether the agent holds the page access those need (`<all_urls>`);
+    /// `None` where it cannot tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_access: Option<bool>,
     /// Whether the agent sees other add-ons (x-ray); agents that do not say
     /// predate it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

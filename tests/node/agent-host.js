@@ -5,7 +5,9 @@
 //   node tests/node/agent-host.js /path/to/tabscope-bridge [flavor]
 //
 // Control on stdin, one JSON object a line: {"op":"startUp"},
-// {"op":"killHost"}, {"op":"scriptInjection","on":false}, {"op":"quit"}. Status lines go to stdout as JSON.
+// {"op":"killHost"}, {"op":"scriptInjection","on":false},
+// {"op":"hostAccess","on":true} (the user allows page access), {"op":"quit"}.
+// Status lines go to stdout as JSON.
 "use strict";
 
 const { spawn } = require("node:child_process");
@@ -77,6 +79,7 @@ readline.createInterface({ input: process.stdin }).on("line", (line) => {
   else if (cmd.op === "killHost") fake.ports.at(-1).child.kill("SIGKILL");
   else if (cmd.op === "setBehindBack") { fake.values.tab.get(cmd.tabId) || fake.values.tab.set(cmd.tabId, {}); fake.values.tab.get(cmd.tabId)[cmd.key] = cmd.value; say({ event: "set" }); }
   else if (cmd.op === "scriptInjection") { agent.setScriptInjection(cmd.on); say({ event: "scriptInjection", on: cmd.on }); }
+  else if (cmd.op === "hostAccess") { fake.setHostAccess(cmd.on); say({ event: "hostAccess", on: cmd.on }); }
   else if (cmd.op === "quit") {
     agent.stop();
     const child = fake.ports.at(-1).child;

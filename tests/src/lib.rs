@@ -550,15 +550,18 @@ pub struct Observer {
     pub s: TestSession,
     pub model: Model,
     pub events: Vec<EventRecord>,
+    /// The agent as its latest hello described it.
+    pub agent: Option<tabscope_shared::protocol::AgentHello>,
 }
 
 impl Observer {
     pub fn new(s: TestSession) -> Self {
-        Self { s, model: Model::new(), events: Vec::new() }
+        Self { s, model: Model::new(), events: Vec::new(), agent: None }
     }
 
     pub fn take(&mut self, m: &ServerMsg) {
         match m {
+            ServerMsg::Hello { agent: Some(a), .. } => self.agent = Some((**a).clone()),
             ServerMsg::Snapshot { snapshot, .. } => self.model = Model::from_snapshot(snapshot.clone()),
             ServerMsg::Event { event, .. } => {
                 let _ = self.model.apply_record(event);

@@ -21,7 +21,8 @@ fn list_and_methods_print_json() {
     assert_eq!(list[0]["browser"]["name"], "Thunderbird");
     assert!(list[0]["socket"].as_str().unwrap().ends_with(".sock"));
     let methods = stdout_json(&env.tabscope(&["methods", "--json"]));
-    assert_eq!(methods["sessions.setTabValue"], json!(["tabId", "key", "value", "extensionId"]));
+    assert_eq!(methods["sessions.setTabValue"]["params"], json!(["tabId", "key", "value", "extensionId"]));
+    assert!(methods["tabs.sendMessage"]["caveat"].as_str().unwrap().contains("Receiving end does not exist"));
     let text = env.tabscope(&["list"]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("Thunderbird 153.7.0"));
 }

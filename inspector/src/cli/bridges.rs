@@ -160,26 +160,40 @@ fn reconnect(old: &Discovery) -> (Discovery, Client) {
 }
 
 pub fn call(selector: Option<&str>, method: &str, params: &str) -> anyhow::Result<()> {
-    let params: Value =
-        serde_json::from_str(params).with_context(|| format!("PARAMS_JSON is not valid JSON: {params}"))?;
+    let text = super::input::read_arg(params)?;
+    let params: Value = serde_json::from_str(&text).with_context(|| {
+        let head: String = text.chars().take(200).collect();
+        format!("PARAMS is not valid JSON: {}", escape(&head))
+    })?;
     // Check here too, so a typo fails before looking for a bridge.
     methods::validate(method, &params).map_err(anyhow::Error::msg)?;
     let mut c = connect(selector)?;
     match c.call(method, params) {
         Ok(v) => print_json(&v, true),
-        Err(ClientError::Browser(e)) => bail!("{method}: {e}"),
+        Err(ClientError::Browser(e)) => match methods::caveat(method) {
+            Some(why) => bail!("{method}: {e}\n(note: {method} {why})"),
+            None => bail!("{method}: {e}"),
+        },
         Err(e) => Err(e.into()),
     }
 }
 
 pub fn methods(json: bool) -> anyhow::Result<()> {
     if json {
-        let v: serde_json::Map<String, Value> =
-            METHODS.iter().map(|m| (m.name.to_owned(), json!(m.params))).collect();
+        let v: serde_json::Map<String, Value> = METHODS
+            .iter()
+            .map(|m| {
+                let caveat = methods::caveat(m.name);
+                (m.name.to_owned(), json!({"params": m.params, "caveat": caveat}))
+            })
+            .collect();
         print_json(&v, true)?;
     } else {
         for m in METHODS {
             println!("{:<30} {{{}}}", m.name, m.params.join(", "));
+            if let Some(c) = methods::caveat(m.name) {
+                println!("{:<30}   note: {c}", "");
+            }
         }
     }
     Ok(())

@@ -197,6 +197,7 @@ pub fn prepare_profile(
     let _ = fs::remove_dir_all(profile.join("startupCache"));
     let agent_dir = profile.join("tabscope-agent");
     install::write_addon_dir(&agent_dir, xray)?;
+    grant_page_access(profile)?;
     let mut ids = Vec::new();
     for (id, dir) in std::iter::once((ADDON_ID.to_owned(), agent_dir)).chain(
         addons
@@ -215,6 +216,34 @@ pub fn prepare_profile(
         }
     }
     Ok(ids)
+}
+
+/// Grants the agent its optional `<all_urls>` (script injection) in this
+/// development profile, as a click on "Allow on all pages" would: release
+/// builds keep granted optional permissions in `extension-preferences.json`
+/// (ExtensionPermissions' JSON store, also migrated into the newer rkv one).
+/// Other add-ons' entries are kept.
+fn grant_page_access(profile: &Path) -> anyhow::Result<()> {
+    let path = profile.join("extension-preferences.json");
+    let mut prefs: serde_json::Map<String, serde_json::Value> = match fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not JSON: fix or remove it", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let entry =
+        prefs.entry(ADDON_ID).or_insert_with(|| serde_json::json!({"permissions": [], "origins": []}));
+    if !entry.get("permissions").is_some_and(|p| p.is_array()) {
+        entry["permissions"] = serde_json::json!([]);
+    }
+    match entry.get_mut("origins").and_then(|o| o.as_array_mut()) {
+        Some(o) if o.iter().any(|x| x == "<all_urls>") => return Ok(()),
+        Some(o) => o.push("<all_urls>".into()),
+        None => entry["origins"] = serde_json::json!(["<all_urls>"]),
+    }
+    let text = serde_json::to_vec_pretty(&prefs)?;
+    tabscope_shared::files::write_atomic(&path, &text, 0o600)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Makes sure the host manifest points at our bridge and allows `ids` for
@@ -567,6 +596,21 @@ mod tests {
             prefs.find("extensions.experiments.enabled\", false").unwrap(),
         );
         assert!(ours < theirs, "the user's pref comes last and wins");
+    }
+
+    #[test]
+    fn the_agent_is_granted_page_access_and_other_grants_are_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let prefs = tmp.path().join("extension-preferences.json");
+        fs::write(&prefs, r#"{"x@y": {"permissions": ["tabs"], "origins": ["https://a.org/*"]}}"#).unwrap();
+        grant_page_access(tmp.path()).unwrap();
+        grant_page_access(tmp.path()).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&fs::read(&prefs).unwrap()).unwrap();
+        assert_eq!(v[ADDON_ID], serde_json::json!({"permissions": [], "origins": ["<all_urls>"]}));
+        assert_eq!(v["x@y"]["origins"], serde_json::json!(["https://a.org/*"]));
+        fs::write(&prefs, "{not json").unwrap();
+        let e = grant_page_access(tmp.path()).unwrap_err().to_string();
+        assert!(e.contains("extension-preferences.json is not JSON"), "{e}");
     }
 
     #[test]

@@ -33,8 +33,24 @@ impl ActionResult {
     pub fn text(&self) -> String {
         match &self.outcome {
             Ok(Value::Null) => format!("{}: done", self.method),
+            // One result per frame the script ran in.
+            Ok(Value::Array(frames)) if self.method == "tabs.executeScript" => {
+                let each: Vec<String> =
+                    frames.iter().enumerate().map(|(i, v)| format!("frame {i}: {}", short_json(v))).collect();
+                format!(
+                    "{}: {}",
+                    self.method,
+                    if each.is_empty() { "no frame".into() } else { each.join(" · ") }
+                )
+            }
             Ok(v) => format!("{}: {}", self.method, short_json(v)),
-            Err(e) => format!("{} failed: {e}", self.method),
+            Err(e) => match tabscope_shared::methods::caveat(&self.method) {
+                // Said once: the agent's own explanation may already be there.
+                Some(why) if !e.contains("tabscope") => {
+                    format!("{} failed: {e} ({} {why})", self.method, self.method)
+                }
+                _ => format!("{} failed: {e}", self.method),
+            },
         }
     }
 }

@@ -180,11 +180,9 @@ fn tab_actions(app: &mut App, ui: &mut egui::Ui, t: i64) {
             app.send("tabs.create", json!({ "createProperties": props }), Origin::Actions);
         }
     });
-    let scripts = app
-        .conns
-        .current()
-        .and_then(|l| l.live.agent.as_ref())
-        .is_none_or(|a| a.capabilities.allows_scripts());
+    let caps = app.conns.current().and_then(|l| l.live.agent.as_ref()).map(|a| &a.capabilities);
+    let scripts = caps.is_none_or(|c| c.allows_scripts());
+    let pages = caps.is_none_or(|c| c.host_access != Some(false));
     egui::CollapsingHeader::new("Script and CSS").default_open(false).show(ui, |ui| {
         if !scripts {
             ui.label(
@@ -194,10 +192,19 @@ fn tab_actions(app: &mut App, ui: &mut egui::Ui, t: i64) {
                 )
                 .color(ui.visuals().warn_fg_color),
             );
+        } else if !pages {
+            ui.label(
+                RichText::new(
+                    "This browser's tabscope agent may not script pages: in the browser, open Add-ons > \
+                     tabscope agent > Options and choose \"Allow on all pages\" (profiles made by \
+                     `tabscope launch` allow it).",
+                )
+                .color(ui.visuals().warn_fg_color),
+            );
         } else if !content {
             ui.label(RichText::new("Scripts and CSS run in content tabs only.").weak());
         }
-        ui.add_enabled_ui(content && scripts, |ui| {
+        ui.add_enabled_ui(content && scripts && pages, |ui| {
             ui.horizontal(|ui| {
                 let l = ui.label("Script");
                 ui.add(egui::TextEdit::singleline(&mut app.forms.script).code_editor().desired_width(360.0))

@@ -1,0 +1,175 @@
+//! What the inspector and `tabscope call` offer for pages, in real
+//! Thunderbird and Firefox ESR: scripts and CSS in a page served here (with
+//! a frame), values as big as the browser takes given on standard input,
+//! one over the limit refused before it is sent, and the functions that
+//! cannot work from the agent saying why. Under CI=true a missing browser
+//! fails.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::{Value, json};
+use tabscope_tests::{Launched, Observer, TestEnv, TestSession, require_browser, tabscope_bin};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// A page with a frame, served on 127.0.0.1 until dropped.
+struct Site {
+    url: String,
+    stop: Arc<AtomicBool>,
+}
+
+impl Site {
+    fn start() -> Site {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                let Ok((mut s, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    continue;
+                };
+                let _ = s.set_nonblocking(false);
+                let mut first = String::new();
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                if r.read_line(&mut first).is_err() {
+                    continue;
+                }
+                // Read the headers off; the body is fixed by the path.
+                let mut line = String::new();
+                while r.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let body = if first.contains("/frame") {
+                    "<!DOCTYPE html><title>the frame</title><p>in a frame</p>"
+                } else {
+                    "<!DOCTYPE html><title>tabscope page</title><p id=p>hello</p><iframe src=/frame></iframe>"
+                };
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Site { url, stop }
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// `tabscope call METHOD -` with `params` on standard input.
+fn call_stdin(env: &TestEnv, method: &str, params: &[u8]) -> (bool, String, String) {
+    let mut child = env
+        .command(tabscope_bin())
+        .args(["call", method, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let params = params.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&params));
+    let mut out = String::new();
+    let mut err = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let ok = child.wait().unwrap().success();
+    let _ = writer.join();
+    (ok, out, err)
+}
+
+fn call(env: &TestEnv, method: &str, params: Value) -> Result<Value, String> {
+    let (ok, out, err) = call_stdin(env, method, params.to_string().as_bytes());
+    if ok { Ok(serde_json::from_str(&out).unwrap()) } else { Err(err) }
+}
+
+fn run(browser: &str) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if !require_browser(browser) {
+        return;
+    }
+    let site = Site::start();
+    let env = TestEnv::new();
+    let mut launched = Launched::start(&env, browser, &["--no-inspector"]);
+    let mut o = Observer::new(TestSession::connect(&launched.bridge.socket));
+    let tab = o.call("tabs.create", json!({"createProperties": {"url": site.url}})).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    o.until("the page loaded", |m, _| {
+        m.tab(tab).is_some_and(|t| {
+            t.status.as_deref() == Some("complete") && t.title.as_deref() == Some("tabscope page")
+        })
+    });
+
+    let agent = o.agent.as_ref().expect("the agent's hello");
+    assert_eq!(agent.capabilities.host_access, Some(true), "launch grants page access in its profiles");
+    // Scripts, one result per frame.
+    let titles = call(
+        &env,
+        "tabs.executeScript",
+        json!({"tabId": tab, "details": {"code": "document.title", "allFrames": true}}),
+    );
+    assert_eq!(titles.unwrap(), json!(["tabscope page", "the frame"]));
+    // CSS in, and out again.
+    let color = || {
+        call(&env, "tabs.executeScript", json!({"tabId": tab, "details": {"code": "getComputedStyle(document.getElementById('p')).color"}}))
+            .unwrap()[0]
+            .clone()
+    };
+    let css = json!({"tabId": tab, "details": {"code": "#p { color: rgb(1, 2, 3) !important }"}});
+    assert_eq!(call(&env, "tabs.insertCSS", css.clone()).unwrap(), Value::Null);
+    assert_eq!(color(), json!("rgb(1, 2, 3)"));
+    assert_eq!(call(&env, "tabs.removeCSS", css).unwrap(), Value::Null);
+    assert_ne!(color(), json!("rgb(1, 2, 3)"));
+
+    // A 600 KB value from standard input (no command line takes it), back whole.
+    let big = "v".repeat(600_000);
+    let set = json!({"tabId": tab, "key": "big", "value": big});
+    assert_eq!(call(&env, "sessions.setTabValue", set).unwrap(), Value::Null);
+    let got = call(&env, "sessions.getTabValue", json!({"tabId": tab, "key": "big"})).unwrap();
+    assert_eq!(got.as_str().map(str::len), Some(600_000));
+    // Over the browser's 1 MiB: refused by the bridge, never sent.
+    let huge = json!({"tabId": tab, "key": "huge", "value": "h".repeat(1_100_000)});
+    let err = call(&env, "sessions.setTabValue", huge).unwrap_err();
+    assert!(
+        err.contains("the browser accepts at most 1048576 bytes in one message, so it was not sent"),
+        "{err}"
+    );
+    assert_eq!(
+        call(&env, "sessions.getTabValue", json!({"tabId": tab, "key": "huge"})).unwrap(),
+        Value::Null
+    );
+
+    // What cannot work from the agent says why, with the browser's words.
+    let err = call(&env, "tabs.sendMessage", json!({"tabId": tab, "message": {"hi": 1}})).unwrap_err();
+    assert!(
+        err.contains("Receiving end does not exist") && err.contains("Send it from your own add-on"),
+        "{err}"
+    );
+    drop(o);
+    let (ok, said) = launched.quit();
+    assert!(ok, "{said}");
+}
+
+#[test]
+fn thunderbird_pages_take_scripts_css_and_big_values() {
+    run("thunderbird");
+}
+
+#[test]
+fn firefox_pages_take_scripts_css_and_big_values() {
+    run("firefox");
+}
