@@ -195,6 +195,8 @@
       scriptInjection: true,
       // x-ray reads every add-on's values this often (ms) to report changes.
       xrayPollMs: 1000,
+      // How often window state, size and title are compared (no event has them).
+      windowPollMs: 1000,
       log: root.console,
     }, options || {});
     const api = opts.browser;
@@ -402,9 +404,35 @@
       };
     }
 
+    // ----- window changes no event reports -----
+
+    const WINDOW_FIELDS = ["state", "left", "top", "width", "height", "title", "type", "alwaysOnTop", "incognito"];
+    let windowSeen = new Map(); // id -> its fields as last reported
+    let windowTimer = null;
+    const windowKey = (w) => JSON.stringify(WINDOW_FIELDS.map((f) => w[f]));
+
+    /** Reports windows whose state, size, position or title changed. */
+    async function windowPoll() {
+      let wins;
+      try { wins = await api.windows.getAll({ windowTypes: await windowTypes() }); } catch (e) { return; }
+      for (const w of wins) {
+        const key = windowKey(w);
+        if (windowSeen.get(w.id) !== key) {
+          // A window first seen here came after the snapshot: its onCreated
+          // went first, and this says what changed since.
+          windowSeen.set(w.id, key);
+          delete w.tabs;
+          emit("tabscope.onWindowUpdated", [w]);
+        }
+      }
+      const ids = new Set(wins.map((w) => w.id));
+      for (const id of [...windowSeen.keys()]) if (!ids.has(id)) windowSeen.delete(id);
+    }
+
     async function snapshot() {
       await loadRegistry();
       const windows = await getAllWindows();
+      windowSeen = new Map(windows.map((w) => [w.id, windowKey(w)]));
       const tabIds = windows.flatMap((w) => (w.tabs || []).map((t) => t.id));
       const tabValues = await valuesOf("tab", tabIds);
       const windowValues = await valuesOf("window", windows.map((w) => w.id));
@@ -655,6 +683,7 @@
       let result;
       try {
         result = await fn.apply(ns, args);
+        if (nsName === "windows" && fnName === "update") await windowPoll();
       } catch (e) {
         if (SCRIPT_METHODS.includes(method) && /Missing host permission/i.test(describe(e))) {
           throw new Error(`${describe(e)}: ${NO_HOST_ACCESS}`);
@@ -754,6 +783,7 @@
       listen(api.tabs, "tabs", TAB_EVENTS);
       listen(api.windows, "windows", WINDOW_EVENTS);
       startXray();
+      windowTimer = setInterval(() => { if (port) windowPoll(); }, opts.windowPollMs);
       loadRegistry();
       await watchHostAccess();
       try {
@@ -770,6 +800,7 @@
       if (retryTimer) clearTimeout(retryTimer);
       if (snapshotTimer) clearTimeout(snapshotTimer);
       if (xrayTimer) clearInterval(xrayTimer);
+      if (windowTimer) clearInterval(windowTimer);
       for (const [target, fn] of listeners.splice(0)) target.removeListener(fn);
       if (port) {
         const p = port;

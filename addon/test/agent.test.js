@@ -169,6 +169,29 @@ test("script injection can be turned off, and the hello says so", async () => {
   agent.stop();
 });
 
+test("window state, size and title are reported: after windows.update at once, else by looking", async () => {
+  const { fake, port, agent } = await started("thunderbird", { windowPollMs: 5 });
+  fake.startUp();
+  await resnapshot();
+  const w = snapshots(port).at(-1).windows[0];
+  const reply = port.sent.length;
+  port.deliver({ type: "command", id: 7, method: "windows.update", params: { windowId: w.id, updateInfo: { state: "minimized" } } });
+  await settle();
+  const after = port.sent.slice(reply);
+  const i = after.findIndex((m) => m.type === "event" && m.name === "tabscope.onWindowUpdated");
+  assert.ok(i >= 0 && after[i].args[0].state === "minimized", "reported");
+  assert.ok(i < after.findIndex((m) => m.type === "reply" && m.id === 7), "before the reply");
+  assert.equal(after[i].args[0].tabs, undefined, "without its tabs");
+  // The user resizes it: the next look reports it, once.
+  fake.changeWindow(w.id, { width: 800, title: "Inbox" });
+  await new Promise((r) => setTimeout(r, 30));
+  await settle();
+  const updates = events(port, "tabscope.onWindowUpdated").filter((e) => e.args[0].width === 800);
+  assert.equal(updates.length, 1);
+  assert.equal(updates[0].args[0].title, "Inbox");
+  agent.stop();
+});
+
 test("the agent takes commands from its own native host only", async () => {
   const { fake, agent } = await started();
   const rt = fake.browser.runtime;

@@ -345,6 +345,8 @@ function createFakeBrowser(o = {}) {
   if (o.xray === "on") browser.tabscopeXray = xray;
   const control = {
     browser, ports, values, storage, tick,
+    /** The user resizes or retitles a window: no event says so. */
+    changeWindow(id, props) { Object.assign(findWindow(id).win, props); },
     /** The user clicks "Allow on all pages" (or takes it back). */
     setHostAccess(on) {
       hostAccess = on;

@@ -198,6 +198,21 @@ impl Discovery {
             None => "browser not yet identified".into(),
         }
     }
+
+    /// Whether `other` serves the same agent as this one: same browser,
+    /// profile and extension id (two agents in one browser, tabscope's and
+    /// one embedded in the user's add-on, are two). A restarted bridge
+    /// takes over the old one's place only if so.
+    pub fn same_agent(&self, other: &Discovery) -> bool {
+        let key = |d: &Discovery| {
+            (
+                d.browser.as_ref().map(|b| b.name.clone()),
+                d.bridge.profile.clone(),
+                d.bridge.extension_id.clone(),
+            )
+        };
+        key(self) == key(other)
+    }
 }
 
 pub fn socket_path(dir: &Path, pid: u32) -> PathBuf {
@@ -275,13 +290,16 @@ fn is_own_file(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
 }
 
-/// Picks one bridge: by pid or by browser name prefix ("thunderbird",
-/// "firefox"); with no selector, the only one.
+/// Picks one bridge: by pid, by the agent's extension id, or by browser
+/// name prefix ("thunderbird", "firefox"); with no selector, the only one.
 pub fn select<'a>(bridges: &'a [Discovery], selector: Option<&str>) -> Result<&'a Discovery, String> {
     let listing = || {
         bridges
             .iter()
-            .map(|d| format!("  {}  {}", d.bridge.pid, d.browser_label()))
+            .map(|d| {
+                let ext = d.bridge.extension_id.as_deref().unwrap_or("-");
+                format!("  {}  {}  {ext}", d.bridge.pid, d.browser_label())
+            })
             .collect::<Vec<_>>()
             .join("\n")
     };
@@ -293,6 +311,7 @@ pub fn select<'a>(bridges: &'a [Discovery], selector: Option<&str>) -> Result<&'
                 .iter()
                 .filter(|d| {
                     d.bridge.pid.to_string() == sel
+                        || d.bridge.extension_id.as_deref() == Some(sel)
                         || d.browser.as_ref().is_some_and(|b| b.name.to_lowercase().starts_with(&sel_lower))
                 })
                 .collect()
@@ -426,5 +445,21 @@ mod tests {
         assert!(e.contains("10  Thunderbird 153.7.0"), "{e}");
         assert!(select(&[], None).unwrap_err().contains("tabscope launch"));
         assert_eq!(select(&both[..1], None).unwrap().bridge.pid, 10);
+    }
+
+    #[test]
+    fn two_agents_in_one_browser_are_told_apart_by_extension_id() {
+        let agent = |pid, ext: &str| {
+            let mut d = disc(pid, "Thunderbird");
+            d.bridge.extension_id = Some(ext.into());
+            d
+        };
+        let two = vec![agent(10, "tabscope-agent@tabscope.dev"), agent(20, "mine@example.com")];
+        assert_eq!(select(&two, Some("mine@example.com")).unwrap().bridge.pid, 20);
+        let e = select(&two, Some("thunderbird")).unwrap_err();
+        assert!(e.contains("20  Thunderbird 153.7.0  mine@example.com"), "{e}");
+        // A restarted bridge is the same agent only with the same extension id.
+        assert!(agent(30, "mine@example.com").same_agent(&two[1]));
+        assert!(!agent(30, "mine@example.com").same_agent(&two[0]));
     }
 }

@@ -16,6 +16,9 @@ pub const SESSION_VALUE_CHANGED: &str = "tabscope.onSessionValueChanged";
 pub const ADDON_VALUE_CHANGED: &str = "tabscope.onAddonValueChanged";
 /// x-ray: another add-on called an API, got an event or ran a content script.
 pub const ADDON_ACTIVITY: &str = "tabscope.onAddonActivity";
+/// A window's state, size, position or title changed: WebExtensions have no
+/// event for it, so the agent looks (after `windows.update` and every second).
+pub const WINDOW_UPDATED: &str = "tabscope.onWindowUpdated";
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum BrowserEvent {
@@ -62,6 +65,8 @@ pub enum BrowserEvent {
     WindowCreated(Window),
     WindowRemoved(WindowId),
     WindowFocusChanged(WindowId),
+    /// The window as it is now, without its tabs.
+    WindowUpdated(Window),
     SessionValueChanged {
         scope: Scope,
         id: i64,
@@ -229,6 +234,7 @@ impl BrowserEvent {
             "windows.onCreated" => E::WindowCreated(arg(name, args, 0)?),
             "windows.onRemoved" => E::WindowRemoved(arg(name, args, 0)?),
             "windows.onFocusChanged" => E::WindowFocusChanged(arg(name, args, 0)?),
+            WINDOW_UPDATED => E::WindowUpdated(arg(name, args, 0)?),
             SESSION_VALUE_CHANGED => {
                 let c: ValueChange = arg(name, args, 0)?;
                 E::SessionValueChanged { scope: c.scope, id: c.id, key: c.key, value: c.value }
@@ -287,7 +293,7 @@ impl EventRecord {
                 Target { window: num(second, "oldWindowId"), tab: first.and_then(Value::as_i64) }
             }
             "tabs.onReplaced" => Target { window: None, tab: first.and_then(Value::as_i64) },
-            "windows.onCreated" => Target { window: num(first, "id"), tab: None },
+            "windows.onCreated" | WINDOW_UPDATED => Target { window: num(first, "id"), tab: None },
             "windows.onRemoved" | "windows.onFocusChanged" => {
                 Target { window: first.and_then(Value::as_i64), tab: None }
             }
@@ -343,6 +349,17 @@ impl EventRecord {
             "tabs.onDetached" => format!("from {}", s(self.args.get(1), "oldPosition").unwrap_or_default()),
             "windows.onCreated" => {
                 format!("{} {}", s(first, "type").unwrap_or_default(), s(first, "title").unwrap_or_default())
+            }
+            WINDOW_UPDATED => {
+                let size = match (s(first, "width"), s(first, "height")) {
+                    (Some(w), Some(h)) => format!(" {w}x{h}"),
+                    _ => String::new(),
+                };
+                format!(
+                    "{}{size} {}",
+                    s(first, "state").unwrap_or_default(),
+                    s(first, "title").unwrap_or_default()
+                )
             }
             SESSION_VALUE_CHANGED | ADDON_VALUE_CHANGED => {
                 // Another add-on's value says whose it is.

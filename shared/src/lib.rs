@@ -14,6 +14,7 @@ pub mod fuzzing;
 pub mod gecko_id;
 pub mod methods;
 pub mod model;
+pub mod pattern;
 pub mod profile;
 pub mod protocol;
 pub mod raw_event;

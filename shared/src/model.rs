@@ -353,6 +353,15 @@ impl Model {
                     a.forget(Scope::Window, id);
                 }
             }
+            E::WindowUpdated(mut window) => {
+                // Tabs and focus have their own events; a window not known yet
+                // is left to its onCreated, which the agent sends first.
+                if let Some(w) = self.windows.get_mut(&window.id) {
+                    window.tabs = None;
+                    window.focused = w.info.focused;
+                    w.info = window;
+                }
+            }
             E::WindowFocusChanged(id) => {
                 self.focus(id);
                 if id != WINDOW_ID_NONE && !self.windows.contains_key(&id) {

@@ -135,12 +135,12 @@ fn run(browser: &str) {
     assert_eq!(call(&env, "tabs.removeCSS", css).unwrap(), Value::Null);
     assert_ne!(color(), json!("rgb(1, 2, 3)"));
 
-    // A 600 KB value from standard input (no command line takes it), back whole.
-    let big = "v".repeat(600_000);
+    // A 900 KB value from standard input (no command line takes it), back whole.
+    let big = "v".repeat(900_000);
     let set = json!({"tabId": tab, "key": "big", "value": big});
     assert_eq!(call(&env, "sessions.setTabValue", set).unwrap(), Value::Null);
     let got = call(&env, "sessions.getTabValue", json!({"tabId": tab, "key": "big"})).unwrap();
-    assert_eq!(got.as_str().map(str::len), Some(600_000));
+    assert_eq!(got.as_str().map(str::len), Some(900_000));
     // Over the browser's 1 MiB: refused by the bridge, never sent.
     let huge = json!({"tabId": tab, "key": "huge", "value": "h".repeat(1_100_000)});
     let err = call(&env, "sessions.setTabValue", huge).unwrap_err();
@@ -159,6 +159,46 @@ fn run(browser: &str) {
         err.contains("Receiving end does not exist") && err.contains("Send it from your own add-on"),
         "{err}"
     );
+    // The window follows windows.update: size and state as the browser has them.
+    let wid = o.model.tab(tab).unwrap().window_id;
+    let update = json!({"windowId": wid, "updateInfo": {"width": 700, "height": 500, "state": "normal"}});
+    o.call("windows.update", update).unwrap();
+    let now = o.call("windows.get", json!({"windowId": wid})).unwrap();
+    let fields =
+        |w: &Value| (w["width"].as_i64(), w["height"].as_i64(), w["state"].as_str().map(str::to_owned));
+    let want = fields(&now);
+    assert_eq!((want.0, want.1), (Some(700), Some(500)), "the browser resized it: {now}");
+    o.until("the model's window as the browser has it", |m, _| {
+        m.window(wid).is_some_and(|w| (w.width, w.height, w.state.clone()) == want)
+    });
+
+    // `tabscope wait` returns the event a tabs.create caused.
+    let mut waiter = tabscope_tests::Reaped::spawn(
+        env.command(tabscope_bin())
+            .args(["wait", "tabs.onCreated", "--timeout", "60s"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let mut said = String::new();
+    BufReader::new(waiter.stderr.take().unwrap()).read_line(&mut said).unwrap();
+    assert_eq!(said, "tabscope: waiting for tabs.onCreated\n");
+    let second = o.call("tabs.create", json!({"createProperties": {"url": site.url}})).unwrap()["id"].clone();
+    let mut line = String::new();
+    BufReader::new(waiter.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let ev: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!((ev["name"].as_str(), &ev["args"][0]["id"]), (Some("tabs.onCreated"), &second), "{line}");
+    assert!(waiter.wait().unwrap().success());
+    // A typo fails at once, naming the browser's events; the time running out is an error.
+    let typo = env.tabscope(&["wait", "tabs.onCreatd"]);
+    let err = String::from_utf8_lossy(&typo.stderr);
+    assert!(
+        !typo.status.success()
+            && err.contains("has no event tabs.onCreatd; it has: ")
+            && err.contains("tabs.onCreated"),
+        "{err}"
+    );
+    let late = env.tabscope(&["wait", "windows.onRemoved", "--match", "{\"args\":[-5]}", "--timeout", "1s"]);
+    assert!(!late.status.success() && String::from_utf8_lossy(&late.stderr).contains("timed out after 1s"));
     drop(o);
     let (ok, said) = launched.quit();
     assert!(ok, "{said}");

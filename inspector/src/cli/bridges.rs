@@ -52,13 +52,14 @@ pub fn list(json: bool) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    println!("{:<8} {:<28} {:<10} PROFILE", "PID", "BROWSER", "UP");
+    println!("{:<8} {:<28} {:<10} {:<32} PROFILE", "PID", "BROWSER", "UP", "AGENT");
     for d in &all {
         println!(
-            "{:<8} {:<28} {:<10} {}",
+            "{:<8} {:<28} {:<10} {:<32} {}",
             d.bridge.pid,
             escape(&d.browser_label()),
             age(d.bridge.started),
+            escape(d.bridge.extension_id.as_deref().unwrap_or("-")),
             escape(d.bridge.profile.as_deref().unwrap_or("-"))
         );
     }
@@ -138,16 +139,12 @@ pub fn watch(selector: Option<&str>, json: bool) -> anyhow::Result<()> {
     }
 }
 
-/// Waits for another bridge of the same browser and profile (a new pid, its
+/// Waits for another bridge of the same browser, profile and agent (a new pid, its
 /// agent connected) and connects to it. Stale discovery files are skipped
 /// by `list_bridges`, so a dead bridge is never connected to.
 fn reconnect(old: &Discovery) -> (Discovery, Client) {
     let dir = discovery::runtime_dir_path();
-    let same = |d: &Discovery| {
-        d.bridge.pid != old.bridge.pid
-            && d.bridge.profile == old.bridge.profile
-            && d.browser.as_ref().map(|b| &b.name) == old.browser.as_ref().map(|b| &b.name)
-    };
+    let same = |d: &Discovery| d.bridge.pid != old.bridge.pid && d.same_agent(old);
     loop {
         std::thread::sleep(std::time::Duration::from_millis(250));
         let found = discovery::list_bridges(&dir).unwrap_or_default().into_iter().find(same);

@@ -7,6 +7,7 @@ pub mod install;
 pub mod launch;
 pub mod trace;
 pub mod values;
+pub mod wait;
 
 use std::path::PathBuf;
 
@@ -21,8 +22,8 @@ use clap::{Parser, Subcommand, ValueEnum};
                   With no subcommand, opens the inspector window."
 )]
 pub struct Cli {
-    /// Which bridge to talk to: its pid, or a browser name ("thunderbird", "firefox").
-    /// Needed only when several are running.
+    /// Which bridge to talk to: its pid, its agent's extension id, or a browser
+    /// name ("thunderbird", "firefox"). Needed only when several are running.
     #[arg(long, global = true, value_name = "ID")]
     pub bridge: Option<String>,
     /// Print JSON instead of text.
@@ -43,6 +44,19 @@ pub enum Cmd {
     Snapshot,
     /// Every event as one JSON line, until Ctrl-C.
     Watch,
+    /// Wait for an event (`tabs.onCreated`, ...) and print it as JSON: for
+    /// scripts and add-on tests. Says "waiting" on stderr once listening;
+    /// exits 1 on timeout.
+    Wait {
+        event: String,
+        /// Only an event containing this JSON, e.g. '{"args":[{"url":"about:blank"}]}';
+        /// `@FILE` reads it from a file.
+        #[arg(long = "match", value_name = "JSON")]
+        matching: Option<String>,
+        /// Give up after this long, e.g. 10s.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        timeout: Option<std::time::Duration>,
+    },
     /// Call a tabs, windows or sessions function, e.g.
     /// `tabscope call sessions.setTabValue '{"tabId":3,"key":"k","value":"v"}'`.
     Call {
@@ -170,6 +184,7 @@ pub fn run(cli: Cli, cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Snapshot => bridges::snapshot(sel),
         Cmd::Watch => bridges::watch(sel, cli.json),
         Cmd::Call { method, params } => bridges::call(sel, &method, &params),
+        Cmd::Wait { event, matching, timeout } => wait::wait(sel, &event, matching.as_deref(), timeout),
         Cmd::Record { out, duration } => trace::record(sel, &out, duration),
         Cmd::Flight { out } => trace::save_flight(sel, &out),
         Cmd::Values { profile: Some(profile), file, edit: None } => values::values(&profile, file, cli.json),

@@ -92,11 +92,6 @@ impl Link {
         }
     }
 
-    /// What makes a restarted bridge "the same browser": its name and profile.
-    fn identity(d: &Discovery) -> (Option<String>, Option<String>) {
-        (d.browser.as_ref().map(|b| b.name.clone()), d.bridge.profile.clone())
-    }
-
     fn connect(&mut self, d: Discovery, wake: &Wake) {
         self.label = d.browser_label();
         match Session::spawn(&d.socket, wake.clone()) {
@@ -369,7 +364,7 @@ impl Connections {
             let reuse = self.links.iter().position(|l| {
                 (l.session.is_none() || gone(l))
                     && l.loader.is_none()
-                    && l.disc.as_ref().is_some_and(|x| Link::identity(x) == Link::identity(&d))
+                    && l.disc.as_ref().is_some_and(|x| x.same_agent(&d))
             });
             let i = match reuse {
                 Some(i) => i,
