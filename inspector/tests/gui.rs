@@ -595,3 +595,49 @@ fn xray_shows_and_edits_another_add_ons_values_in_a_real_thunderbird() {
     let (ok, said) = launched.quit();
     assert!(ok, "{said}");
 }
+
+/// The call console: a function picked from the method table, its form
+/// filled from the selection and checked as you type, the call made, the
+/// answer (or the browser's error) in place and in the history.
+#[test]
+fn the_call_console_calls_any_function_and_shows_the_answer_in_place() {
+    let Some(w) = world() else { return };
+    let mut h = harness(&w.env);
+    pump(&mut h, "the mail tab", |h| has_label(h, "mail tab"));
+    h.get_by_label("mail tab").click();
+    pump(&mut h, "the selection", |h| {
+        matches!(h.state().selection, Some(tabscope::gui::app::Selection::Tab(_)))
+    });
+    let Some(tabscope::gui::app::Selection::Tab(tab)) = h.state().selection else { unreachable!() };
+    h.get_by_label("Console").click();
+    pump(&mut h, "the console", |h| has_label(h, "Call console"));
+    // Pick the function from the list, as a person does.
+    h.get_by_label("Function").click();
+    pump(&mut h, "the list of functions", |h| has_label(h, "find"));
+    type_into(&mut h, "find", "settab");
+    h.get_by_label("sessions.setTabValue").click();
+    pump(&mut h, "the form", |h| h.state().console.method == "sessions.setTabValue");
+    assert_eq!(h.state().console.fields["tabId"], tab.to_string(), "filled from the selection");
+    type_into(&mut h, "key", "k1");
+    type_into(&mut h, "value", "plain words");
+    assert!(h.query_by_label_contains("value: not JSON").is_some(), "checked as you type");
+    assert!(h.get_by_label("Call").accesskit_node().is_disabled());
+    h.state_mut().console.fields.insert("value".into(), String::new());
+    type_into(&mut h, "value", "\"v1\"");
+    assert!(!h.get_by_label("Call").accesskit_node().is_disabled());
+    h.get_by_label("Call").click();
+    pump(&mut h, "the value in the model", |h| {
+        value_of(h.state(), tab, "k1") == Some(SessionValue::String("v1".into()))
+    });
+    pump(&mut h, "the answer in the history", |h| {
+        h.state().console.history.front().is_some_and(|c| c.outcome == Some(Ok(serde_json::Value::Null)))
+    });
+    // The browser's own error, in place.
+    h.state_mut().console.fields.clear();
+    h.state_mut().console.method = "tabs.get".into();
+    h.run_steps(2);
+    type_into(&mut h, "tabId", "999999");
+    h.get_by_label("Call").click();
+    pump(&mut h, "the error", |h| h.query_by_label_contains("Error: Invalid tab ID: 999999").is_some());
+    assert!(has_label(&h, "History (2)"));
+}

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::connection::{Connections, Status, Wake};
 use super::live::{Origin, Recording};
 use super::log::LogFilter;
-use super::{Options, log_view, panels, timeline, tree, values};
+use super::{Options, console, log_view, panels, timeline, tree, values};
 
 /// Remembered between runs (eframe persistence); panel sizes are kept by
 /// egui's own memory.
@@ -61,6 +61,8 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
     ("Ctrl+L", "filter the event log"),
     ("Up / Down", "select the previous / next row"),
     ("F5", "reload the selected tab"),
+    ("Ctrl+K", "the call console: any function, with its result"),
+    ("Ctrl+Enter", "in the call console: call"),
     ("Ctrl+T", "open a new tab"),
     ("Ctrl+D", "duplicate the selected tab"),
     ("Ctrl+W", "close the selected tab"),
@@ -80,6 +82,7 @@ pub struct App {
     pub tree: tree::TreeView,
     pub forms: panels::Forms,
     pub editor: values::Editor,
+    pub console: console::Console,
     pub note: Option<(String, bool, Instant)>,
     pub focus_tree_filter: bool,
     pub focus_log_filter: bool,
@@ -122,6 +125,7 @@ impl App {
             tree: tree::TreeView::default(),
             forms: panels::Forms::default(),
             editor: values::Editor::default(),
+            console: console::Console::default(),
             note: None,
             focus_tree_filter: false,
             focus_log_filter: false,
@@ -189,6 +193,37 @@ impl App {
         if self.show_help {
             self.help_window(ui.ctx());
         }
+        self.console_window(ui.ctx());
+    }
+
+    /// The call console, fed the browser's answers to its calls.
+    fn console_window(&mut self, ctx: &egui::Context) {
+        let Some(link) = self.conns.current_mut() else { return };
+        if let Some(r) = link.live.results.remove(&Origin::Console) {
+            self.console.answered(r);
+        }
+        if !self.console.open {
+            return;
+        }
+        let link = self.conns.current().expect("checked above");
+        let view = console::Context {
+            tab: match self.selection {
+                Some(Selection::Tab(t)) => Some(t),
+                _ => None,
+            },
+            window: self.selected_window(),
+            live: link.is_live(),
+            browser: match link.live.agent.as_ref().map(|a| a.extension_id.as_str()).filter(|e| !e.is_empty())
+            {
+                Some(ext) => format!("{} (agent {ext})", link.label),
+                None => link.label.clone(),
+            },
+            thunderbird: link.live.agent.as_ref().is_some_and(|a| a.browser.name == "Thunderbird"),
+        };
+        if let Some(console::Request::Send(method, params)) = console::show(ctx, &mut self.console, &view) {
+            self.console.sent(&method, params.clone());
+            self.send(&method, params, Origin::Console);
+        }
     }
 
     fn shortcuts(&mut self, ctx: &egui::Context) {
@@ -212,6 +247,9 @@ impl App {
         }
         if pressed(cmd(Key::P)) {
             self.prefs.follow = !self.prefs.follow;
+        }
+        if pressed(cmd(Key::K)) {
+            self.console.open = !self.console.open;
         }
         if pressed(cmd(Key::T)) {
             let window = self.selected_window();
@@ -297,6 +335,8 @@ impl App {
                     self.prefs.dark = !self.prefs.dark;
                 }
                 ui.toggle_value(&mut self.prefs.show_log, "log");
+                ui.toggle_value(&mut self.console.open, "Console")
+                    .on_hover_text("call any function (Ctrl+K)");
                 if ui.button("Open trace…").on_hover_text("Ctrl+O").clicked() {
                     self.pick_file();
                 }

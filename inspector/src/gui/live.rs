@@ -20,6 +20,7 @@ pub enum Origin {
     Actions,
     Values,
     Probe,
+    Console,
     Other,
 }
 

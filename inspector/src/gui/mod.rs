@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod connection;
+pub mod console;
 pub mod live;
 pub mod log;
 mod log_view;
