@@ -641,3 +641,81 @@ fn the_call_console_calls_any_function_and_shows_the_answer_in_place() {
     pump(&mut h, "the error", |h| h.query_by_label_contains("Error: Invalid tab ID: 999999").is_some());
     assert!(has_label(&h, "History (2)"));
 }
+
+/// A profile real Thunderbird wrote, opened in the inspector: the other
+/// add-on's values under its name, an edit made with the value editor
+/// written to the file (the old one kept), as the CLI would.
+#[test]
+fn a_profile_on_disk_shows_every_add_ons_values_and_takes_an_edit() {
+    if !tabscope_tests::require_browser("thunderbird") {
+        return;
+    }
+    const OTHER: &str = "other-addon@tabscope.test";
+    const URL: &str = "https://example.org/profile-view";
+    let env = TestEnv::new();
+    let dir = env.dir.path().join("profile");
+    let fixture = tabscope_tests::other_addon();
+    let args = ["--no-inspector", "--profile", dir.to_str().unwrap(), "--addon", &fixture];
+    let mut launched = tabscope_tests::Launched::start(&env, "thunderbird", &args);
+    let mut o = tabscope_tests::Observer::new(TestSession::connect(&launched.bridge.socket));
+    let tab =
+        o.call("tabs.create", json!({"createProperties": {"url": URL}})).unwrap()["id"].as_i64().unwrap();
+    o.until("the add-on's value", |m, _| {
+        m.addons().and_then(|a| a.values_of(Scope::Tab, tab)?.get(OTHER)?.get("mine").cloned()).is_some()
+    });
+    drop(o);
+    let (ok, said) = launched.quit();
+    assert!(ok, "{said}");
+
+    let opts = Options { bridge: None, open: Some(dir.clone()) };
+    let app = App::new(opts, None, env.runtime(), std::sync::Arc::new(|| {}));
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_ui_state(|ui, app: &mut App| app.show(ui), app);
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("Profile on disk:").is_some(), "whose data: a profile, named");
+    let link = h.state().conns.current().expect("the profile is shown");
+    let id = link
+        .live
+        .model
+        .window_ids()
+        .flat_map(|w| link.live.model.tabs_of(w))
+        .find(|t| t.url.as_deref() == Some(URL))
+        .unwrap()
+        .id;
+    h.state_mut().selection = Some(tabscope::gui::app::Selection::Tab(id));
+    pump(&mut h, "the owner picker", |h| has_label(h, "Whose values"));
+    h.get_by_label("Whose values").click();
+    h.run_steps(2);
+    h.get_by_label_contains(&format!("({OTHER}) · ")).click();
+    pump(&mut h, "the add-on's values", |h| has_label(h, "mine"));
+    h.get_by_label("Add value").click();
+    pump(&mut h, "the editor", |h| has_label(h, "Key"));
+    type_into(&mut h, "Key", "edited");
+    type_into(&mut h, "Value", "in the profile view");
+    h.get_by_label("Save").scroll_to_me();
+    h.run_steps(2);
+    h.get_by_label("Save").hover();
+    h.run_steps(2);
+    h.get_by_label("Save").click();
+    pump(&mut h, "the edit's result", |h| {
+        h.state().conns.current().is_some_and(|l| l.live.results.contains_key(&Origin::Values))
+    });
+    let result = h.state().conns.current().unwrap().live.results[&Origin::Values].text();
+    assert_eq!(result, "sessions.setTabValue: done");
+    pump(&mut h, "the new value in the view", |h| has_label(h, "edited"));
+    // On disk, as the CLI reads it, and the old file kept beside it.
+    let out = env.tabscope(&["values", "--profile", dir.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["values"].as_array().unwrap().iter().any(|x| x["extensionId"] == OTHER
+            && x["key"] == "edited"
+            && x["value"]["value"] == "in the profile view"),
+        "{v:#}"
+    );
+    let kept = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with("session.json.tabscope-"));
+    assert!(kept, "the file as it was is kept");
+}

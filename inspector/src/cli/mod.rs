@@ -100,7 +100,9 @@ pub enum Cmd {
         #[command(subcommand)]
         edit: Option<values::EditCmd>,
     },
-    /// Open a trace in the inspector: timeline, time travel, compare.
+    /// Open a trace in the inspector (timeline, time travel, compare), or a
+    /// browser profile folder (every add-on's saved session values, editable
+    /// while the browser is closed).
     Open { file: PathBuf },
     /// Serve a recorded trace as if it were a live browser, for the inspector
     /// and any client.

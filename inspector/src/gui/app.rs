@@ -115,8 +115,16 @@ fn stamp() -> String {
 impl App {
     pub fn new(opts: Options, prefs: Option<Prefs>, runtime_dir: PathBuf, wake: Wake) -> Self {
         let mut conns = Connections::new(runtime_dir, opts.bridge.clone(), wake);
+        let mut note = None;
         if let Some(p) = &opts.open {
-            conns.open_trace(p);
+            // A folder is a browser profile: its session values.
+            if p.is_dir() {
+                if let Err(e) = conns.open_profile(p) {
+                    note = Some((e, true, Instant::now()));
+                }
+            } else {
+                conns.open_trace(p);
+            }
         }
         Self {
             conns,
@@ -126,7 +134,7 @@ impl App {
             forms: panels::Forms::default(),
             editor: values::Editor::default(),
             console: console::Console::default(),
-            note: None,
+            note,
             focus_tree_filter: false,
             focus_log_filter: false,
             log_rows_seen: 0,
@@ -141,7 +149,7 @@ impl App {
     /// Sends a command to the browser shown; false when it is not live.
     pub fn send(&mut self, method: &str, params: Value, origin: Origin) -> bool {
         let Some(link) = self.conns.current_mut() else { return false };
-        if !link.is_live() {
+        if !link.editable() {
             self.note = Some(("not connected: this view is read-only".into(), true, Instant::now()));
             return false;
         }
@@ -337,6 +345,13 @@ impl App {
                 ui.toggle_value(&mut self.prefs.show_log, "log");
                 ui.toggle_value(&mut self.console.open, "Console")
                     .on_hover_text("call any function (Ctrl+K)");
+                if ui
+                    .button("Open profile…")
+                    .on_hover_text("a browser profile folder: every add-on's saved session values")
+                    .clicked()
+                {
+                    self.pick_profile();
+                }
                 if ui.button("Open trace…").on_hover_text("Ctrl+O").clicked() {
                     self.pick_file();
                 }
@@ -478,9 +493,21 @@ impl App {
                 .collect()
         });
         for p in dropped {
-            self.prefs.trace_path = p.to_string_lossy().into_owned();
-            self.conns.open_trace(&p);
+            self.open_path(&p);
         }
+    }
+
+    /// A trace file, or a profile folder.
+    pub fn open_path(&mut self, p: &Path) {
+        if p.is_dir() {
+            if let Err(e) = self.conns.open_profile(p) {
+                self.say(e, true);
+            }
+            self.selection = None;
+            return;
+        }
+        self.prefs.trace_path = p.to_string_lossy().into_owned();
+        self.conns.open_trace(p);
     }
 
     /// Left/Right/Home/End/P over an opened trace.
@@ -537,15 +564,23 @@ impl App {
         self.file_pick = Some(rx);
     }
 
+    fn pick_profile(&mut self) {
+        if self.file_pick.is_some() {
+            return;
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        std::thread::spawn(move || {
+            let _ = tx.send(rfd::FileDialog::new().set_title("A browser profile folder").pick_folder());
+        });
+        self.file_pick = Some(rx);
+    }
+
     fn pick_file_result(&mut self) {
         let Some(rx) = &self.file_pick else { return };
         let Ok(picked) = rx.try_recv() else { return };
         self.file_pick = None;
         match picked {
-            Some(p) => {
-                self.prefs.trace_path = p.to_string_lossy().into_owned();
-                self.conns.open_trace(&p)
-            }
+            Some(p) => self.open_path(&p),
             None => self.say(
                 "no file chosen (or no file dialog here): type a path in the log panel's trace field",
                 false,
@@ -576,6 +611,16 @@ impl App {
                     "Trace {} (read-only: travel in time with the timeline below, Left/Right, Home/End){}",
                     path.display(),
                     warning.as_ref().map(|w| format!(" — {w}")).unwrap_or_default()
+                ),
+                ui.visuals().weak_text_color(),
+            ),
+            Status::Profile { file } => (
+                format!(
+                    "Profile on disk: {} ({}). Every add-on's values as the browser saved them; choose whose in \
+                     \"Whose values\". Edits are written to this file while the browser is closed, the old \
+                     file kept beside it.",
+                    file.display(),
+                    link.profile.as_ref().map_or("", |p| p.file.kind)
                 ),
                 ui.visuals().weak_text_color(),
             ),
@@ -708,6 +753,9 @@ fn status_dot(s: &Status) -> (Color32, String) {
         Status::Disconnected(why) => (Color32::from_rgb(200, 70, 70), format!("disconnected: {why}")),
         Status::Loading { .. } => (Color32::from_rgb(120, 120, 220), "reading a trace".into()),
         Status::Offline { path, .. } => (Color32::GRAY, format!("trace {}", path.display())),
+        Status::Profile { file } => {
+            (Color32::from_rgb(160, 120, 200), format!("profile file {}", file.display()))
+        }
     }
 }
 

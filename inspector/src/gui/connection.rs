@@ -35,6 +35,10 @@ pub enum Status {
         path: PathBuf,
         warning: Option<String>,
     },
+    /// A profile's session file, editable while no browser has it open.
+    Profile {
+        file: PathBuf,
+    },
 }
 
 /// One browser as the inspector sees it.
@@ -47,6 +51,8 @@ pub struct Link {
     pub live: Live,
     /// An opened trace: time travel over it.
     pub trace: Option<TraceView>,
+    /// An opened profile: its values, edited offline.
+    pub profile: Option<tabscope_shared::profile::view::ProfileView>,
 }
 
 /// The connection bar's labels: the browser, and the agent's extension id
@@ -84,7 +90,16 @@ impl Link {
         self.loader.is_none()
     }
 
+    /// Whether values can be changed here: a live browser, or a profile.
+    pub fn editable(&self) -> bool {
+        self.is_live() || self.profile.is_some()
+    }
+
     pub fn send(&mut self, msg: ClientMsg) -> bool {
+        if let Some(view) = &mut self.profile {
+            super::profile::execute(view, &mut self.live, msg);
+            return true;
+        }
         match &self.session {
             // Never blocks the UI: a bridge that reads nothing fills the queue.
             Some(s) if self.status == Status::Connected => s.tx.try_send(msg).is_ok(),
@@ -377,6 +392,7 @@ impl Connections {
                         status: Status::Connecting,
                         live: Live::connected(),
                         trace: None,
+                        profile: None,
                     });
                     self.links.len() - 1
                 }
@@ -405,8 +421,27 @@ impl Connections {
             status: Status::Offline { path: PathBuf::from(label), warning: None },
             live,
             trace: None,
+            profile: None,
         });
         self.current = Some(self.links.len() - 1);
+    }
+
+    /// Opens a profile folder's session values; it becomes the current view.
+    pub fn open_profile(&mut self, dir: &Path) -> Result<(), String> {
+        let view = super::profile::open(dir)?;
+        let name = dir.file_name().map_or("profile".into(), |n| n.to_string_lossy().into_owned());
+        self.links.push(Link {
+            label: format!("profile {name}"),
+            disc: None,
+            session: None,
+            loader: None,
+            status: Status::Profile { file: view.file.path.clone() },
+            live: super::profile::live_of(&view),
+            trace: None,
+            profile: Some(view),
+        });
+        self.current = Some(self.links.len() - 1);
+        Ok(())
     }
 
     /// Opens a trace file; it becomes the current view.
@@ -420,6 +455,7 @@ impl Connections {
             status: Status::Loading { path: path.to_path_buf(), progress: 0.0 },
             live: Live::default(),
             trace: None,
+            profile: None,
         });
         self.current = Some(self.links.len() - 1);
     }
@@ -452,6 +488,7 @@ mod tests {
             status: Status::Connected,
             live,
             trace: None,
+            profile: None,
         }
     }
 

@@ -8,6 +8,7 @@ pub mod live;
 pub mod log;
 mod log_view;
 mod panels;
+pub mod profile;
 mod timeline;
 pub mod travel;
 mod tree;

@@ -52,7 +52,10 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) {
         Selection::Window(w) => format!("Window {w}"),
     };
     ui.heading(title);
-    actions(app, ui, sel);
+    // A profile on disk has values to edit, nothing to act on.
+    if app.conns.current().is_some_and(|l| l.profile.is_none()) {
+        actions(app, ui, sel);
+    }
     ui.separator();
     // At most 60% of the width: Properties must stay readable beside it.
     let max = (ui.available_width() * 0.6).max(300.0);

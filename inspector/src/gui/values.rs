@@ -80,7 +80,8 @@ fn panel(app: &mut App, ui: &mut egui::Ui, sel: Selection) {
         }
     }
     let Some(link) = app.conns.current() else { return };
-    let live_link = link.is_live();
+    // A live browser, or a profile on disk (edited offline).
+    let live_link = link.editable();
     let strings_only = link.live.object_values() == Some(false);
     let browser = link.live.browser_name();
     ui.label(RichText::new("Session values").strong());
@@ -168,7 +169,7 @@ fn panel(app: &mut App, ui: &mut egui::Ui, sel: Selection) {
     }
     super::panels::result_line(app, ui, Origin::Values);
     // x-ray lists every key; probing is for the agent's own values only.
-    if owner.is_none() {
+    if owner.is_none() && link_is_live(app) {
         ui.separator();
         probe(app, ui, live_link);
     }
@@ -210,6 +211,11 @@ fn whose(app: &mut App, ui: &mut egui::Ui, scope: Scope, id: i64) -> Option<Stri
     if app.editor.owner.as_ref().is_some_and(|o| !addons.iter().any(|(id, _, _)| id == o)) {
         app.editor.owner = None;
     }
+    // A profile on disk has no agent of its own: every value is an add-on's.
+    let profile = link.profile.is_some();
+    if profile && app.editor.owner.is_none() {
+        app.editor.owner = addons.first().map(|(id, _, _)| id.clone());
+    }
     let current = match &app.editor.owner {
         None => AGENT_LABEL.to_owned(),
         Some(o) => addons.iter().find(|(id, _, _)| id == o).map(|(_, l, _)| l.clone()).unwrap_or_default(),
@@ -221,7 +227,9 @@ fn whose(app: &mut App, ui: &mut egui::Ui, scope: Scope, id: i64) -> Option<Stri
             .width(ui.available_width().min(420.0))
             .truncate()
             .show_ui(ui, |ui| {
-                ui.selectable_value(&mut app.editor.owner, None, AGENT_LABEL);
+                if !profile {
+                    ui.selectable_value(&mut app.editor.owner, None, AGENT_LABEL);
+                }
                 for (ext, label, here) in &addons {
                     let text = if *here > 0 { format!("{label} · {here} here") } else { label.clone() };
                     ui.selectable_value(&mut app.editor.owner, Some(ext.clone()), text);
@@ -231,6 +239,10 @@ fn whose(app: &mut App, ui: &mut egui::Ui, scope: Scope, id: i64) -> Option<Stri
             .labelled_by(l.id);
     });
     app.editor.owner.clone()
+}
+
+fn link_is_live(app: &App) -> bool {
+    app.conns.current().is_some_and(|l| l.is_live())
 }
 
 const AGENT_LABEL: &str = "tabscope agent (its own values)";

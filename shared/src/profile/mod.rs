@@ -7,6 +7,7 @@
 pub mod edit;
 mod lock;
 mod splice;
+pub mod view;
 
 pub use lock::in_use;
 
@@ -108,37 +109,63 @@ pub fn read_session_text(path: &Path) -> Result<Vec<u8>, ProfileError> {
         .map_err(|e| bad(path, format!("not a valid mozlz4 file (truncated or corrupt): {e}")))
 }
 
-/// Every add-on's values in one session file. `names` maps extension ids to
-/// names (from `extensions.json`, see [`installed_addons`]).
+/// A session file parsed: its JSON, and whether Thunderbird wrote it.
+pub struct SessionDoc {
+    pub path: PathBuf,
+    pub json: Value,
+    pub thunderbird: bool,
+}
+
+impl SessionDoc {
+    pub fn read(path: &Path) -> Result<Self, ProfileError> {
+        let text = read_session_text(path)?;
+        let json: Value = serde_json::from_slice(&text)
+            .map_err(|e| bad(path, format!("not a session file (bad JSON: {e})")))?;
+        let windows =
+            json.get("windows").and_then(Value::as_array).ok_or_else(|| bad(path, "no \"windows\" list"))?;
+        let thunderbird = windows.iter().any(|w| w.get("tabs").is_some_and(Value::is_object));
+        Ok(SessionDoc { path: path.to_owned(), json, thunderbird })
+    }
+
+    fn windows(&self) -> &[Value] {
+        self.json.get("windows").and_then(Value::as_array).map_or(&[], Vec::as_slice)
+    }
+
+    fn closed_windows(&self) -> &[Value] {
+        self.json.get("_closedWindows").and_then(Value::as_array).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every add-on's values. `names` maps extension ids to names (from
+    /// `extensions.json`, see [`installed_addons`]).
+    pub fn values(&self, names: &[(String, Option<String>)]) -> Vec<OfflineValue> {
+        let mut out = Vec::new();
+        let windows = self.windows();
+        if self.thunderbird {
+            thunderbird_values(windows, names, &mut out);
+        } else {
+            for (w, win) in windows.iter().enumerate() {
+                firefox_window(w, win, false, &mut out);
+            }
+            for (w, win) in self.closed_windows().iter().enumerate() {
+                firefox_window(windows.len() + w, win, true, &mut out);
+            }
+        }
+        let name_of = |id: &str| names.iter().find(|(i, _)| i == id).and_then(|(_, n)| n.clone());
+        for v in &mut out {
+            if v.extension_name.is_none() {
+                v.extension_name = name_of(&v.extension_id);
+            }
+        }
+        out
+    }
+}
+
+/// Every add-on's values in one session file.
 pub fn read_values(
     path: &Path,
     names: &[(String, Option<String>)],
 ) -> Result<Vec<OfflineValue>, ProfileError> {
-    let text = read_session_text(path)?;
-    let v: Value = serde_json::from_slice(&text)
-        .map_err(|e| bad(path, format!("not a session file (bad JSON: {e})")))?;
-    let windows =
-        v.get("windows").and_then(Value::as_array).ok_or_else(|| bad(path, "no \"windows\" list"))?;
-    let mut out = Vec::new();
-    let name_of = |id: &str| names.iter().find(|(i, _)| i == id).and_then(|(_, n)| n.clone());
-    let thunderbird = windows.iter().any(|w| w.get("tabs").is_some_and(Value::is_object));
-    if thunderbird {
-        thunderbird_values(windows, names, &mut out);
-    } else {
-        for (w, win) in windows.iter().enumerate() {
-            firefox_window(w, win, false, &mut out);
-        }
-        let closed = v.get("_closedWindows").and_then(Value::as_array).into_iter().flatten();
-        for (w, win) in closed.enumerate() {
-            firefox_window(windows.len() + w, win, true, &mut out);
-        }
-    }
-    for v in &mut out {
-        if v.extension_name.is_none() {
-            v.extension_name = name_of(&v.extension_id);
-        }
-    }
-    Ok(out)
+    Ok(SessionDoc::read(path)?.values(names))
 }
 
 /// `ExtensionCommon.makeWidgetId`: lower case, every character outside
