@@ -576,9 +576,17 @@ impl Observer {
         let deadline = Instant::now() + LONG;
         while !pred(&self.model, &self.events) {
             let left = deadline.saturating_duration_since(Instant::now());
-            let m = self.s.recv(left).unwrap_or_else(|| {
-                panic!("timed out waiting for {what}; events: {:#?}", names(&self.events))
-            });
+            let m = match self.s.session.rx.recv_timeout(left) {
+                Ok(SessionEvent::Msg(m)) => m,
+                Ok(SessionEvent::Warning(w)) => panic!("warning from session: {w}"),
+                Ok(SessionEvent::Closed(why)) => {
+                    panic!(
+                        "the bridge went away ({why}) while waiting for {what}; events: {:#?}",
+                        names(&self.events)
+                    )
+                }
+                Err(_) => panic!("timed out waiting for {what}; events: {:#?}", names(&self.events)),
+            };
             self.take(&m);
         }
     }

@@ -189,20 +189,48 @@ pub fn write_xpi(out: &Path, xray: bool) -> anyhow::Result<()> {
 }
 
 /// Writes the agent's files unpacked into `dir` (for sideloading by path).
-pub fn write_addon_dir(dir: &Path, xray: bool) -> anyhow::Result<()> {
+/// Writes the agent's files into `dir`; returns whether anything changed.
+/// Unchanged files are not touched: Gecko treats a sideloaded add-on whose
+/// folder changed as updated and restarts it during start-up, which drops
+/// its native port once for nothing.
+pub fn write_addon_dir(dir: &Path, xray: bool) -> anyhow::Result<bool> {
+    let files = agent_files(xray);
+    let mut changed = false;
     // A profile kept from a run with x-ray must not keep it when run without.
-    let _ = fs::remove_dir_all(dir.join("xray"));
-    for (name, text) in agent_files(xray) {
+    if !xray && dir.join("xray").exists() {
+        fs::remove_dir_all(dir.join("xray"))?;
+        changed = true;
+    }
+    for (name, text) in &files {
         let path = dir.join(name);
+        if fs::read(&path).is_ok_and(|old| old == text.as_bytes()) {
+            continue;
+        }
         fs::create_dir_all(path.parent().unwrap_or(dir))?;
         fs::write(path, text)?;
+        changed = true;
     }
-    Ok(())
+    Ok(changed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_agent_folder_is_rewritten_only_when_its_files_change() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("agent");
+        assert!(write_addon_dir(&dir, true).unwrap(), "first write");
+        let stamp = |p: &Path| fs::metadata(p).unwrap().modified().unwrap();
+        let before = (stamp(&dir), stamp(&dir.join("manifest.json")));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(!write_addon_dir(&dir, true).unwrap(), "nothing changed");
+        assert_eq!((stamp(&dir), stamp(&dir.join("manifest.json"))), before, "not touched");
+        assert!(write_addon_dir(&dir, false).unwrap(), "x-ray taken out");
+        assert!(!dir.join("xray").exists());
+        assert!(!write_addon_dir(&dir, false).unwrap());
+    }
 
     #[test]
     fn reinstall_keeps_embedding_add_ons() {

@@ -192,11 +192,12 @@ pub fn prepare_profile(
 ) -> anyhow::Result<Vec<String>> {
     fs::create_dir_all(profile.join("extensions"))?;
     fs::write(profile.join("user.js"), user_js(browser, xray, prefs))?;
-    // A kept profile caches experiment schemas: an agent of another version
-    // or without x-ray would otherwise start with the old one.
-    let _ = fs::remove_dir_all(profile.join("startupCache"));
     let agent_dir = profile.join("tabscope-agent");
-    install::write_addon_dir(&agent_dir, xray)?;
+    if install::write_addon_dir(&agent_dir, xray)? {
+        // A kept profile caches experiment schemas: an agent of another
+        // version or without x-ray would otherwise start with the old one.
+        let _ = fs::remove_dir_all(profile.join("startupCache"));
+    }
     grant_page_access(profile)?;
     let mut ids = Vec::new();
     for (id, dir) in std::iter::once((ADDON_ID.to_owned(), agent_dir)).chain(
