@@ -216,7 +216,12 @@ fn page_url(doc: &Value, thunderbird: bool, t: &Target) -> Option<String> {
     let (path, _) = locate(doc, false, t).ok()?;
     let tab_path = &path[..path.len() - 1];
     let pointer: String = tab_path.iter().map(|p| format!("/{p}")).collect();
-    super::firefox_page(doc.pointer(&pointer)?).1
+    // The tab's current history entry (`index` counts from 1).
+    let tab = doc.pointer(&pointer)?;
+    let entries = tab.get("entries")?.as_array()?;
+    let i = tab.get("index").and_then(Value::as_u64).unwrap_or(1).max(1) as usize - 1;
+    let entry = entries.get(i).or(entries.last())?;
+    entry.get("url").and_then(Value::as_str).map(str::to_owned)
 }
 
 fn mozlz4(text: &[u8]) -> Vec<u8> {

@@ -6,6 +6,7 @@
 
 pub mod edit;
 mod lock;
+pub mod session;
 mod splice;
 pub mod view;
 
@@ -21,6 +22,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::protocol::{Scope, SessionValue};
+use session::{Session, SessionWindow, Tabs, ThunderbirdTabs};
 
 /// A session file of a profile, newest kinds first.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -109,46 +111,34 @@ pub fn read_session_text(path: &Path) -> Result<Vec<u8>, ProfileError> {
         .map_err(|e| bad(path, format!("not a valid mozlz4 file (truncated or corrupt): {e}")))
 }
 
-/// A session file parsed: its JSON, and whether Thunderbird wrote it.
+/// A session file read for its values ([`session`]), and whether
+/// Thunderbird wrote it.
 pub struct SessionDoc {
     pub path: PathBuf,
-    pub json: Value,
+    pub session: Session,
     pub thunderbird: bool,
 }
 
 impl SessionDoc {
     pub fn read(path: &Path) -> Result<Self, ProfileError> {
-        let text = read_session_text(path)?;
-        let json: Value = serde_json::from_slice(&text)
-            .map_err(|e| bad(path, format!("not a session file (bad JSON: {e})")))?;
-        let windows =
-            json.get("windows").and_then(Value::as_array).ok_or_else(|| bad(path, "no \"windows\" list"))?;
-        let thunderbird = windows.iter().any(|w| w.get("tabs").is_some_and(Value::is_object));
-        Ok(SessionDoc { path: path.to_owned(), json, thunderbird })
-    }
-
-    fn windows(&self) -> &[Value] {
-        self.json.get("windows").and_then(Value::as_array).map_or(&[], Vec::as_slice)
-    }
-
-    fn closed_windows(&self) -> &[Value] {
-        self.json.get("_closedWindows").and_then(Value::as_array).map_or(&[], Vec::as_slice)
+        let session = Session::read(path)?;
+        let thunderbird = session.thunderbird();
+        Ok(SessionDoc { path: path.to_owned(), session, thunderbird })
     }
 
     /// Every add-on's values. `names` maps extension ids to names (from
     /// `extensions.json`, see [`installed_addons`]).
     pub fn values(&self, names: &[(String, Option<String>)]) -> Vec<OfflineValue> {
         let mut out = Vec::new();
-        let windows = self.windows();
-        if self.thunderbird {
-            thunderbird_values(windows, names, &mut out);
-        } else {
-            for (w, win) in windows.iter().enumerate() {
-                firefox_window(w, win, false, &mut out);
+        let windows = self.session.windows();
+        for (w, win) in windows.iter().enumerate() {
+            match &win.tabs {
+                Tabs::Thunderbird(t) => thunderbird_values(w, t, names, &mut out),
+                _ => firefox_window(w, win, false, &mut out),
             }
-            for (w, win) in self.closed_windows().iter().enumerate() {
-                firefox_window(windows.len() + w, win, true, &mut out);
-            }
+        }
+        for (w, win) in self.session.closed_windows.iter().enumerate() {
+            firefox_window(windows.len() + w, win, true, &mut out);
         }
         let name_of = |id: &str| names.iter().find(|(i, _)| i == id).and_then(|(_, n)| n.clone());
         for v in &mut out {
@@ -178,36 +168,35 @@ pub fn widget_id(extension_id: &str) -> String {
         .collect()
 }
 
-fn thunderbird_values(windows: &[Value], names: &[(String, Option<String>)], out: &mut Vec<OfflineValue>) {
-    for (w, win) in windows.iter().enumerate() {
-        let tabs = win.pointer("/tabs/tabs").and_then(Value::as_array).into_iter().flatten();
-        for (t, tab) in tabs.enumerate() {
-            let Some(session) = tab.pointer("/ext/extensionSession").and_then(Value::as_object) else {
-                continue;
-            };
-            let url = tab.pointer("/state/tabURI").and_then(Value::as_str).map(str::to_owned);
-            // Thunderbird's session keeps no titles.
-            let title = None;
-            for (widget, kv) in session {
-                let owners: Vec<&String> =
-                    names.iter().map(|(id, _)| id).filter(|id| widget_id(id) == *widget).collect();
-                // Unknown widget ids are shown as such: the add-on is gone.
-                let owners = if owners.is_empty() { vec![widget] } else { owners };
-                for owner in owners {
-                    for (key, value) in kv.as_object().into_iter().flatten() {
-                        out.push(OfflineValue {
-                            scope: Scope::Tab,
-                            window: w,
-                            tab: Some(t),
-                            closed: false,
-                            title: title.clone(),
-                            url: url.clone(),
-                            extension_id: owner.to_string(),
-                            extension_name: None,
-                            key: key.clone(),
-                            value: SessionValue::from_api_value(value.clone()),
-                        });
-                    }
+fn thunderbird_values(
+    w: usize,
+    tabs: &ThunderbirdTabs,
+    names: &[(String, Option<String>)],
+    out: &mut Vec<OfflineValue>,
+) {
+    for (t, tab) in tabs.tabs.iter().enumerate() {
+        let Some(session) = tab.ext.as_ref().and_then(|e| e.extension_session.as_ref()) else { continue };
+        let url = tab.state.as_ref().and_then(|s| s.tab_uri.clone());
+        for (widget, kv) in session {
+            let owners: Vec<&String> =
+                names.iter().map(|(id, _)| id).filter(|id| widget_id(id) == *widget).collect();
+            // Unknown widget ids are shown as such: the add-on is gone.
+            let owners = if owners.is_empty() { vec![widget] } else { owners };
+            for owner in owners {
+                for (key, value) in kv.as_object().into_iter().flatten() {
+                    out.push(OfflineValue {
+                        scope: Scope::Tab,
+                        window: w,
+                        tab: Some(t),
+                        closed: false,
+                        // Thunderbird's session keeps no titles.
+                        title: None,
+                        url: url.clone(),
+                        extension_id: owner.to_string(),
+                        extension_name: None,
+                        key: key.clone(),
+                        value: SessionValue::from_api_value(value.clone()),
+                    });
                 }
             }
         }
@@ -216,12 +205,12 @@ fn thunderbird_values(windows: &[Value], names: &[(String, Option<String>)], out
 
 /// Firefox's `extData`: `extension:<id>:<key>` to the value's JSON text.
 fn firefox_ext_data(
-    ext: Option<&Value>,
+    ext: Option<&serde_json::Map<String, Value>>,
     at: (Scope, usize, Option<usize>, bool),
     page: (Option<String>, Option<String>),
     out: &mut Vec<OfflineValue>,
 ) {
-    for (k, text) in ext.and_then(Value::as_object).into_iter().flatten() {
+    for (k, text) in ext.into_iter().flatten() {
         let Some(rest) = k.strip_prefix("extension:") else { continue };
         let Some((id, key)) = rest.split_once(':') else { continue };
         let raw = text.as_str().map(|s| serde_json::from_str(s).unwrap_or(Value::String(s.to_owned())));
@@ -240,23 +229,16 @@ fn firefox_ext_data(
     }
 }
 
-fn firefox_page(tab: &Value) -> (Option<String>, Option<String>) {
-    let entries = tab.get("entries").and_then(Value::as_array);
-    let i = tab.get("index").and_then(Value::as_u64).unwrap_or(1).max(1) as usize - 1;
-    let entry = entries.and_then(|e| e.get(i).or(e.last()));
-    let s = |k: &str| entry.and_then(|e| e.get(k)).and_then(Value::as_str).map(str::to_owned);
-    (s("title"), s("url"))
-}
-
-fn firefox_window(w: usize, win: &Value, closed: bool, out: &mut Vec<OfflineValue>) {
-    firefox_ext_data(win.get("extData"), (Scope::Window, w, None, closed), (None, None), out);
-    for (t, tab) in win.get("tabs").and_then(Value::as_array).into_iter().flatten().enumerate() {
-        firefox_ext_data(tab.get("extData"), (Scope::Tab, w, Some(t), closed), firefox_page(tab), out);
+fn firefox_window(w: usize, win: &SessionWindow, closed: bool, out: &mut Vec<OfflineValue>) {
+    firefox_ext_data(win.ext_data.as_ref(), (Scope::Window, w, None, closed), (None, None), out);
+    if let Tabs::Firefox(tabs) = &win.tabs {
+        for (t, tab) in tabs.iter().enumerate() {
+            firefox_ext_data(tab.ext_data.as_ref(), (Scope::Tab, w, Some(t), closed), tab.page(), out);
+        }
     }
-    for (t, closed_tab) in win.get("_closedTabs").and_then(Value::as_array).into_iter().flatten().enumerate()
-    {
-        let state = closed_tab.get("state").unwrap_or(closed_tab);
-        firefox_ext_data(state.get("extData"), (Scope::Tab, w, Some(t), true), firefox_page(state), out);
+    for (t, closed_tab) in win.closed_tabs.iter().enumerate() {
+        let state = &closed_tab.state;
+        firefox_ext_data(state.ext_data.as_ref(), (Scope::Tab, w, Some(t), true), state.page(), out);
     }
 }
 

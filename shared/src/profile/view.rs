@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::edit::{Edit, Target};
+use super::session::{FirefoxTab, SessionWindow, Tabs, ThunderbirdTabs};
 use super::{ProfileError, SessionDoc, SessionFile};
 use crate::addons::{AddonInfo, AddonValue, AddonValues};
 use crate::protocol::{Scope, SessionValue, Snapshot, Tab, Window};
@@ -74,20 +75,14 @@ impl ProfileView {
                     extra: Default::default(),
                 });
             };
-        let open = doc.windows();
+        let open = doc.session.windows();
         for (w, win) in open.iter().enumerate() {
-            if doc.thunderbird {
-                add_window(
-                    w,
-                    false,
-                    win.get("type").and_then(Value::as_str).map(str::to_owned),
-                    thunderbird_tabs(win),
-                );
-            } else {
-                add_window(w, false, Some("normal".into()), firefox_tabs(win, false));
+            match &win.tabs {
+                Tabs::Thunderbird(t) => add_window(w, false, win.kind.clone(), thunderbird_tabs(t)),
+                _ => add_window(w, false, Some("normal".into()), firefox_tabs(win, false)),
             }
         }
-        for (i, win) in doc.closed_windows().iter().enumerate() {
+        for (i, win) in doc.session.closed_windows.iter().enumerate() {
             add_window(open.len() + i, true, Some("normal".into()), firefox_tabs(win, true));
         }
         let values = doc.values(&names);
@@ -161,14 +156,13 @@ impl ProfileView {
     }
 }
 
-fn thunderbird_tabs(win: &Value) -> Vec<(Tab, Option<usize>, bool)> {
-    let selected = win.pointer("/tabs/selectedIndex").and_then(Value::as_u64);
-    let tabs = win.pointer("/tabs/tabs").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
-    tabs.iter()
+fn thunderbird_tabs(tabs: &ThunderbirdTabs) -> Vec<(Tab, Option<usize>, bool)> {
+    tabs.tabs
+        .iter()
         .enumerate()
         .map(|(t, tab)| {
-            let mode = tab.get("mode").and_then(Value::as_str).unwrap_or("tab");
-            let url = tab.pointer("/state/tabURI").and_then(Value::as_str).map(str::to_owned);
+            let mode = tab.mode.as_deref().unwrap_or("tab");
+            let url = tab.state.as_ref().and_then(|s| s.tab_uri.clone());
             let kind = match mode {
                 "mail3PaneTab" => "mail",
                 "contentTab" => "content",
@@ -176,7 +170,7 @@ fn thunderbird_tabs(win: &Value) -> Vec<(Tab, Option<usize>, bool)> {
                 other => other,
             };
             let tab = Tab {
-                active: selected == Some(t as u64),
+                active: tabs.selected == Some(t as u64),
                 // Thunderbird's session keeps no titles.
                 title: Some(url.clone().unwrap_or_else(|| mode.to_owned())),
                 url,
@@ -188,23 +182,25 @@ fn thunderbird_tabs(win: &Value) -> Vec<(Tab, Option<usize>, bool)> {
         .collect()
 }
 
-fn firefox_tabs(win: &Value, closed: bool) -> Vec<(Tab, Option<usize>, bool)> {
-    let selected = win.get("selected").and_then(Value::as_u64);
-    let list = |k: &str| win.get(k).and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
-    let open = list("tabs").iter().enumerate().map(|(t, tab)| {
-        let (title, url) = super::firefox_page(tab);
+fn firefox_tabs(win: &SessionWindow, closed: bool) -> Vec<(Tab, Option<usize>, bool)> {
+    let open: &[FirefoxTab] = match &win.tabs {
+        Tabs::Firefox(t) => t,
+        _ => &[],
+    };
+    let open = open.iter().enumerate().map(|(t, tab)| {
+        let (title, url) = tab.page();
         let tab = Tab {
-            active: selected == Some(t as u64 + 1),
+            active: win.selected == Some(t as u64 + 1),
             title: title.or_else(|| url.clone()),
             url,
-            pinned: tab.get("pinned").and_then(Value::as_bool),
+            pinned: tab.pinned,
             kind: Some("content".into()),
             ..Default::default()
         };
         (tab, Some(t), closed)
     });
-    let gone = list("_closedTabs").iter().enumerate().map(|(t, entry)| {
-        let (title, url) = super::firefox_page(entry.get("state").unwrap_or(entry));
+    let gone = win.closed_tabs.iter().enumerate().map(|(t, entry)| {
+        let (title, url) = entry.state.page();
         let tab = Tab {
             title: Some(format!("(closed) {}", title.or_else(|| url.clone()).unwrap_or_default())),
             url,
