@@ -332,7 +332,8 @@ impl Router {
             | Record::Header(_)
             | Record::Command { .. }
             | Record::Error { .. }
-            | Record::Gap { .. } => {}
+            | Record::Gap { .. }
+            | Record::Frame { .. } => {}
         }
     }
 

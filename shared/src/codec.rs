@@ -296,6 +296,71 @@ pub fn check_len(len: usize, max: usize) -> Result<(), FrameError> {
     Ok(())
 }
 
+/// What [`FrameScanner`] found in a stream it watches.
+#[derive(Debug, PartialEq)]
+pub enum Scanned {
+    /// A whole frame's payload.
+    Frame(Vec<u8>),
+    /// The stream cannot be framed from here on (text on stdout, a length
+    /// past the limit): why, in words for people. Nothing more is reported.
+    Lost(String),
+}
+
+/// Frames read from bytes as they pass by, in whatever pieces they come:
+/// for watching a stream another program writes (`tabscope tap`) without
+/// being the one that reads it. Holds at most one frame (up to `max`).
+pub struct FrameScanner {
+    buf: Vec<u8>,
+    max: usize,
+    lost: bool,
+}
+
+impl FrameScanner {
+    pub fn new(max: usize) -> Self {
+        Self { buf: Vec::new(), max, lost: false }
+    }
+
+    /// Feeds the next bytes; returns the frames (or the loss) they complete.
+    pub fn push(&mut self, mut bytes: &[u8]) -> Vec<Scanned> {
+        let mut out = Vec::new();
+        while !self.lost && !bytes.is_empty() {
+            if self.buf.len() < 4 {
+                let take = (4 - self.buf.len()).min(bytes.len());
+                self.buf.extend_from_slice(&bytes[..take]);
+                bytes = &bytes[take..];
+                if self.buf.len() < 4 {
+                    break;
+                }
+                let header: [u8; 4] = self.buf[..4].try_into().expect("four bytes");
+                let len = u32::from_ne_bytes(header) as u64;
+                if len == 0 {
+                    self.lost = true;
+                    out.push(Scanned::Lost(FrameError::Empty.to_string()));
+                } else if len > self.max as u64 {
+                    self.lost = true;
+                    out.push(Scanned::Lost(describe_too_large(len, self.max, &header)));
+                }
+                continue;
+            }
+            let len = u32::from_ne_bytes(self.buf[..4].try_into().expect("four bytes")) as usize;
+            let take = (len + 4 - self.buf.len()).min(bytes.len());
+            self.buf.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.buf.len() == len + 4 {
+                let frame = self.buf.split_off(4);
+                self.buf.clear();
+                out.push(Scanned::Frame(frame));
+            }
+        }
+        out
+    }
+
+    /// Bytes of a frame begun but not finished (when the stream ends).
+    pub fn pending(&self) -> usize {
+        if self.lost { 0 } else { self.buf.len() }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,5 +502,27 @@ mod tests {
         assert!(w.get_ref().is_empty(), "nothing may be written");
         w.write_frame(&payload[..BROWSER_MAX_INCOMING]).unwrap();
         assert_eq!(w.get_ref().len(), BROWSER_MAX_INCOMING + 4);
+    }
+
+    #[test]
+    fn the_scanner_frames_bytes_in_any_pieces_and_says_when_the_stream_is_lost() {
+        let mut stream = Vec::new();
+        for m in [json!({"a": 1}), json!("é ✓"), json!({"big": "x".repeat(70_000)})] {
+            let body = serde_json::to_vec(&m).unwrap();
+            stream.extend((body.len() as u32).to_ne_bytes());
+            stream.extend(body);
+        }
+        for piece in [1, 3, 4, 5, 4096, stream.len()] {
+            let mut s = FrameScanner::new(1 << 20);
+            let got: Vec<Scanned> = stream.chunks(piece).flat_map(|c| s.push(c)).collect();
+            assert_eq!(got.len(), 3, "pieces of {piece}");
+            assert_eq!(got[1], Scanned::Frame("\"é ✓\"".as_bytes().to_vec()));
+            assert_eq!(s.pending(), 0);
+        }
+        let mut s = FrameScanner::new(1 << 20);
+        let said = s.push(b"/home/user is not a frame");
+        let [Scanned::Lost(why)] = said.as_slice() else { panic!("{said:?}") };
+        assert!(why.contains("\"/hom\": something printed text to stdout"), "{why}");
+        assert!(s.push(b"more").is_empty(), "nothing after the loss");
     }
 }

@@ -18,6 +18,7 @@ pub mod pattern;
 pub mod profile;
 pub mod protocol;
 pub mod raw_event;
+pub mod tap;
 pub mod terminal;
 pub mod trace;
 

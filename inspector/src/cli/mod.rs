@@ -5,6 +5,7 @@ pub mod doctor;
 pub mod input;
 pub mod install;
 pub mod launch;
+pub mod tap;
 pub mod trace;
 pub mod values;
 pub mod wait;
@@ -56,6 +57,28 @@ pub enum Cmd {
         /// Give up after this long, e.g. 10s.
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         timeout: Option<std::time::Duration>,
+    },
+    /// Watch any native-messaging host's frames: its manifest is pointed at
+    /// tabscope's tap, which runs the real host and records every frame
+    /// both ways (bytes unchanged) as a trace. Without NAME: the hosts found.
+    Tap {
+        name: Option<String>,
+        #[arg(long, value_enum, default_value = "all")]
+        browser: tap::TapBrowser,
+    },
+    /// Restore a tapped host's manifest, byte for byte.
+    Untap { name: String },
+    /// Run by a tapped manifest in the host's place (not for people).
+    #[command(hide = true)]
+    TapRun {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        host: PathBuf,
+        #[arg(long)]
+        traces: PathBuf,
+        #[arg(last = true)]
+        args: Vec<std::ffi::OsString>,
     },
     /// Call a tabs, windows or sessions function, e.g.
     /// `tabscope call sessions.setTabValue '{"tabId":3,"key":"k","value":"v"}'`.
@@ -212,6 +235,13 @@ pub fn run(cli: Cli, cmd: Cmd) -> anyhow::Result<()> {
         }
         Cmd::Uninstall { browser } => install::uninstall(browser),
         Cmd::Doctor => doctor::doctor(),
+        Cmd::Tap { name, browser } => tap::tap(name.as_deref(), browser, cli.json),
+        Cmd::Untap { name } => tap::untap(&name),
+        Cmd::TapRun { name, host, traces, args } => {
+            let code = tap::run(&name, &host, &traces, &args)?;
+            // The host's own exit status, for the browser.
+            std::process::exit(code)
+        }
         Cmd::Package { out, xray } => {
             install::write_xpi(&out, xray)?;
             println!("wrote {}{}", out.display(), if xray { " (with x-ray)" } else { "" });

@@ -137,6 +137,16 @@ pub fn log_record(log: &mut EventLog, started_wall: f64, at: usize, r: &Record) 
         Record::Gap { dropped, .. } => {
             log.push_at(at, time, Kind::Error, "gap", None, None, format!("{dropped} records lost here"))
         }
+        // A tapped host's frame: the browser's as a command, the host's as a reply.
+        Record::Frame { frame, .. } => {
+            let kind = match frame.dir {
+                tabscope_shared::trace::Direction::ToHost => Kind::Command,
+                tabscope_shared::trace::Direction::ToBrowser => Kind::Reply,
+            };
+            let what = frame.json.as_ref().map_or_else(|| "(not JSON)".to_owned(), short_json);
+            let name = format!("frame {} · {} B", frame.dir.label(), frame.size);
+            log.push_at(at, time, kind, &name, None, None, what);
+        }
     }
 }
 

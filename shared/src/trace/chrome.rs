@@ -156,6 +156,11 @@ impl<W: Write> Exporter<W> {
                 self.name_window(0);
                 self.instant("records lost", "tabscope", t, (0, 0), json!({"dropped": dropped}))?
             }
+            Record::Frame { t, frame } => {
+                self.name_window(0);
+                let name = format!("frame {}", frame.dir.label());
+                self.instant(&name, "tap", t, (0, 0), json!({"size": frame.size, "message": frame.json}))?
+            }
             Record::Hello { .. } | Record::Header(_) => {}
         }
         Ok(())

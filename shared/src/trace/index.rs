@@ -400,6 +400,14 @@ impl Builder {
             Record::Gap { .. } => (MarkKind::Error, "gap".to_owned(), 0),
             Record::Log { .. } => (MarkKind::Log, "log".to_owned(), 0),
             Record::Hello { .. } => (MarkKind::Log, "hello".to_owned(), 0),
+            // A tapped host: what the browser sent as commands, what came back as replies.
+            Record::Frame { frame, .. } => {
+                let kind = match frame.dir {
+                    crate::trace::Direction::ToHost => MarkKind::Command,
+                    crate::trace::Direction::ToBrowser => MarkKind::Reply,
+                };
+                (kind, format!("frame {}", frame.dir.label()), 0)
+            }
         };
         if let Record::Snapshot { .. } = &record {
             apply(&mut self.model, &record);

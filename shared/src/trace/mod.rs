@@ -39,6 +39,8 @@ pub enum Source {
     FlightRecorder,
     /// Written by a program (tests, generators).
     Synthetic,
+    /// `tabscope tap`: the frames between a browser and a native host.
+    Tap,
 }
 
 impl std::fmt::Display for Source {
@@ -48,6 +50,7 @@ impl std::fmt::Display for Source {
             Source::Recording => "recording",
             Source::FlightRecorder => "flight recorder",
             Source::Synthetic => "synthetic",
+            Source::Tap => "native-messaging tap",
         })
     }
 }
@@ -145,6 +148,40 @@ pub enum Record {
         t: Micros,
         dropped: u64,
     },
+    /// `tabscope tap`: one native-messaging frame between a browser and a host.
+    Frame {
+        t: Micros,
+        frame: Frame,
+    },
+}
+
+/// Which way a tapped frame went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Direction {
+    /// Browser to host (the host's stdin).
+    ToHost,
+    /// Host to browser (the host's stdout).
+    ToBrowser,
+}
+
+impl Direction {
+    pub fn label(self) -> &'static str {
+        match self {
+            Direction::ToHost => "to host",
+            Direction::ToBrowser => "to browser",
+        }
+    }
+}
+
+/// A tapped frame: its size, and its message where it is JSON.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Frame {
+    pub dir: Direction,
+    /// The payload's bytes (without the 4-byte length).
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<serde_json::Value>,
 }
 
 impl Record {
@@ -158,7 +195,8 @@ impl Record {
             | Record::Error { t, .. }
             | Record::Log { t, .. }
             | Record::Hello { t, .. }
-            | Record::Gap { t, .. } => *t,
+            | Record::Gap { t, .. }
+            | Record::Frame { t, .. } => *t,
         }
     }
 
@@ -173,6 +211,7 @@ impl Record {
             Record::Log { .. } => "log",
             Record::Hello { .. } => "hello",
             Record::Gap { .. } => "gap",
+            Record::Frame { .. } => "frame",
         }
     }
 
@@ -195,7 +234,11 @@ impl Record {
             Record::Event { event, .. } => Some(AgentMsg::Event(event)),
             Record::Reply { reply, .. } => Some(AgentMsg::Reply(reply)),
             Record::Log { level, message, .. } => Some(AgentMsg::Log { level, message }),
-            Record::Header(_) | Record::Command { .. } | Record::Error { .. } | Record::Gap { .. } => None,
+            Record::Header(_)
+            | Record::Command { .. }
+            | Record::Error { .. }
+            | Record::Gap { .. }
+            | Record::Frame { .. } => None,
         }
     }
 
@@ -230,6 +273,7 @@ enum WireKind {
     Log,
     Hello,
     Gap,
+    Frame,
 }
 
 /// The line as it is on disk: the kind, the time, and the one payload field
@@ -257,6 +301,8 @@ struct Wire {
     agent: Option<Box<AgentHello>>,
     #[serde(default)]
     dropped: Option<u64>,
+    #[serde(default)]
+    frame: Option<Frame>,
 }
 
 impl Wire {
@@ -286,6 +332,7 @@ impl Wire {
             },
             WireKind::Hello => Record::Hello { t, agent: self.agent.ok_or_else(|| missing("agent"))? },
             WireKind::Gap => Record::Gap { t, dropped: self.dropped.ok_or_else(|| missing("dropped"))? },
+            WireKind::Frame => Record::Frame { t, frame: self.frame.ok_or_else(|| missing("frame"))? },
         })
     }
 }
@@ -315,6 +362,8 @@ struct WireRef<'a> {
     agent: Option<&'a AgentHello>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dropped: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frame: Option<&'a Frame>,
 }
 
 impl<'a> From<&'a Record> for WireRef<'a> {
@@ -331,6 +380,7 @@ impl<'a> From<&'a Record> for WireRef<'a> {
             message: None,
             agent: None,
             dropped: None,
+            frame: None,
         };
         match r {
             Record::Header(h) => {
@@ -347,6 +397,7 @@ impl<'a> From<&'a Record> for WireRef<'a> {
             }
             Record::Hello { agent, .. } => (w.kind, w.agent) = (WireKind::Hello, Some(&**agent)),
             Record::Gap { dropped, .. } => (w.kind, w.dropped) = (WireKind::Gap, Some(*dropped)),
+            Record::Frame { frame, .. } => (w.kind, w.frame) = (WireKind::Frame, Some(frame)),
         }
         w
     }

@@ -79,6 +79,9 @@ impl Stats {
                 Record::Error { .. } => s.errors += 1,
                 Record::Log { .. } | Record::Hello { .. } | Record::Header(_) => s.logs += 1,
                 Record::Gap { dropped, .. } => s.dropped += dropped,
+                Record::Frame { frame, .. } => {
+                    *s.by_name.entry(format!("frame {}", frame.dir.label())).or_default() += 1
+                }
             }
         }
         s.unanswered = sent.len() as u64;

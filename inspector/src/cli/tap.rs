@@ -1,0 +1,114 @@
+//! `tabscope tap [NAME]`, `tabscope untap NAME` and the hidden `tap-run`
+//! the tapped manifest starts (see `tabscope_shared::tap`).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::ValueEnum;
+use tabscope_shared::tap::manifests::{Browser, Taps, sh_quote};
+use tabscope_shared::tap::relay;
+use tabscope_shared::terminal::escape;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TapBrowser {
+    Firefox,
+    Thunderbird,
+    Chrome,
+    Chromium,
+    Edge,
+    All,
+}
+
+impl TapBrowser {
+    fn browsers(self) -> Vec<Browser> {
+        match self {
+            TapBrowser::Firefox => vec![Browser::Firefox],
+            TapBrowser::Thunderbird => vec![Browser::Thunderbird],
+            TapBrowser::Chrome => vec![Browser::Chrome],
+            TapBrowser::Chromium => vec![Browser::Chromium],
+            TapBrowser::Edge => vec![Browser::Edge],
+            TapBrowser::All => Browser::ALL.to_vec(),
+        }
+    }
+}
+
+fn taps() -> anyhow::Result<Taps> {
+    let home =
+        directories::BaseDirs::new().context("cannot find the home directory")?.home_dir().to_path_buf();
+    let dir = directories::ProjectDirs::from("dev", "tabscope", "tabscope")
+        .context("no data folder")?
+        .data_dir()
+        .join("taps");
+    Ok(Taps { home, dir })
+}
+
+pub fn tap(name: Option<&str>, browser: TapBrowser, json: bool) -> anyhow::Result<()> {
+    if cfg!(windows) {
+        bail!(
+            "tap reads host manifests from files; on Windows the registry names them, which tap does not yet follow"
+        );
+    }
+    let taps = taps()?;
+    let Some(name) = name else {
+        let hosts = taps.hosts(&browser.browsers());
+        if json {
+            println!("{}", serde_json::to_string_pretty(&hosts)?);
+            return Ok(());
+        }
+        if hosts.is_empty() {
+            println!("no native-messaging host manifest found");
+        }
+        for h in hosts {
+            let browsers: Vec<&str> = h.browsers.iter().map(|b| b.name()).collect();
+            println!(
+                "{:<32} {:<8} {:<26} {}",
+                escape(&h.name),
+                if h.tapped { "TAPPED" } else { "" },
+                browsers.join(","),
+                escape(&h.manifest.display().to_string())
+            );
+        }
+        return Ok(());
+    };
+    let exe = std::env::current_exe().context("cannot find this program's path")?;
+    let traces = crate::gui::app::default_traces_dir();
+    let command = |program: &Path| {
+        format!(
+            "{} tap-run --name {} --host {} --traces {} -- \"$@\"",
+            sh_quote(&exe.to_string_lossy()),
+            sh_quote(name),
+            sh_quote(&program.to_string_lossy()),
+            sh_quote(&traces.to_string_lossy())
+        )
+    };
+    let changed = taps.tap(name, &browser.browsers(), &command).map_err(anyhow::Error::msg)?;
+    for m in changed {
+        println!(
+            "tapped {} (the original is kept; `tabscope untap {name}` restores it)",
+            escape(&m.display().to_string())
+        );
+    }
+    println!(
+        "Each time the browser starts {name}, its frames are recorded in {} (tap-{name}-*.jsonl); \
+         open one with `tabscope open`. Restart the add-on (or the browser) for it to take effect.",
+        escape(&traces.display().to_string())
+    );
+    Ok(())
+}
+
+pub fn untap(name: &str) -> anyhow::Result<()> {
+    for m in taps()?.untap(name).map_err(anyhow::Error::msg)? {
+        println!("restored {}", escape(&m.display().to_string()));
+    }
+    Ok(())
+}
+
+/// In the host's place: never prints to stdout (that is the browser's).
+pub fn run(name: &str, host: &Path, traces: &Path, args: &[OsString]) -> anyhow::Result<i32> {
+    tabscope_shared::tap::manifests::check_name(name).map_err(anyhow::Error::msg)?;
+    tabscope_shared::discovery::ensure_private_dir(traces)
+        .with_context(|| format!("{}", traces.display()))?;
+    let trace: PathBuf = relay::trace_path(traces, name);
+    Ok(relay::run(name, host, args, &trace)?)
+}

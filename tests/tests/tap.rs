@@ -1,0 +1,176 @@
+//! `tabscope tap` with real parts: a host script installed with a manifest,
+//! tapped by the real binary, started as Firefox starts it (the manifest's
+//! path, with the manifest and the extension id as arguments). The browser
+//! side must get exactly the bytes the host wrote; the trace holds every
+//! frame; text on the host's stdout is diagnosed; untap restores the
+//! manifest byte for byte. Under CI=true a missing python3 fails.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+use tabscope_shared::trace::{Direction, Record};
+use tabscope_tests::{TestEnv, require_program, tabscope_bin};
+
+fn frame(v: &Value) -> Vec<u8> {
+    let body = serde_json::to_vec(v).unwrap();
+    let mut out = (body.len() as u32).to_ne_bytes().to_vec();
+    out.extend(body);
+    out
+}
+
+/// Runs `program` as Firefox would, feeding it `input`; returns its stdout.
+fn as_firefox_would(env: &TestEnv, program: &Path, manifest: &Path, input: &[u8]) -> (Vec<u8>, bool) {
+    let mut child = env
+        .command(program)
+        .args([manifest.to_str().unwrap(), "echo@tabscope.test"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        stdin.write_all(&input).unwrap();
+        // Dropped: the browser closes the port.
+    });
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    writer.join().unwrap();
+    (out, child.wait().unwrap().success())
+}
+
+fn records(dir: &Path) -> (PathBuf, Vec<Record>) {
+    let file = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("tap-echo_host-"))
+        .expect("a trace of the tapped run");
+    let records = tabscope_shared::trace::read_file(&file).unwrap().records;
+    (file, records)
+}
+
+#[test]
+fn a_tapped_host_gets_every_byte_unchanged_and_every_frame_is_recorded() {
+    let Some(_python) = require_program(&["python3"], "apt-get install python3") else { return };
+    let env = TestEnv::new();
+    let host = std::fs::canonicalize("fixtures/echo-host/echo_host.py").unwrap();
+    let dir = env.home().join(".mozilla/native-messaging-hosts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = dir.join("echo_host.json");
+    let original = format!(
+        "{{\n  \"name\": \"echo_host\",\n  \"description\": \"tap test\",\n  \"path\": {:?},\n  \"type\": \"stdio\",\n  \"allowed_extensions\": [\"echo@tabscope.test\"]\n}}\n",
+        host.to_str().unwrap()
+    );
+    std::fs::write(&manifest, &original).unwrap();
+    let traces = env.dir.path().join("traces");
+    let tap = |args: &[&str]| {
+        env.command(tabscope_bin()).args(args).env("TABSCOPE_TRACE_DIR", &traces).output().unwrap()
+    };
+
+    // Listed, tapped, and an unknown name explained.
+    let listed = String::from_utf8_lossy(&tap(&["tap"]).stdout).into_owned();
+    assert!(listed.contains("echo_host") && !listed.contains("TAPPED"), "{listed}");
+    let unknown = tap(&["tap", "no_such_host"]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("hosts found: echo_host"));
+    let out = tap(&["tap", "echo_host", "--browser", "firefox"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&tap(&["tap"]).stdout).contains("TAPPED"));
+    let tapped: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    let wrapper = PathBuf::from(tapped["path"].as_str().unwrap());
+    assert_ne!(wrapper, host);
+
+    // 50 messages, one of 600 KB, non-ASCII text, and one answer over 1 MiB.
+    let mut input = Vec::new();
+    for i in 0..48 {
+        input.extend(frame(&json!({"i": i, "text": "grüße ✓ 🦀"})));
+    }
+    input.extend(frame(&json!({"payload": "p".repeat(600_000)})));
+    input.extend(frame(&json!({"big": 1_100_000})));
+    let (direct, ok_direct) = as_firefox_would(&env, &host, &manifest, &input);
+    let (through_tap, ok_tap) = as_firefox_would(&env, &wrapper, &manifest, &input);
+    assert!(ok_direct && ok_tap, "both exit 0");
+    assert_eq!(through_tap.len(), direct.len());
+    assert!(through_tap == direct, "the browser side gets exactly the host's bytes");
+
+    let (file, rec) = records(&traces);
+    let frames = |d: Direction| {
+        rec.iter()
+            .filter_map(|r| match r {
+                Record::Frame { frame, .. } if frame.dir == d => Some(frame.clone()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let (to_host, to_browser) = (frames(Direction::ToHost), frames(Direction::ToBrowser));
+    assert_eq!((to_host.len(), to_browser.len()), (50, 50));
+    assert_eq!(to_host[3].json.as_ref().unwrap()["text"], "grüße ✓ 🦀");
+    assert!(to_host[48].size > 600_000);
+    assert_eq!(to_browser[0].json.as_ref().unwrap()["echo"]["i"], 0);
+    let errors: Vec<&str> = rec
+        .iter()
+        .filter_map(|r| if let Record::Error { message, .. } = r { Some(message.as_str()) } else { None })
+        .collect();
+    assert!(errors.iter().any(|e| e.contains("browsers take at most 1048576 bytes")), "{errors:?}");
+    let logs: Vec<&str> = rec
+        .iter()
+        .filter_map(|r| if let Record::Log { message, .. } = r { Some(message.as_str()) } else { None })
+        .collect();
+    assert_eq!(logs.iter().filter(|l| l.starts_with("host stderr: echo_host: message")).count(), 50);
+    assert!(logs.iter().any(|l| l.contains("the host exited (status 0)")), "{logs:?}");
+    // The trace is the user's: private.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    std::fs::remove_file(&file).unwrap();
+
+    // The classic bug: the host prints text on stdout. Passed on unchanged, diagnosed.
+    let bug = frame(&json!({"print": "/home/user/debug output\n"}));
+    let (seen, _) = as_firefox_would(&env, &wrapper, &manifest, &bug);
+    assert_eq!(seen, b"/home/user/debug output\n");
+    let (_, rec) = records(&traces);
+    let said: Vec<String> = rec
+        .iter()
+        .filter_map(|r| if let Record::Error { message, .. } = r { Some(message.clone()) } else { None })
+        .collect();
+    assert!(
+        said.iter()
+            .any(|m| m.contains("\"/hom\": something printed text to stdout")
+                && m.contains("must go to stderr")),
+        "{said:?}"
+    );
+
+    // Untapped: the manifest exactly as it was, the wrapper gone.
+    let out = tap(&["untap", "echo_host"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&manifest).unwrap(), original);
+    assert!(!wrapper.exists());
+    let again = tap(&["untap", "echo_host"]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("echo_host is not tapped"));
+}
+
+/// A host that does not exist: the browser sees it fail as it would, and
+/// the trace says why.
+#[test]
+fn a_missing_host_is_recorded_and_fails_as_it_would() {
+    let env = TestEnv::new();
+    let traces = env.dir.path().join("traces");
+    let out = Command::new(tabscope_bin())
+        .args(["tap-run", "--name", "echo_host", "--host", "/nonexistent/host", "--traces"])
+        .arg(&traces)
+        .args(["--", "/x/echo_host.json", "x@y"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "nothing but frames on stdout");
+    let (_, rec) = records(&traces);
+    assert!(
+        rec.iter().any(|r| matches!(r, Record::Error { message, .. } if message.contains("did not start")))
+    );
+}
