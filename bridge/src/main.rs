@@ -162,16 +162,27 @@ fn spawn_signals(_tx: crossbeam_channel::Sender<Input>) -> anyhow::Result<()> {
 }
 
 /// The browser's profile folder, read from its command line when it was
-/// given one (`-profile DIR`), as `tabscope launch` does.
+/// given one (`-profile DIR`), as `tabscope launch` does. The browser may be
+/// a few processes up: a wrapper such as `tabscope tap` can sit between.
 fn browser_profile() -> Option<String> {
     #[cfg(target_os = "linux")]
     {
-        let ppid = std::os::unix::process::parent_id();
-        let raw = std::fs::read(format!("/proc/{ppid}/cmdline")).ok()?;
-        let args: Vec<String> =
-            raw.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-        let at = args.iter().position(|a| a == "-profile" || a == "--profile")?;
-        args.get(at + 1).cloned()
+        let mut pid = std::os::unix::process::parent_id();
+        for _ in 0..4 {
+            let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let args: Vec<String> =
+                raw.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+            if let Some(at) = args.iter().position(|a| a == "-profile" || a == "--profile") {
+                return args.get(at + 1).cloned();
+            }
+            // The parent's parent: the field after the command name in /proc/PID/stat.
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            pid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+            if pid <= 1 {
+                return None;
+            }
+        }
+        None
     }
     #[cfg(not(target_os = "linux"))]
     None

@@ -174,3 +174,52 @@ fn a_missing_host_is_recorded_and_fails_as_it_would() {
         rec.iter().any(|r| matches!(r, Record::Error { message, .. } if message.contains("did not start")))
     );
 }
+
+/// A real browser through the tap: tabscope's own host, tapped, started by
+/// a real Thunderbird for the agent. Everything works as untapped (the
+/// bridge still finds the browser's profile past the tap), and the trace
+/// holds the agent's hello and a command and its answer.
+#[test]
+fn a_real_thunderbird_works_through_a_tapped_host_and_its_frames_are_recorded() {
+    if !tabscope_tests::require_browser("thunderbird") {
+        return;
+    }
+    let env = TestEnv::new();
+    let traces = env.dir.path().join("traces");
+    let run = |args: &[&str]| {
+        let out = env.command(tabscope_bin()).args(args).env("TABSCOPE_TRACE_DIR", &traces).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["install"]);
+    run(&["tap", "tabscope_bridge", "--browser", "thunderbird"]);
+    let mut launched = tabscope_tests::Launched::start(&env, "thunderbird", &["--no-inspector"]);
+    let mut o = tabscope_tests::Observer::new(tabscope_tests::TestSession::connect(&launched.bridge.socket));
+    let tab = o.call("tabs.create", json!({"createProperties": {"url": "about:blank"}})).unwrap();
+    drop(o);
+    let (ok, said) = launched.quit();
+    assert!(ok, "{said}");
+    let file = std::fs::read_dir(&traces)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("tap-tabscope_bridge-"))
+        .expect("a trace of the tapped bridge");
+    let rec = tabscope_shared::trace::read_file(&file).unwrap().records;
+    let messages = |d: Direction| -> Vec<Value> {
+        rec.iter()
+            .filter_map(|r| match r {
+                Record::Frame { frame, .. } if frame.dir == d => frame.json.clone(),
+                _ => None,
+            })
+            .collect()
+    };
+    let from_agent = messages(Direction::ToHost);
+    let to_agent = messages(Direction::ToBrowser);
+    assert_eq!(from_agent[0]["type"], "hello", "the agent's first message");
+    let command =
+        to_agent.iter().find(|m| m["method"] == "tabs.create").expect("the command, as the bridge sent it");
+    let reply =
+        from_agent.iter().find(|m| m["type"] == "reply" && m["id"] == command["id"]).expect("its reply");
+    assert_eq!(reply["result"]["id"], tab["id"]);
+    run(&["untap", "tabscope_bridge"]);
+}

@@ -253,9 +253,14 @@ fn grant_page_access(profile: &Path) -> anyhow::Result<()> {
 fn ensure_host_manifest(ids: &[String]) -> anyhow::Result<Vec<String>> {
     let bridge = install::default_bridge_path()?;
     let mut added = Vec::new();
+    let taps = super::tap::taps()?;
     for (_, path) in install::manifest_locations(BrowserChoice::All)? {
         let current = install::read_manifest(&path);
-        let wanted = install::manifest_for(&bridge, ids, current.as_ref());
+        let mut wanted = install::manifest_for(&bridge, ids, current.as_ref());
+        // A tapped manifest keeps pointing at the tap (`tabscope tap tabscope_bridge`).
+        if let Some(c) = current.as_ref().filter(|_| taps.is_tapped(&path)) {
+            wanted.path = c.path.clone();
+        }
         for id in &wanted.allowed_extensions {
             let before = current.as_ref().is_some_and(|c| c.allowed_extensions.contains(id));
             if !before && id != ADDON_ID && !added.contains(id) {

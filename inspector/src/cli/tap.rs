@@ -33,7 +33,7 @@ impl TapBrowser {
     }
 }
 
-fn taps() -> anyhow::Result<Taps> {
+pub fn taps() -> anyhow::Result<Taps> {
     let home =
         directories::BaseDirs::new().context("cannot find the home directory")?.home_dir().to_path_buf();
     let dir = directories::ProjectDirs::from("dev", "tabscope", "tabscope")

@@ -151,6 +151,11 @@ impl Taps {
         serde_json::from_slice(&fs::read(self.state_path(manifest)).ok()?).ok()
     }
 
+    /// Whether `manifest` is tapped (its `path` is the tap's, not the host's).
+    pub fn is_tapped(&self, manifest: &Path) -> bool {
+        self.state(manifest).is_some()
+    }
+
     /// Every host manifest the browsers would read, user-level first.
     pub fn hosts(&self, browsers: &[Browser]) -> Vec<Host> {
         let mut out: Vec<Host> = Vec::new();
