@@ -110,7 +110,7 @@ fn main() {
     let mut parts = 0;
     let index = TraceIndex::build(
         &path,
-        |h, k, r| log_record(&mut log.borrow_mut(), h.started_wall, k, r),
+        |h, k, r| log_record(&mut log.borrow_mut(), h, k, r),
         |p| {
             if last_part.is_none_or(|t: Instant| t.elapsed().as_millis() >= 300) && p.share < 1.0 {
                 last_part = Some(Instant::now());

@@ -719,3 +719,44 @@ fn a_profile_on_disk_shows_every_add_ons_values_and_takes_an_edit() {
         .any(|e| e.file_name().to_string_lossy().starts_with("session.json.tabscope-"));
     assert!(kept, "the file as it was is kept");
 }
+
+/// A tapped host's trace opens as frames: the table, a frame's message as a
+/// tree, and the answer matched to its request by id.
+#[test]
+fn a_tap_trace_shows_its_frames_with_answers_matched_to_requests() {
+    use tabscope_shared::trace::{Direction, Frame, Source, TraceHeader, TraceWriter};
+    let env = TestEnv::new();
+    let path = env.dir.path().join("tap-my_host.jsonl");
+    let mut w = TraceWriter::new(std::fs::File::create(&path).unwrap());
+    w.write(&Record::Header(Box::new(TraceHeader::new(Source::Tap, 1_700_000_000_000.0, 0)))).unwrap();
+    let f = |t, dir, json: serde_json::Value| Record::Frame {
+        t,
+        frame: Frame { dir, size: 40, json: Some(json) },
+    };
+    for r in [
+        f(1_000, Direction::ToHost, json!({"id": 7, "cmd": "lookup", "word": "grüße"})),
+        f(2_000, Direction::ToBrowser, json!({"event": "progress"})),
+        f(4_500, Direction::ToBrowser, json!({"id": 7, "result": {"found": true}})),
+    ] {
+        w.write(&r).unwrap();
+    }
+    w.flush().unwrap();
+    drop(w);
+    let app =
+        App::new(Options { bridge: None, open: Some(path) }, None, env.runtime(), std::sync::Arc::new(|| {}));
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_ui_state(|ui, app: &mut App| app.show(ui), app);
+    // The log lists frames too: this test looks at the frames table alone.
+    h.state_mut().prefs.show_log = false;
+    pump(&mut h, "the frames", |h| has_label(h, "Frames"));
+    assert!(h.query_by_label_contains("Frames of a tapped native-messaging host").is_some(), "whose data");
+    assert!(h.query_by_label_contains("1 to the host, 2 to the browser").is_some());
+    h.get_by_label_contains(r#""cmd":"lookup""#).click();
+    pump(&mut h, "the answer, matched", |h| {
+        h.query_by_label_contains("answered by #2 after 3.5 ms").is_some()
+    });
+    assert!(has_label(&h, "word: \"grüße\""), "the message as a tree");
+    type_into(&mut h, "Filter", "progress");
+    assert!(h.query_by_label_contains(r#""cmd":"lookup""#).is_none(), "filtered out");
+}

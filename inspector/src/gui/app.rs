@@ -83,6 +83,7 @@ pub struct App {
     pub forms: panels::Forms,
     pub editor: values::Editor,
     pub console: console::Console,
+    pub frames: super::frames::FramesView,
     pub note: Option<(String, bool, Instant)>,
     pub focus_tree_filter: bool,
     pub focus_log_filter: bool,
@@ -134,6 +135,7 @@ impl App {
             forms: panels::Forms::default(),
             editor: values::Editor::default(),
             console: console::Console::default(),
+            frames: Default::default(),
             note,
             focus_tree_filter: false,
             focus_log_filter: false,
@@ -181,13 +183,33 @@ impl App {
                 .min_size(120.0)
                 .show(ui, |ui| log_view::show(self, ui));
         }
-        if self.conns.current().is_some_and(|l| l.trace.is_some()) {
+        let tap_trace = self
+            .conns
+            .current()
+            .and_then(|l| l.trace.as_ref())
+            .is_some_and(|t| t.index.header.source == tabscope_shared::trace::Source::Tap);
+        if self.conns.current().is_some_and(|l| l.trace.is_some()) && !tap_trace {
             egui::Panel::bottom("timeline")
                 .resizable(true)
                 .default_size(190.0)
                 .min_size(90.0)
                 .show(ui, |ui| timeline::show(self, ui));
             timeline::compare_window(self, ui.ctx());
+        }
+        // A tapped host's trace: frames, not windows and tabs.
+        let tap = self
+            .conns
+            .current()
+            .and_then(|l| l.trace.as_ref())
+            .map(|t| t.index.clone())
+            .filter(|i| i.header.source == tabscope_shared::trace::Source::Tap);
+        if let Some(index) = tap {
+            egui::CentralPanel::default().show(ui, |ui| {
+                self.status_banner(ui);
+                super::frames::show(ui, &mut self.frames, &index);
+            });
+            self.console_window(ui.ctx());
+            return;
         }
         egui::Panel::left("tree")
             .resizable(true)
@@ -605,6 +627,22 @@ impl App {
                     ui.add(egui::ProgressBar::new(*progress).show_percentage());
                 });
                 return;
+            }
+            Status::Offline { path, warning }
+                if link
+                    .trace
+                    .as_ref()
+                    .is_some_and(|t| t.index.header.source == tabscope_shared::trace::Source::Tap) =>
+            {
+                (
+                    format!(
+                        "Frames of a tapped native-messaging host, {} (tabscope tap){}. Its stderr, exit and what \
+                         looked wrong are in the log below.",
+                        path.display(),
+                        warning.as_ref().map(|w| format!(" — {w}")).unwrap_or_default()
+                    ),
+                    ui.visuals().weak_text_color(),
+                )
             }
             Status::Offline { path, warning } => (
                 format!(

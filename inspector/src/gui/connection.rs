@@ -265,7 +265,7 @@ fn spawn_loader(path: &Path, wake: Wake) -> Receiver<LoadMsg> {
         let mut last_part: Option<Instant> = None;
         let built = TraceIndex::build(
             &path,
-            |header, k, r| log_record(&mut log.borrow_mut(), header.started_wall, k, r),
+            |header, k, r| log_record(&mut log.borrow_mut(), header, k, r),
             |p| {
                 let due = last_part.is_none_or(|t| t.elapsed() >= PART_EVERY);
                 let msg = if due && p.share < 1.0 {

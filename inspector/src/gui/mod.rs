@@ -4,6 +4,7 @@
 pub mod app;
 pub mod connection;
 pub mod console;
+pub mod frames;
 pub mod live;
 pub mod log;
 mod log_view;

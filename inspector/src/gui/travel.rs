@@ -101,9 +101,12 @@ fn whole(index: &TraceIndex) -> (f64, f64) {
 }
 
 /// The log line of one trace record; `at` is its number, so that a click
-/// on the line travels to it.
-pub fn log_record(log: &mut EventLog, started_wall: f64, at: usize, r: &Record) {
-    let time = started_wall + r.t() as f64 / 1000.0;
+/// on the line travels to it. Who wrote a line is said as the trace's
+/// source has it: the agent and bridge, or a tapped host and its tap.
+pub fn log_record(log: &mut EventLog, header: &tabscope_shared::trace::TraceHeader, at: usize, r: &Record) {
+    let time = header.started_wall + r.t() as f64 / 1000.0;
+    let tap = header.source == tabscope_shared::trace::Source::Tap;
+    let (writer, checker) = if tap { ("host", "tap") } else { ("agent", "bridge") };
     let at = Some(at as u32);
     match r {
         Record::Header(_) => {}
@@ -120,7 +123,7 @@ pub fn log_record(log: &mut EventLog, started_wall: f64, at: usize, r: &Record) 
             log.push_outcome(at, time, &format!("reply {}", reply.id), &reply.outcome)
         }
         Record::Error { message, .. } => {
-            log.push_at(at, time, Kind::Error, "bridge", None, None, message.clone())
+            log.push_at(at, time, Kind::Error, checker, None, None, message.clone())
         }
         Record::Log { level, message, .. } => {
             let kind = if matches!(level, tabscope_shared::protocol::LogLevel::Error) {
@@ -128,7 +131,7 @@ pub fn log_record(log: &mut EventLog, started_wall: f64, at: usize, r: &Record) 
             } else {
                 Kind::Note
             };
-            log.push_at(at, time, kind, "agent", None, None, message.clone());
+            log.push_at(at, time, kind, writer, None, None, message.clone());
         }
         Record::Hello { agent, .. } => {
             let summary = format!("{} {}", agent.browser.name, agent.browser.version);
