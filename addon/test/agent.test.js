@@ -169,6 +169,26 @@ test("script injection can be turned off, and the hello says so", async () => {
   agent.stop();
 });
 
+test("a snapshot taken while tabs move is followed by another once they settle", async () => {
+  const { fake, port, agent } = await started("thunderbird", { snapshotDebounceMs: 1 });
+  fake.startUp();
+  await resnapshot();
+  const before = snapshots(port).length;
+  const w = await fake.browser.windows.create({ url: "about:blank" });
+  const t = (await fake.browser.tabs.query({})).find((x) => x.windowId !== w.id);
+  await fake.browser.tabs.move(t.id, { windowId: w.id, index: -1 });
+  await resnapshot();
+  const afterCreate = snapshots(port).length;
+  assert.ok(afterCreate > before, "the new window's snapshot");
+  await new Promise((r) => setTimeout(r, 1100));
+  await settle();
+  assert.equal(snapshots(port).length, afterCreate + 1, "one more, after the move settled");
+  await new Promise((r) => setTimeout(r, 1100));
+  await settle();
+  assert.equal(snapshots(port).length, afterCreate + 1, "and no more");
+  agent.stop();
+});
+
 test("window state, size and title are reported: after windows.update at once, else by looking", async () => {
   const { fake, port, agent } = await started("thunderbird", { windowPollMs: 5 });
   fake.startUp();
