@@ -223,3 +223,56 @@ fn a_real_thunderbird_works_through_a_tapped_host_and_its_frames_are_recorded() 
     assert_eq!(reply["result"]["id"], tab["id"]);
     run(&["untap", "tabscope_bridge"]);
 }
+
+/// Live: while the browser talks to a tapped host, `tabscope list` shows
+/// the tap and `tabscope watch --tap NAME --json` prints each frame as it
+/// passes, before the host has ended.
+#[test]
+fn a_running_tap_is_listed_and_watched_live() {
+    use std::io::{BufRead, BufReader};
+    let Some(_python) = require_program(&["python3"], "apt-get install python3") else { return };
+    let env = TestEnv::new();
+    let host = std::fs::canonicalize("fixtures/echo-host/echo_host.py").unwrap();
+    let dir = env.home().join(".mozilla/native-messaging-hosts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = dir.join("echo_host.json");
+    let text = json!({"name": "echo_host", "description": "t", "path": host, "type": "stdio",
+        "allowed_extensions": ["echo@tabscope.test"]});
+    std::fs::write(&manifest, text.to_string()).unwrap();
+    let traces = env.dir.path().join("traces");
+    let cmd = |args: &[&str]| {
+        let mut c = env.command(tabscope_bin());
+        c.args(args).env("TABSCOPE_TRACE_DIR", &traces);
+        c
+    };
+    assert!(cmd(&["tap", "echo_host"]).output().unwrap().status.success());
+    let wrapper: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    let wrapper = PathBuf::from(wrapper["path"].as_str().unwrap());
+
+    let mut watch = tabscope_tests::Reaped::spawn(
+        cmd(&["watch", "--tap", "echo_host", "--json"]).stdout(Stdio::piped()).stderr(Stdio::null()),
+    );
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let mut browser = tabscope_tests::Reaped::spawn(
+        env.command(&wrapper)
+            .args([manifest.to_str().unwrap(), "echo@tabscope.test"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
+    let mut to_host = browser.stdin.take().unwrap();
+    let mut from_host = browser.stdout.take().unwrap();
+    to_host.write_all(&frame(&json!({"hello": "live"}))).unwrap();
+    to_host.flush().unwrap();
+    let mut answer = [0u8; 4];
+    from_host.read_exact(&mut answer).unwrap();
+    // Still running: the watch has both frames already.
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let second: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!((first["dir"].as_str(), &first["message"]["hello"]), (Some("toHost"), &json!("live")));
+    assert_eq!(second["dir"], "toBrowser");
+    let listed = String::from_utf8_lossy(&cmd(&["list"]).output().unwrap().stdout).into_owned();
+    assert!(listed.contains("tapped host echo_host running"), "{listed}");
+    drop(to_host);
+    assert!(browser.wait().unwrap().success());
+}

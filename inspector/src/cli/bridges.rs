@@ -45,6 +45,15 @@ pub fn list(json: bool) -> anyhow::Result<()> {
     if json {
         return print_json(&all, true);
     }
+    let taps = tabscope_shared::tap::live::running(&crate::gui::app::default_traces_dir());
+    for t in &taps {
+        println!(
+            "tapped host {} running (tap pid {}): `tabscope watch --tap {}`",
+            escape(&t.name),
+            t.pid,
+            escape(&t.name)
+        );
+    }
     if all.is_empty() {
         println!("no bridge running (in {}).", dir.display());
         println!(

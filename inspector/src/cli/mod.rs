@@ -44,7 +44,12 @@ pub enum Cmd {
     /// The current windows, tabs and session values, as JSON.
     Snapshot,
     /// Every event as one JSON line, until Ctrl-C.
-    Watch,
+    Watch {
+        /// A tapped native-messaging host's frames instead (`tabscope tap`),
+        /// live, run after run.
+        #[arg(long, value_name = "HOST")]
+        tap: Option<String>,
+    },
     /// Wait for an event (`tabs.onCreated`, ...) and print it as JSON: for
     /// scripts and add-on tests. Says "waiting" on stderr once listening;
     /// exits 1 on timeout.
@@ -207,7 +212,8 @@ pub fn run(cli: Cli, cmd: Cmd) -> anyhow::Result<()> {
     match cmd {
         Cmd::List => bridges::list(cli.json),
         Cmd::Snapshot => bridges::snapshot(sel),
-        Cmd::Watch => bridges::watch(sel, cli.json),
+        Cmd::Watch { tap: Some(name) } => tap::watch(&name, cli.json),
+        Cmd::Watch { tap: None } => bridges::watch(sel, cli.json),
         Cmd::Call { method, params } => bridges::call(sel, &method, &params),
         Cmd::Wait { event, matching, timeout } => wait::wait(sel, &event, matching.as_deref(), timeout),
         Cmd::Record { out, duration } => trace::record(sel, &out, duration),

@@ -112,3 +112,63 @@ pub fn run(name: &str, host: &Path, traces: &Path, args: &[OsString]) -> anyhow:
     let trace: PathBuf = relay::trace_path(traces, name);
     Ok(relay::run(name, host, args, &trace)?)
 }
+
+/// `tabscope watch --tap NAME`: every frame of the host's runs as they
+/// happen, one line each (JSON with `--json`), until Ctrl-C.
+pub fn watch(name: &str, json: bool) -> anyhow::Result<()> {
+    use std::io::Write;
+    use tabscope_shared::tap::live;
+    use tabscope_shared::trace::{Direction, Record};
+    tabscope_shared::tap::manifests::check_name(name).map_err(anyhow::Error::msg)?;
+    let traces = crate::gui::app::default_traces_dir();
+    let mut seen: Vec<std::path::PathBuf> = Vec::new();
+    let mut said_waiting = false;
+    loop {
+        let Some(run) =
+            live::running(&traces).into_iter().rev().find(|r| r.name == name && !seen.contains(&r.trace))
+        else {
+            if !said_waiting {
+                eprintln!("tabscope: waiting for a browser to start {name} (is it tapped? `tabscope tap`)");
+                said_waiting = true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            continue;
+        };
+        said_waiting = false;
+        eprintln!(
+            "tabscope: {name} started (tap pid {}, {})",
+            run.pid,
+            escape(&run.trace.display().to_string())
+        );
+        seen.push(run.trace.clone());
+        let stdout = std::io::stdout();
+        let mut closed = false;
+        live::follow(&run.trace, run.pid, |r| {
+            let mut out = stdout.lock();
+            let written = match &r {
+                Record::Frame { t, frame } if json => {
+                    let v = serde_json::json!({"t": t, "dir": frame.dir, "size": frame.size, "message": frame.json});
+                    writeln!(out, "{}", tabscope_shared::terminal::escape_json(&v.to_string()))
+                }
+                Record::Frame { frame, .. } => {
+                    let way = if frame.dir == Direction::ToHost { "-> host   " } else { "<- browser" };
+                    let msg = frame.json.as_ref().map_or_else(|| "(not JSON)".to_owned(), |j| j.to_string());
+                    let msg: String = msg.chars().take(300).collect();
+                    writeln!(out, "{way} {:>9} B  {}", frame.size, escape(&msg))
+                }
+                Record::Error { message, .. } => {
+                    eprintln!("tabscope: {name}: {}", escape(message));
+                    Ok(())
+                }
+                _ => Ok(()),
+            };
+            // A closed pipe (`| head`) ends the watch quietly.
+            closed = written.and_then(|_| out.flush()).is_err();
+            !closed
+        })?;
+        if closed {
+            return Ok(());
+        }
+        eprintln!("tabscope: that run of {name} ended");
+    }
+}

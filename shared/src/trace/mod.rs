@@ -624,7 +624,7 @@ impl<R: BufRead> TraceReader<R> {
     }
 }
 
-fn trim_line(buf: &[u8]) -> &[u8] {
+pub(crate) fn trim_line(buf: &[u8]) -> &[u8] {
     let mut s = buf;
     while let [rest @ .., b'\n' | b'\r' | b' ' | b'\t'] = s {
         s = rest;
