@@ -50,10 +50,10 @@ pub fn follow(path: &Path, pid: u32, mut each: impl FnMut(Record) -> bool) -> st
     loop {
         let n = r.read_until(b'\n', &mut line)?;
         if n > 0 && line.ends_with(b"\n") {
-            if let Ok(rec) = Record::from_line(crate::trace::trim_line(&line)) {
-                if !each(rec) {
-                    return Ok(());
-                }
+            if let Ok(rec) = Record::from_line(crate::trace::trim_line(&line))
+                && !each(rec)
+            {
+                return Ok(());
             }
             line.clear();
             continue;
