@@ -25,7 +25,10 @@ pub use stats::Stats;
 use crate::protocol::{AgentHello, AgentMsg, BridgeInfo, Command, EventRecord, LogLevel, Reply, Snapshot};
 
 pub const FORMAT: &str = "tabscope-trace";
-pub const VERSION: u32 = 1;
+/// The newest version this build reads and writes: 2 added `frame` records,
+/// which only tap traces carry; every other trace is written as version 1,
+/// so that older readers still read it.
+pub const VERSION: u32 = 2;
 
 /// Who wrote a trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,7 +84,7 @@ impl TraceHeader {
     pub fn new(source: Source, started_wall: f64, started_mono: u64) -> Self {
         Self {
             format: FORMAT.into(),
-            version: VERSION,
+            version: if source == Source::Tap { VERSION } else { 1 },
             source,
             started_wall,
             started_mono,
@@ -806,6 +809,24 @@ pub(crate) mod tests {
         newer.version = 99;
         let e = read_all(&written(&[Record::Header(Box::new(newer))])[..]).unwrap_err().to_string();
         assert!(e.contains("format version 99 is newer"), "{e}");
+    }
+
+    #[test]
+    fn only_tap_traces_say_version_2_and_their_frames_round_trip() {
+        assert_eq!(TraceHeader::new(Source::Recording, 0.0, 0).version, 1, "old readers still read these");
+        let header = TraceHeader::new(Source::Tap, 0.0, 0);
+        assert_eq!(header.version, 2);
+        let frame = Record::Frame {
+            t: 7,
+            frame: Frame { dir: Direction::ToBrowser, size: 12, json: Some(serde_json::json!({"id": 1})) },
+        };
+        let line = frame.to_line();
+        assert_eq!(
+            String::from_utf8_lossy(&line),
+            r#"{"kind":"frame","t":7,"frame":{"dir":"toBrowser","size":12,"json":{"id":1}}}"#
+        );
+        let back = read_all(&written(&[Record::Header(Box::new(header)), frame.clone()])[..]).unwrap();
+        assert_eq!(back.records, [frame]);
     }
 
     /// A trace cut at any byte reads up to its last whole record.
