@@ -63,6 +63,7 @@ pub fn current_uid() -> u32 {
     0
 }
 
+#[cfg(unix)]
 fn refuse(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::PermissionDenied, msg)
 }

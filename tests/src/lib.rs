@@ -328,10 +328,23 @@ pub mod fixtures {
     }
 }
 
+/// Ctrl-C to a child, as a user quits it (SIGINT; elsewhere a hard stop
+/// until the Windows lane sends console control events).
+fn interrupt(child: &Child) {
+    #[cfg(unix)]
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT)
+    };
+    #[cfg(not(unix))]
+    let _ = std::process::Command::new("taskkill").args(["/PID", &child.id().to_string()]).status();
+}
+
 /// Whether the test runs as root, which tests that act as a second user
 /// need. Under `CI=true` (CI runs as root) not being root fails the test;
 /// elsewhere it is skipped with a message.
 pub fn require_root(what: &str) -> bool {
+    #[cfg(unix)]
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } == 0 {
         return true;
@@ -450,8 +463,7 @@ impl Launched {
         let Some(bridge) = bridge else {
             // Not left running: Ctrl-C closes the browser it started.
             let mut child = child;
-            // SAFETY: signalling our own child.
-            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+            interrupt(&child);
             if wait_child(&mut child, Duration::from_secs(40)).is_none() {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -463,8 +475,7 @@ impl Launched {
 
     /// Ctrl-C, as a user quits; returns the launcher's exit status and output.
     pub fn quit(&mut self) -> (bool, String) {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        interrupt(&self.child);
         let ok = match wait_child(&mut self.child, Duration::from_secs(40)) {
             Some(st) => st.success(),
             None => {

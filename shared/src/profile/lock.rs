@@ -50,7 +50,8 @@ fn fcntl_holder(path: &Path) -> Option<i32> {
     fl.l_whence = libc::SEEK_SET as _;
     // SAFETY: a valid open fd and a pointer to a live flock.
     let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETLK, &mut fl) };
-    (r == 0 && i32::from(fl.l_type) != libc::F_UNLCK).then_some(fl.l_pid)
+    // l_type and F_UNLCK are a short on macOS, an int and a short on Linux.
+    (r == 0 && fl.l_type as i32 != libc::F_UNLCK as i32).then_some(fl.l_pid)
 }
 
 /// The live pid a `lock` symlink (`host:+pid`) names. A dead one is a

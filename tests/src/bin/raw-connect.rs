@@ -3,10 +3,20 @@
 //! the bridge itself refuses them, not only the client library.
 //! Prints `closed` (EOF before any byte), `data` or `error: ...`.
 
+#[cfg(unix)]
 use std::io::Read;
+#[cfg(unix)]
 use std::os::unix::net::UnixStream;
+#[cfg(unix)]
 use std::time::Duration;
 
+#[cfg(not(unix))]
+fn main() {
+    eprintln!("raw-connect: Unix sockets only (the Windows named pipe is issue 17's)");
+    std::process::exit(2);
+}
+
+#[cfg(unix)]
 fn main() {
     let Some(path) = std::env::args_os().nth(1) else {
         eprintln!("usage: raw-connect <socket>");
