@@ -50,8 +50,11 @@ fn fcntl_holder(path: &Path) -> Option<i32> {
     fl.l_whence = libc::SEEK_SET as _;
     // SAFETY: a valid open fd and a pointer to a live flock.
     let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETLK, &mut fl) };
-    // l_type and F_UNLCK are a short on macOS, an int and a short on Linux.
-    (r == 0 && fl.l_type as i32 != libc::F_UNLCK as i32).then_some(fl.l_pid)
+    // l_type and F_UNLCK are both shorts on macOS, a short and an int on
+    // Linux: one of these casts is always a no-op, which one depends on the OS.
+    #[allow(clippy::unnecessary_cast)]
+    let unlocked = fl.l_type as i32 == libc::F_UNLCK as i32;
+    (r == 0 && !unlocked).then_some(fl.l_pid)
 }
 
 /// The live pid a `lock` symlink (`host:+pid`) names. A dead one is a
