@@ -460,6 +460,21 @@
      * after it, so the bridge never applies a snapshot older than an event
      * it has already seen.
      */
+    /**
+     * Thunderbird can give a tab a new id when it moves to another window,
+     * with no event saying so (tabs.get(old) answers with the new id). The
+     * events then describe a tab that no longer exists: re-snapshot.
+     */
+    async function checkTabId(id) {
+      try {
+        const tab = await api.tabs.get(id);
+        if (tab && tab.id !== id) {
+          agentLog("info", `${browserInfo.name} gave tab ${id} the id ${tab.id} when it moved windows; re-reading`);
+          snapshotSoon();
+        }
+      } catch (e) { /* closed meanwhile */ }
+    }
+
     async function sendSnapshot() {
       if (building) return; // one at a time; the held events follow it
       building = [];
@@ -784,6 +799,7 @@
           emit(name, args);
           if (MOVES.includes(name)) lastMove = Date.now();
           if (name === "windows.onCreated") snapshotSoon();
+          if (name === "tabs.onAttached") checkTabId(args[0]);
         };
         target.addListener(fn);
         listeners.push([target, fn]);
