@@ -93,6 +93,7 @@ fn run(args: &[String]) -> anyhow::Result<Exit> {
         extension_id,
         profile: if replay.is_some() { None } else { browser_profile() },
         replay: replay.as_ref().map(|o| o.file.display().to_string()),
+        launch_token: tabscope_shared::protocol::launch_token_from_env(),
     };
     // Bounded: when the browser sends faster than the router keeps up, the
     // stdin thread waits (the pipe holds the rest) instead of parsed

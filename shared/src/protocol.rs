@@ -453,6 +453,22 @@ pub struct BridgeInfo {
     /// The trace file, when this bridge replays one instead of serving a browser.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<String>,
+    /// `TABSCOPE_LAUNCH_TOKEN` from the browser's environment: `tabscope
+    /// launch` finds its browser's bridge by it, on any OS (the profile is
+    /// read from the browser's command line only where `/proc` has it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_token: Option<String>,
+}
+
+/// The environment variable `tabscope launch` sets for the browser it starts.
+pub const LAUNCH_TOKEN_ENV: &str = "TABSCOPE_LAUNCH_TOKEN";
+
+/// A launch token as launch makes them: hex, 16 to 64 characters. Anything
+/// else in the environment is ignored.
+pub fn launch_token_from_env() -> Option<String> {
+    std::env::var(LAUNCH_TOKEN_ENV)
+        .ok()
+        .filter(|t| (16..=64).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Bridge -> inspector.

@@ -640,3 +640,16 @@ fn another_user_is_refused_by_peer_credentials() {
     });
     assert!(log.unwrap().contains("peer runs as uid 65534"));
 }
+
+/// `tabscope launch` finds its browser's bridge by the token it put in the
+/// browser's environment (any OS); only a well-formed token is taken.
+#[test]
+fn the_launch_token_from_the_environment_is_in_the_discovery_file() {
+    let env = TestEnv::new();
+    let token = "0123456789abcdef0123456789abcdef";
+    let b = env.start_bridge_with(&[("TABSCOPE_LAUNCH_TOKEN", token)]);
+    assert_eq!(b.disc.bridge.launch_token.as_deref(), Some(token));
+    drop(b);
+    let bad = env.start_bridge_with(&[("TABSCOPE_LAUNCH_TOKEN", "../../etc/passwd")]);
+    assert_eq!(bad.disc.bridge.launch_token, None);
+}

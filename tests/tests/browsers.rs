@@ -32,6 +32,9 @@ fn run(browser: &str) {
     let mut launched =
         Launched::start(&env, browser, &["--no-inspector", "--record", trace.to_str().unwrap()]);
     let profile = launched.bridge.bridge.profile.clone().expect("the bridge knows the profile");
+    // The browser hands launch's token on to the host it starts: how launch
+    // finds its bridge where no /proc gives the profile (macOS, Windows).
+    assert!(launched.bridge.bridge.launch_token.is_some(), "no launch token in {:?}", launched.bridge.bridge);
     let mut o = Observer::new(TestSession::connect(&launched.bridge.socket));
 
     // 1. The snapshot matches the browser: Thunderbird's main window and its

@@ -375,6 +375,10 @@ fn spawn_and_wait(
         let trace = std::path::absolute(trace)?;
         cmd.env("TABSCOPE_TRACE", trace);
     }
+    // The bridge this browser starts writes it into its discovery file: how
+    // launch knows its bridge where no /proc tells the browser's profile.
+    let token = launch_token();
+    cmd.env(tabscope_shared::protocol::LAUNCH_TOKEN_ENV, &token);
     let started = Instant::now();
     let mut child = cmd.spawn().with_context(|| format!("starting {}", binary.display()))?;
     eprintln!("tabscope: started {label} (pid {}) with profile {}", child.id(), profile.display());
@@ -388,10 +392,10 @@ fn spawn_and_wait(
                 log_path.display()
             );
         }
-        let found = discovery::list_bridges(&dir)
-            .unwrap_or_default()
-            .into_iter()
-            .find(|d| d.bridge.profile.as_deref().map(Path::new) == Some(profile));
+        let found = discovery::list_bridges(&dir).unwrap_or_default().into_iter().find(|d| {
+            d.bridge.launch_token.as_deref() == Some(token.as_str())
+                || d.bridge.profile.as_deref().map(Path::new) == Some(profile)
+        });
         if let Some(d) = found {
             break d;
         }
@@ -418,6 +422,23 @@ fn spawn_and_wait(
         bridge.socket.display()
     );
     Ok((child, bridge))
+}
+
+/// 32 hex characters, different for every launch (not a secret: discovery
+/// files are private and checked; it only tells this launch's bridge apart).
+fn launch_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::new();
+    for _ in 0..2 {
+        // RandomState is seeded from the OS's randomness per process and call.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos(),
+        );
+        h.write_u32(std::process::id());
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out
 }
 
 /// Closes every window through the agent, which quits the browser cleanly;
@@ -602,6 +623,14 @@ mod tests {
             prefs.find("extensions.experiments.enabled\", false").unwrap(),
         );
         assert!(ours < theirs, "the user's pref comes last and wins");
+    }
+
+    #[test]
+    fn launch_tokens_differ_and_are_what_the_bridge_accepts() {
+        let (a, b) = (launch_token(), launch_token());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
     }
 
     #[test]
