@@ -129,6 +129,29 @@ fn a_tapped_host_gets_every_byte_unchanged_and_every_frame_is_recorded() {
     }
     std::fs::remove_file(&file).unwrap();
 
+    // Chrome and Chromium start a host with the caller's origin and a
+    // window handle instead of a manifest path and an extension id: passed
+    // on as they are.
+    let chrome_args = ["chrome-extension://knldjmfmopnpolahpmmgbagdohdnhkik/", "--parent-window=0"];
+    let ask = frame(&json!({"argv": true}));
+    let mut child = env
+        .command(&wrapper)
+        .args(chrome_args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&ask).unwrap();
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    assert!(child.wait().unwrap().success());
+    let answer: Value = serde_json::from_slice(&out[4..]).unwrap();
+    assert_eq!(answer["argv"], json!(chrome_args), "the host got Chrome's arguments unchanged");
+    for e in std::fs::read_dir(&traces).unwrap().flatten() {
+        std::fs::remove_file(e.path()).unwrap();
+    }
+
     // The classic bug: the host prints text on stdout. Passed on unchanged, diagnosed.
     let bug = frame(&json!({"print": "/home/user/debug output\n"}));
     let (seen, _) = as_firefox_would(&env, &wrapper, &manifest, &bug);
