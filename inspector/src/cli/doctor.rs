@@ -29,17 +29,75 @@ impl Report {
 }
 
 /// Where a browser binary is, and whether it is confined.
+/// On `PATH` first, then where each OS installs the browsers.
 pub fn find_browser(names: &[&str]) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    for dir in std::env::split_paths(&path) {
-        for n in names {
-            let p = dir.join(n);
-            if p.is_file() {
-                return Some(p);
+    let exe = |n: &str| if cfg!(windows) { format!("{n}.exe") } else { n.to_owned() };
+    let on_path =
+        std::env::var_os("PATH").into_iter().flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>());
+    let home = directories::BaseDirs::new().map(|d| d.home_dir().to_path_buf()).unwrap_or_default();
+    let env = |k: &str| std::env::var_os(k).map(PathBuf::from);
+    on_path
+        .flat_map(|dir| names.iter().map(move |n| dir.join(exe(n))))
+        .chain(install_locations(std::env::consts::OS, names, &home, &env))
+        .find(|p| p.is_file())
+}
+
+/// Where installers put the browsers named `names` on `os` (not verified
+/// on a real Mac or Windows machine: these are the installers' documented
+/// defaults). `env` reads an environment variable (Windows' folders).
+pub fn install_locations(
+    os: &str,
+    names: &[&str],
+    home: &Path,
+    env: &dyn Fn(&str) -> Option<PathBuf>,
+) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for &name in names {
+        let (bundles, folders): (&[&str], &[&str]) = match name {
+            "thunderbird" | "thunderbird-esr" => {
+                (&["Thunderbird", "Thunderbird Beta", "Thunderbird Daily"], &["Mozilla Thunderbird"])
             }
+            "betterbird" => (&["Betterbird"], &["Betterbird"]),
+            "firefox" | "firefox-esr" => (
+                &["Firefox", "Firefox ESR", "Firefox Developer Edition", "Firefox Nightly"],
+                &["Mozilla Firefox", "Firefox Developer Edition", "Firefox Nightly"],
+            ),
+            _ => (&[], &[]),
+        };
+        let exe = if name.starts_with("thunderbird") {
+            "thunderbird"
+        } else if name.starts_with("firefox") {
+            "firefox"
+        } else {
+            name
+        };
+        match os {
+            "macos" => {
+                for root in [PathBuf::from("/Applications"), home.join("Applications")] {
+                    for b in bundles {
+                        push(&mut out, root.join(format!("{b}.app/Contents/MacOS/{exe}")));
+                    }
+                }
+            }
+            "windows" => {
+                let roots = ["ProgramFiles", "ProgramFiles(x86)", "LOCALAPPDATA"].into_iter().filter_map(env);
+                for root in roots {
+                    for f in folders {
+                        push(&mut out, root.join(f).join(format!("{exe}.exe")));
+                    }
+                }
+            }
+            _ => {}
         }
     }
-    None
+    out
+}
+
+/// Adds `p` unless it is there already (two names can share an install).
+fn push(out: &mut Vec<PathBuf>, p: PathBuf) {
+    if !out.contains(&p) {
+        out.push(p);
+    }
 }
 
 pub fn confinement(binary: &Path) -> Option<&'static str> {
@@ -194,6 +252,27 @@ fn is_executable(p: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn browsers_are_looked_for_where_each_os_installs_them() {
+        let home = Path::new("/Users/me");
+        let mac = install_locations("macos", THUNDERBIRD_NAMES, home, &|_| None);
+        assert!(mac.contains(&PathBuf::from("/Applications/Thunderbird.app/Contents/MacOS/thunderbird")));
+        assert!(
+            mac.contains(&PathBuf::from("/Users/me/Applications/Betterbird.app/Contents/MacOS/betterbird"))
+        );
+        let env = |k: &str| match k {
+            "ProgramFiles" => Some(PathBuf::from("C:/Program Files")),
+            "LOCALAPPDATA" => Some(PathBuf::from("C:/Users/me/AppData/Local")),
+            _ => None,
+        };
+        let win = install_locations("windows", FIREFOX_NAMES, home, &env);
+        assert!(win.contains(&PathBuf::from("C:/Program Files/Mozilla Firefox/firefox.exe")), "{win:?}");
+        assert!(win.contains(&PathBuf::from("C:/Users/me/AppData/Local/Mozilla Firefox/firefox.exe")));
+        assert!(install_locations("linux", FIREFOX_NAMES, home, &env).is_empty(), "Linux: PATH only");
+        let unique: std::collections::HashSet<_> = win.iter().collect();
+        assert_eq!(unique.len(), win.len(), "firefox and firefox-esr share folders, listed once");
+    }
 
     #[test]
     fn snap_and_flatpak_are_recognised() {
