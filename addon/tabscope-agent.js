@@ -213,13 +213,6 @@
     let missingHostReported = false;
     let snapshotTimer = null;
     let building = null; // events held while a snapshot is built
-    // When a tab last moved between or within windows. Thunderbird can answer
-    // windows.getAll with a tab still in its old window for a moment after
-    // onAttached: a snapshot taken then is followed by another.
-    let lastMove = 0;
-    let settleTimer = null;
-    const MOVES = ["tabs.onAttached", "tabs.onDetached", "tabs.onMoved"];
-    const SETTLE_MS = 1000;
     const registry = { tab: new Set(), window: new Set() };
     let registryLoaded = null;
     const listeners = [];
@@ -478,7 +471,6 @@
     async function sendSnapshot() {
       if (building) return; // one at a time; the held events follow it
       building = [];
-      const started = Date.now();
       try {
         const s = await snapshot();
         if (s.probed) post(hello());
@@ -491,13 +483,6 @@
         const held = building;
         building = null;
         for (const msg of held) post(msg);
-        // Built while tabs were moving: look again once they have settled.
-        if (lastMove > started - SETTLE_MS && port && !settleTimer) {
-          settleTimer = setTimeout(() => {
-            settleTimer = null;
-            if (port) sendSnapshot();
-          }, SETTLE_MS);
-        }
       }
     }
 
@@ -797,7 +782,6 @@
         const name = `${nsName}.${ev}`;
         const fn = (...args) => {
           emit(name, args);
-          if (MOVES.includes(name)) lastMove = Date.now();
           if (name === "windows.onCreated") snapshotSoon();
           if (name === "tabs.onAttached") checkTabId(args[0]);
         };
@@ -833,7 +817,6 @@
       if (snapshotTimer) clearTimeout(snapshotTimer);
       if (xrayTimer) clearInterval(xrayTimer);
       if (windowTimer) clearInterval(windowTimer);
-      if (settleTimer) clearTimeout(settleTimer);
       for (const [target, fn] of listeners.splice(0)) target.removeListener(fn);
       if (port) {
         const p = port;

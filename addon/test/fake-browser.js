@@ -38,7 +38,11 @@ function createFakeBrowser(o = {}) {
     onMoved: ev(), onRemoved: ev(), onUpdated: ev() };
   if (!tb) Object.assign(tabsEvents, { onHighlighted: ev(), onReplaced: ev(), onZoomChange: ev() });
 
+  // Thunderbird renumbers a tab it moves to another window, with no event;
+  // the old id still finds it (measured on 153.8, tests/tests/browsers.rs).
+  const renamed = new Map();
   function findTab(id) {
+    id = renamed.get(id) ?? id;
     for (const w of windows.values()) {
       const t = w.tabs.find((x) => x.id === id);
       if (t) return { w, t };
@@ -161,7 +165,13 @@ function createFakeBrowser(o = {}) {
           const to = props.index === -1 ? target.tabs.length : Math.min(props.index, target.tabs.length);
           target.tabs.splice(to, 0, t);
           reindex(target);
-          tabsEvents.onAttached.fire(t.id, { newWindowId: target.win.id, newPosition: to });
+          // The event still names the old id, as Thunderbird's does.
+          const old = t.id;
+          if (tb && o.renumberOnMove !== false) {
+            t.id = nextTab++;
+            renamed.set(old, t.id);
+          }
+          tabsEvents.onAttached.fire(old, { newWindowId: target.win.id, newPosition: to });
           if (!target.tabs.some((x) => x.active)) activate(target, t);
         }
         moved.push(tabObj(t));
