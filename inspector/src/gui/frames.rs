@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crossbeam_channel::Receiver;
 use egui::RichText;
 use egui_extras::{Column, TableBuilder};
 use serde_json::Value;
@@ -28,12 +29,17 @@ pub struct Row {
 }
 
 /// The rows of a tap trace: every frame, requests and answers paired by id
-/// (an answer goes with the latest request of that id before it).
+/// (an answer goes with the latest request of that id before it). Read a
+/// chunk of records at a time: a message is kept only as its summary.
 pub fn rows(index: &TraceIndex) -> Vec<Row> {
+    const CHUNK: usize = 4096;
     let mut rows: Vec<Row> = Vec::new();
     let mut open: HashMap<String, usize> = HashMap::new();
-    let records = index.read_records(0, index.len()).unwrap_or_default();
-    for (k, r) in records.into_iter().enumerate() {
+    let records = (0..index.len()).step_by(CHUNK).flat_map(|from| {
+        let chunk = index.read_records(from, from + CHUNK).unwrap_or_default();
+        chunk.into_iter().enumerate().map(move |(i, r)| (from + i, r))
+    });
+    for (k, r) in records {
         let Record::Frame { t, frame } = r else { continue };
         let id = frame.json.as_ref().and_then(|j| j.get("id")).map(|v| match v {
             Value::String(s) => s.clone(),
@@ -64,27 +70,57 @@ pub fn rows(index: &TraceIndex) -> Vec<Row> {
 pub struct FramesView {
     /// The trace the rows are of, and how many records it had.
     built: Option<(Arc<TraceIndex>, usize)>,
+    /// Rows being read on a thread: the UI never waits for the file.
+    reading: Option<Receiver<Vec<Row>>>,
     pub rows: Vec<Row>,
+    to_host: usize,
     pub selected: Option<usize>,
     pub filter: String,
+    /// The rows the filter lets through, and the filter they are for.
+    shown: Vec<usize>,
+    shown_for: Option<String>,
     /// The selected frame's message, read back from the file.
     message: Option<(usize, Result<Value, String>)>,
 }
 
 impl FramesView {
-    fn refresh(&mut self, index: &Arc<TraceIndex>) {
+    fn refresh(&mut self, index: &Arc<TraceIndex>, ctx: &egui::Context) {
         let fresh = self.built.as_ref().is_none_or(|(i, n)| !Arc::ptr_eq(i, index) || *n != index.len());
         if fresh {
-            self.rows = rows(index);
             self.built = Some((index.clone(), index.len()));
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            let (index, ctx) = (index.clone(), ctx.clone());
+            std::thread::spawn(move || {
+                let _ = tx.send(rows(&index));
+                ctx.request_repaint();
+            });
+            self.reading = Some(rx);
             self.message = None;
+        }
+        if let Some(rows) = self.reading.as_ref().and_then(|rx| rx.try_recv().ok()) {
+            self.to_host = rows.iter().filter(|r| r.dir == Direction::ToHost).count();
+            self.rows = rows;
+            self.reading = None;
+            self.shown_for = None;
+        }
+        if self.shown_for.as_deref() != Some(self.filter.as_str()) {
+            let needle = self.filter.to_lowercase();
+            self.shown = (0..self.rows.len())
+                .filter(|&i| {
+                    let r = &self.rows[i];
+                    needle.is_empty()
+                        || r.summary.to_lowercase().contains(&needle)
+                        || r.id.as_deref().is_some_and(|id| id.to_lowercase() == needle)
+                })
+                .collect();
+            self.shown_for = Some(self.filter.clone());
         }
     }
 }
 
 pub fn show(ui: &mut egui::Ui, view: &mut FramesView, index: &Arc<TraceIndex>) {
-    view.refresh(index);
-    let to_host = view.rows.iter().filter(|r| r.dir == Direction::ToHost).count();
+    view.refresh(index, ui.ctx());
+    let to_host = view.to_host;
     ui.horizontal(|ui| {
         ui.heading("Frames");
         ui.label(
@@ -106,19 +142,18 @@ pub fn show(ui: &mut egui::Ui, view: &mut FramesView, index: &Arc<TraceIndex>) {
         )
         .labelled_by(l.id);
     });
+    if view.reading.is_some() {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label("reading the frames…");
+        });
+        return;
+    }
     if view.rows.is_empty() {
         ui.label(RichText::new("No frames: the host was started but nothing was exchanged.").weak());
         return;
     }
-    let needle = view.filter.to_lowercase();
-    let shown: Vec<usize> = (0..view.rows.len())
-        .filter(|&i| {
-            let r = &view.rows[i];
-            needle.is_empty()
-                || r.summary.to_lowercase().contains(&needle)
-                || r.id.as_deref().is_some_and(|id| id.to_lowercase() == needle)
-        })
-        .collect();
+    let shown = std::mem::take(&mut view.shown);
     let start = index.time_of(0);
     let mut clicked = None;
     egui::Panel::right("frame-detail").resizable(true).default_size(420.0).show(ui, |ui| {
@@ -172,6 +207,7 @@ pub fn show(ui: &mut egui::Ui, view: &mut FramesView, index: &Arc<TraceIndex>) {
                 }
             });
         });
+    view.shown = shown;
     if let Some(i) = clicked {
         view.selected = Some(i);
     }
