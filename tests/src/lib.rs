@@ -328,6 +328,22 @@ pub mod fixtures {
     }
 }
 
+/// Runs `cmd` with `input` on its stdin (written from a thread, so that a
+/// child answering as it reads never blocks), and collects its output.
+pub fn output_with_input(cmd: &mut Command, input: &[u8]) -> std::process::Output {
+    let mut child =
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let mut stdin = child.stdin.take().expect("piped");
+    let input = input.to_vec();
+    // Dropped at the end: the reader sees end of file, as when a browser closes the port.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("wait");
+    let _ = writer.join();
+    out
+}
+
 /// Ctrl-C to a child, as a user quits it (SIGINT; elsewhere a hard stop
 /// until the Windows lane sends console control events).
 fn interrupt(child: &Child) {

@@ -5,7 +5,7 @@
 //! cannot work from the agent saying why. Under CI=true a missing browser
 //! fails.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -71,24 +71,10 @@ impl Drop for Site {
 
 /// `tabscope call METHOD -` with `params` on standard input.
 fn call_stdin(env: &TestEnv, method: &str, params: &[u8]) -> (bool, String, String) {
-    let mut child = env
-        .command(tabscope_bin())
-        .args(["call", method, "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let params = params.to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&params));
-    let mut out = String::new();
-    let mut err = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    let ok = child.wait().unwrap().success();
-    let _ = writer.join();
-    (ok, out, err)
+    let out =
+        tabscope_tests::output_with_input(env.command(tabscope_bin()).args(["call", method, "-"]), params);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
 }
 
 fn call(env: &TestEnv, method: &str, params: Value) -> Result<Value, String> {

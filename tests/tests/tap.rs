@@ -14,32 +14,30 @@ use tabscope_shared::trace::{Direction, Record};
 use tabscope_tests::{TestEnv, require_program, tabscope_bin};
 
 fn frame(v: &Value) -> Vec<u8> {
-    let body = serde_json::to_vec(v).unwrap();
-    let mut out = (body.len() as u32).to_ne_bytes().to_vec();
-    out.extend(body);
-    out
+    tabscope_tests::fixtures::frame(&serde_json::to_vec(v).unwrap())
 }
 
-/// Runs `program` as Firefox would, feeding it `input`; returns its stdout.
-fn as_firefox_would(env: &TestEnv, program: &Path, manifest: &Path, input: &[u8]) -> (Vec<u8>, bool) {
-    let mut child = env
-        .command(program)
-        .args([manifest.to_str().unwrap(), "echo@tabscope.test"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        stdin.write_all(&input).unwrap();
-        // Dropped: the browser closes the port.
-    });
-    let mut out = Vec::new();
-    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
-    writer.join().unwrap();
-    (out, child.wait().unwrap().success())
+/// The echo host installed for Firefox and Thunderbird in `env`'s home:
+/// its manifest's path and the manifest's text as written.
+fn install_echo_host(env: &TestEnv) -> (PathBuf, String) {
+    let host = std::fs::canonicalize("fixtures/echo-host/echo_host.py").unwrap();
+    let dir = env.home().join(".mozilla/native-messaging-hosts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = dir.join("echo_host.json");
+    let text = format!(
+        "{{\n  \"name\": \"echo_host\",\n  \"description\": \"tap test\",\n  \"path\": {:?},\n  \"type\": \"stdio\",\n  \"allowed_extensions\": [\"echo@tabscope.test\"]\n}}\n",
+        host.to_str().unwrap()
+    );
+    std::fs::write(&manifest, &text).unwrap();
+    (manifest, text)
+}
+
+/// Starts `program` as a browser would (Firefox: the manifest and the
+/// extension id; Chrome: the origin and a window handle), feeds it
+/// `input`, closes the port; its stdout and whether it exited 0.
+fn run_host(env: &TestEnv, program: &Path, args: &[&str], input: &[u8]) -> (Vec<u8>, bool) {
+    let out = tabscope_tests::output_with_input(env.command(program).args(args), input);
+    (out.stdout, out.status.success())
 }
 
 fn records(dir: &Path) -> (PathBuf, Vec<Record>) {
@@ -57,15 +55,9 @@ fn records(dir: &Path) -> (PathBuf, Vec<Record>) {
 fn a_tapped_host_gets_every_byte_unchanged_and_every_frame_is_recorded() {
     let Some(_python) = require_program(&["python3"], "apt-get install python3") else { return };
     let env = TestEnv::new();
+    let (manifest, original) = install_echo_host(&env);
     let host = std::fs::canonicalize("fixtures/echo-host/echo_host.py").unwrap();
-    let dir = env.home().join(".mozilla/native-messaging-hosts");
-    std::fs::create_dir_all(&dir).unwrap();
-    let manifest = dir.join("echo_host.json");
-    let original = format!(
-        "{{\n  \"name\": \"echo_host\",\n  \"description\": \"tap test\",\n  \"path\": {:?},\n  \"type\": \"stdio\",\n  \"allowed_extensions\": [\"echo@tabscope.test\"]\n}}\n",
-        host.to_str().unwrap()
-    );
-    std::fs::write(&manifest, &original).unwrap();
+    let firefox = [manifest.to_str().unwrap(), "echo@tabscope.test"];
     let traces = env.dir.path().join("traces");
     let tap = |args: &[&str]| {
         env.command(tabscope_bin()).args(args).env("TABSCOPE_TRACE_DIR", &traces).output().unwrap()
@@ -90,8 +82,8 @@ fn a_tapped_host_gets_every_byte_unchanged_and_every_frame_is_recorded() {
     }
     input.extend(frame(&json!({"payload": "p".repeat(600_000)})));
     input.extend(frame(&json!({"big": 1_100_000})));
-    let (direct, ok_direct) = as_firefox_would(&env, &host, &manifest, &input);
-    let (through_tap, ok_tap) = as_firefox_would(&env, &wrapper, &manifest, &input);
+    let (direct, ok_direct) = run_host(&env, &host, &firefox, &input);
+    let (through_tap, ok_tap) = run_host(&env, &wrapper, &firefox, &input);
     assert!(ok_direct && ok_tap, "both exit 0");
     assert_eq!(through_tap.len(), direct.len());
     assert!(through_tap == direct, "the browser side gets exactly the host's bytes");
@@ -133,19 +125,8 @@ fn a_tapped_host_gets_every_byte_unchanged_and_every_frame_is_recorded() {
     // window handle instead of a manifest path and an extension id: passed
     // on as they are.
     let chrome_args = ["chrome-extension://knldjmfmopnpolahpmmgbagdohdnhkik/", "--parent-window=0"];
-    let ask = frame(&json!({"argv": true}));
-    let mut child = env
-        .command(&wrapper)
-        .args(chrome_args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&ask).unwrap();
-    let mut out = Vec::new();
-    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
-    assert!(child.wait().unwrap().success());
+    let (out, ok) = run_host(&env, &wrapper, &chrome_args, &frame(&json!({"argv": true})));
+    assert!(ok);
     let answer: Value = serde_json::from_slice(&out[4..]).unwrap();
     assert_eq!(answer["argv"], json!(chrome_args), "the host got Chrome's arguments unchanged");
     for e in std::fs::read_dir(&traces).unwrap().flatten() {
@@ -154,7 +135,7 @@ fn a_tapped_host_gets_every_byte_unchanged_and_every_frame_is_recorded() {
 
     // The classic bug: the host prints text on stdout. Passed on unchanged, diagnosed.
     let bug = frame(&json!({"print": "/home/user/debug output\n"}));
-    let (seen, _) = as_firefox_would(&env, &wrapper, &manifest, &bug);
+    let (seen, _) = run_host(&env, &wrapper, &firefox, &bug);
     assert_eq!(seen, b"/home/user/debug output\n");
     let (_, rec) = records(&traces);
     let said: Vec<String> = rec
@@ -255,13 +236,7 @@ fn a_running_tap_is_listed_and_watched_live() {
     use std::io::{BufRead, BufReader};
     let Some(_python) = require_program(&["python3"], "apt-get install python3") else { return };
     let env = TestEnv::new();
-    let host = std::fs::canonicalize("fixtures/echo-host/echo_host.py").unwrap();
-    let dir = env.home().join(".mozilla/native-messaging-hosts");
-    std::fs::create_dir_all(&dir).unwrap();
-    let manifest = dir.join("echo_host.json");
-    let text = json!({"name": "echo_host", "description": "t", "path": host, "type": "stdio",
-        "allowed_extensions": ["echo@tabscope.test"]});
-    std::fs::write(&manifest, text.to_string()).unwrap();
+    let (manifest, _) = install_echo_host(&env);
     let traces = env.dir.path().join("traces");
     let cmd = |args: &[&str]| {
         let mut c = env.command(tabscope_bin());

@@ -183,12 +183,8 @@ impl App {
                 .min_size(120.0)
                 .show(ui, |ui| log_view::show(self, ui));
         }
-        let tap_trace = self
-            .conns
-            .current()
-            .and_then(|l| l.trace.as_ref())
-            .is_some_and(|t| t.index.header.source == tabscope_shared::trace::Source::Tap);
-        if self.conns.current().is_some_and(|l| l.trace.is_some()) && !tap_trace {
+        let tap = self.conns.current().and_then(|l| l.tap_trace()).cloned();
+        if self.conns.current().is_some_and(|l| l.trace.is_some()) && tap.is_none() {
             egui::Panel::bottom("timeline")
                 .resizable(true)
                 .default_size(190.0)
@@ -197,12 +193,6 @@ impl App {
             timeline::compare_window(self, ui.ctx());
         }
         // A tapped host's trace: frames, not windows and tabs.
-        let tap = self
-            .conns
-            .current()
-            .and_then(|l| l.trace.as_ref())
-            .map(|t| t.index.clone())
-            .filter(|i| i.header.source == tabscope_shared::trace::Source::Tap);
         if let Some(index) = tap {
             egui::CentralPanel::default().show(ui, |ui| {
                 self.status_banner(ui);
@@ -250,7 +240,7 @@ impl App {
             },
             thunderbird: link.live.agent.as_ref().is_some_and(|a| a.browser.name == "Thunderbird"),
         };
-        if let Some(console::Request::Send(method, params)) = console::show(ctx, &mut self.console, &view) {
+        if let Some((method, params)) = console::show(ctx, &mut self.console, &view) {
             self.console.sent(&method, params.clone());
             self.send(&method, params, Origin::Console);
         }
@@ -628,22 +618,15 @@ impl App {
                 });
                 return;
             }
-            Status::Offline { path, warning }
-                if link
-                    .trace
-                    .as_ref()
-                    .is_some_and(|t| t.index.header.source == tabscope_shared::trace::Source::Tap) =>
-            {
-                (
-                    format!(
-                        "Frames of a tapped native-messaging host, {} (tabscope tap){}. Its stderr, exit and what \
+            Status::Offline { path, warning } if link.tap_trace().is_some() => (
+                format!(
+                    "Frames of a tapped native-messaging host, {} (tabscope tap){}. Its stderr, exit and what \
                          looked wrong are in the log below.",
-                        path.display(),
-                        warning.as_ref().map(|w| format!(" — {w}")).unwrap_or_default()
-                    ),
-                    ui.visuals().weak_text_color(),
-                )
-            }
+                    path.display(),
+                    warning.as_ref().map(|w| format!(" — {w}")).unwrap_or_default()
+                ),
+                ui.visuals().weak_text_color(),
+            ),
             Status::Offline { path, warning } => (
                 format!(
                     "Trace {} (read-only: travel in time with the timeline below, Left/Right, Home/End){}",

@@ -90,6 +90,14 @@ impl Link {
         self.loader.is_none()
     }
 
+    /// The trace shown, when it is a tapped host's frames (`tabscope tap`).
+    pub fn tap_trace(&self) -> Option<&Arc<TraceIndex>> {
+        self.trace
+            .as_ref()
+            .map(|t| &t.index)
+            .filter(|i| i.header.source == tabscope_shared::trace::Source::Tap)
+    }
+
     /// Whether values can be changed here: a live browser, or a profile.
     pub fn editable(&self) -> bool {
         self.is_live() || self.profile.is_some()

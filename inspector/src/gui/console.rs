@@ -219,13 +219,9 @@ impl Query {
     }
 }
 
-/// What the panel asks the app to do.
-pub enum Request {
-    Send(String, Value),
-}
-
-/// The console window. Returns a call to send, if the user made one.
-pub fn show(ctx_egui: &egui::Context, c: &mut Console, ctx: &Context) -> Option<Request> {
+/// The console window. Returns a call to send (function, parameters), if
+/// the user made one.
+pub fn show(ctx_egui: &egui::Context, c: &mut Console, ctx: &Context) -> Option<(String, Value)> {
     let mut open = c.open;
     let mut request = None;
     egui::Window::new("Call console")
@@ -237,7 +233,7 @@ pub fn show(ctx_egui: &egui::Context, c: &mut Console, ctx: &Context) -> Option<
     request
 }
 
-fn body(ui: &mut egui::Ui, c: &mut Console, ctx: &Context) -> Option<Request> {
+fn body(ui: &mut egui::Ui, c: &mut Console, ctx: &Context) -> Option<(String, Value)> {
     ui.label(
         RichText::new(format!("Functions of {}, called through its tabscope agent.", ctx.browser)).weak(),
     );
@@ -288,7 +284,7 @@ fn body(ui: &mut egui::Ui, c: &mut Console, ctx: &Context) -> Option<Request> {
             && (call.clicked() || keys)
             && let Ok(p) = &checked
         {
-            request = Some(Request::Send(c.method.clone(), p.clone()));
+            request = Some((c.method.clone(), p.clone()));
         }
         match &checked {
             // A field's own error is shown under it; say it once.

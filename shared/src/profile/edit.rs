@@ -110,15 +110,13 @@ pub fn restore(
 ) -> Result<(Option<Written>, Vec<String>), ProfileError> {
     let wanted: Vec<OfflineValue> =
         super::read_values(from, names)?.into_iter().filter(|v| keep(v)).collect();
-    let now = super::read_values(file, names)?;
-    let text = read_session_text(file)?;
-    let doc: Value = serde_json::from_slice(&text).map_err(|e| bad(file, format!("bad JSON: {e}")))?;
-    let thunderbird = is_thunderbird(&doc);
+    let doc = super::SessionDoc::read(file)?;
+    let now = doc.values(names);
     let mut edits = Vec::new();
     let mut left = Vec::new();
     for v in wanted {
         let t = Target::of(&v);
-        let here = page_url(&doc, thunderbird, &t);
+        let here = t.tab.and_then(|tab| doc.session.url_at(t.window, tab, t.closed));
         if v.url.is_some() && here.is_some() && here != v.url {
             left.push(format!(
                 "{} {} {}: that tab now shows {} (was {}); not copied",
@@ -203,25 +201,6 @@ fn locate(doc: &Value, thunderbird: bool, t: &Target) -> Result<(Vec<String>, St
     }
     path.push(s("extData"));
     Ok((path, member))
-}
-
-/// The page a tab shows in the file, to check that a copied value lands
-/// on the same page.
-fn page_url(doc: &Value, thunderbird: bool, t: &Target) -> Option<String> {
-    let tab = t.tab?;
-    if thunderbird {
-        let p = format!("/windows/{}/tabs/tabs/{tab}/state/tabURI", t.window);
-        return doc.pointer(&p).and_then(Value::as_str).map(str::to_owned);
-    }
-    let (path, _) = locate(doc, false, t).ok()?;
-    let tab_path = &path[..path.len() - 1];
-    let pointer: String = tab_path.iter().map(|p| format!("/{p}")).collect();
-    // The tab's current history entry (`index` counts from 1).
-    let tab = doc.pointer(&pointer)?;
-    let entries = tab.get("entries")?.as_array()?;
-    let i = tab.get("index").and_then(Value::as_u64).unwrap_or(1).max(1) as usize - 1;
-    let entry = entries.get(i).or(entries.last())?;
-    entry.get("url").and_then(Value::as_str).map(str::to_owned)
 }
 
 fn mozlz4(text: &[u8]) -> Vec<u8> {

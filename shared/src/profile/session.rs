@@ -17,26 +17,25 @@ use serde_json::{Map, Value};
 use super::{MOZLZ4_MAGIC, ProfileError, bad, read_session_text};
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct Session {
-    #[serde(default)]
     pub windows: Option<Vec<SessionWindow>>,
-    #[serde(default, rename = "_closedWindows")]
+    #[serde(rename = "_closedWindows")]
     pub closed_windows: Vec<SessionWindow>,
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct SessionWindow {
     /// Thunderbird: "3pane", …
-    #[serde(default, rename = "type")]
+    #[serde(rename = "type")]
     pub kind: Option<String>,
     /// Firefox: the selected tab, from 1.
-    #[serde(default)]
     pub selected: Option<u64>,
-    #[serde(default, rename = "extData")]
+    #[serde(rename = "extData")]
     pub ext_data: Option<Map<String, Value>>,
-    #[serde(default)]
     pub tabs: Tabs,
-    #[serde(default, rename = "_closedTabs")]
+    #[serde(rename = "_closedTabs")]
     pub closed_tabs: Vec<ClosedTab>,
 }
 
@@ -50,46 +49,44 @@ pub enum Tabs {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct ThunderbirdTabs {
-    #[serde(default, rename = "selectedIndex")]
+    #[serde(rename = "selectedIndex")]
     pub selected: Option<u64>,
-    #[serde(default)]
     pub tabs: Vec<ThunderbirdTab>,
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct ThunderbirdTab {
-    #[serde(default)]
     pub mode: Option<String>,
-    #[serde(default)]
     pub state: Option<ThunderbirdState>,
-    #[serde(default)]
     pub ext: Option<ThunderbirdExt>,
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct ThunderbirdState {
-    #[serde(default, rename = "tabURI")]
+    #[serde(rename = "tabURI")]
     pub tab_uri: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct ThunderbirdExt {
     /// Widget id to that add-on's keys and values.
-    #[serde(default, rename = "extensionSession")]
+    #[serde(rename = "extensionSession")]
     pub extension_session: Option<Map<String, Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct FirefoxTab {
-    #[serde(default)]
     pub entries: Vec<Entry>,
     /// The current entry, from 1.
-    #[serde(default)]
     pub index: Option<u64>,
-    #[serde(default, rename = "extData")]
+    #[serde(rename = "extData")]
     pub ext_data: Option<Map<String, Value>>,
-    #[serde(default)]
     pub pinned: Option<bool>,
 }
 
@@ -105,16 +102,15 @@ impl FirefoxTab {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct Entry {
-    #[serde(default)]
     pub url: Option<String>,
-    #[serde(default)]
     pub title: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct ClosedTab {
-    #[serde(default)]
     pub state: FirefoxTab,
 }
 
@@ -163,6 +159,23 @@ impl Session {
 
     pub fn windows(&self) -> &[SessionWindow] {
         self.windows.as_deref().unwrap_or_default()
+    }
+
+    /// The page a tab shows: window and tab numbered as the values are
+    /// (closed windows after the open ones; a closed tab in its window's
+    /// closed tabs).
+    pub fn url_at(&self, window: usize, tab: usize, closed: bool) -> Option<String> {
+        let open = self.windows();
+        let (win, closed_tab) = match open.get(window) {
+            Some(w) => (w, closed),
+            None => (self.closed_windows.get(window - open.len())?, false),
+        };
+        match (&win.tabs, closed_tab) {
+            (Tabs::Thunderbird(t), false) => t.tabs.get(tab)?.state.as_ref()?.tab_uri.clone(),
+            (Tabs::Firefox(t), false) => t.get(tab)?.page().1,
+            (_, true) => win.closed_tabs.get(tab)?.state.page().1,
+            (Tabs::None, false) => None,
+        }
     }
 
     pub fn thunderbird(&self) -> bool {
