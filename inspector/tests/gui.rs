@@ -751,7 +751,8 @@ fn a_tap_trace_shows_its_frames_with_answers_matched_to_requests() {
     h.state_mut().prefs.show_log = false;
     pump(&mut h, "the frames", |h| has_label(h, "Frames"));
     assert!(h.query_by_label_contains("Frames of a tapped native-messaging host").is_some(), "whose data");
-    assert!(h.query_by_label_contains("1 to the host, 2 to the browser").is_some());
+    // Read on a thread: the counts come when the rows do.
+    pump(&mut h, "the rows", |h| h.query_by_label_contains("1 to the host, 2 to the browser").is_some());
     h.get_by_label_contains(r#""cmd":"lookup""#).click();
     pump(&mut h, "the answer, matched", |h| {
         h.query_by_label_contains("answered by #2 after 3.5 ms").is_some()

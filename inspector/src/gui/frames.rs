@@ -121,17 +121,13 @@ impl FramesView {
 pub fn show(ui: &mut egui::Ui, view: &mut FramesView, index: &Arc<TraceIndex>) {
     view.refresh(index, ui.ctx());
     let to_host = view.to_host;
+    let counts = match view.reading {
+        Some(_) => "reading".to_owned(),
+        None => format!("{to_host} to the host, {} to the browser", view.rows.len() - to_host),
+    };
     ui.horizontal(|ui| {
         ui.heading("Frames");
-        ui.label(
-            RichText::new(format!(
-                "{} to the host, {} to the browser · {}",
-                to_host,
-                view.rows.len() - to_host,
-                index.path.display()
-            ))
-            .weak(),
-        );
+        ui.label(RichText::new(format!("{counts} · {}", index.path.display())).weak());
     });
     ui.horizontal(|ui| {
         let l = ui.label("Filter");
