@@ -74,7 +74,7 @@ fn run(args: &[String]) -> anyhow::Result<Exit> {
         ),
     }
     let runtime_dir = discovery::runtime_dir().context("runtime directory")?;
-    let socket = discovery::socket_path(&runtime_dir, pid);
+    let socket = discovery::new_socket_name(&runtime_dir, pid);
     // Entries of bridges that died without cleaning up.
     let _ = discovery::list_bridges(&runtime_dir);
     let listener = server::listen(&socket).with_context(|| format!("listening on {}", socket.display()))?;
@@ -165,26 +165,24 @@ fn spawn_signals(_tx: crossbeam_channel::Sender<Input>) -> anyhow::Result<()> {
 /// The browser's profile folder, read from its command line when it was
 /// given one (`-profile DIR`), as `tabscope launch` does. The browser may be
 /// a few processes up: a wrapper such as `tabscope tap` can sit between.
+/// sysinfo reads other processes' command lines on Linux, macOS and Windows.
 fn browser_profile() -> Option<String> {
-    #[cfg(target_os = "linux")]
-    {
-        let mut pid = std::os::unix::process::parent_id();
-        for _ in 0..4 {
-            let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            let args: Vec<String> =
-                raw.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-            if let Some(at) = args.iter().position(|a| a == "-profile" || a == "--profile") {
-                return args.get(at + 1).cloned();
-            }
-            // The parent's parent: the field after the command name in /proc/PID/stat.
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            pid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
-            if pid <= 1 {
-                return None;
-            }
+    use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
+    let mut sys = System::new().ok()?;
+    let mut pid = Pid::from_u32(std::process::id());
+    // Ourselves, then up to four processes up.
+    for _ in 0..5 {
+        let what = ProcessRefreshKind::nothing().with_cmd(UpdateKind::Always);
+        sys.refresh_processes_specifics(ProcessesToUpdate::Some(&[pid]), false, what);
+        let process = sys.process(pid)?;
+        let args: Vec<String> = process.cmd().iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        if let Some(at) = args.iter().position(|a| a == "-profile" || a == "--profile") {
+            return args.get(at + 1).cloned();
         }
-        None
+        pid = process.parent()?;
+        if pid.as_u32() <= 1 {
+            return None;
+        }
     }
-    #[cfg(not(target_os = "linux"))]
     None
 }

@@ -78,6 +78,11 @@ pub fn listen(path: &Path) -> io::Result<Listener> {
         use interprocess::os::unix::local_socket::ListenerOptionsExt;
         opts.mode(0o600)
     };
+    #[cfg(windows)]
+    let opts = {
+        use interprocess::os::windows::local_socket::ListenerOptionsExt;
+        opts.security_descriptor(tabscope_shared::winsec::pipe_security()?)
+    };
     opts.create_sync()
 }
 
@@ -119,14 +124,17 @@ fn check_peer(stream: &interprocess::local_socket::Stream) -> io::Result<Option<
     Ok(creds.pid())
 }
 
-#[cfg(not(unix))]
-fn check_peer(_stream: &interprocess::local_socket::Stream) -> io::Result<Option<i32>> {
-    Ok(None)
+/// Windows: the pipe's ACL admits only our user; this checks the client
+/// process's user too, as on Unix.
+#[cfg(windows)]
+fn check_peer(stream: &interprocess::local_socket::Stream) -> io::Result<Option<i32>> {
+    let pid = stream.peer_creds()?.pid();
+    tabscope_shared::winsec::check_same_user(pid, "inspector")?;
+    Ok(pid.and_then(|p| i32::try_from(p).ok()))
 }
 
 /// The decision itself, separate so that it is tested with a foreign uid.
-/// Unused on Windows, where the named pipe has no peer check yet (issue 17).
-#[cfg_attr(not(unix), allow(dead_code))]
+#[cfg_attr(windows, allow(dead_code))]
 pub fn check_uid(peer: Option<u32>, ours: u32) -> io::Result<()> {
     match peer {
         Some(uid) if uid == ours => Ok(()),

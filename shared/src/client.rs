@@ -94,8 +94,17 @@ fn check_socket_file(socket: &Path) -> io::Result<()> {
     Ok(())
 }
 
-#[cfg(not(unix))]
-fn check_socket_file(_socket: &Path) -> io::Result<()> {
+/// Windows: a pipe is not a file; its name comes from the private discovery
+/// file and must have the form a bridge gives it.
+#[cfg(windows)]
+fn check_socket_file(socket: &Path) -> io::Result<()> {
+    let named = socket.to_str().is_some_and(|s| s.starts_with(r"\\.\pipe\tabscope-"));
+    if !named {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "not a tabscope bridge's pipe: refusing it",
+        ));
+    }
     Ok(())
 }
 
@@ -112,9 +121,10 @@ fn check_listener(stream: &Stream) -> io::Result<()> {
     }
 }
 
-#[cfg(not(unix))]
-fn check_listener(_stream: &Stream) -> io::Result<()> {
-    Ok(())
+/// Windows: the process serving the pipe must run as our user.
+#[cfg(windows)]
+fn check_listener(stream: &Stream) -> io::Result<()> {
+    crate::winsec::check_same_user(stream.peer_creds()?.pid(), "process listening there")
 }
 
 /// A blocking connection: one request at a time.

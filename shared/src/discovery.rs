@@ -216,8 +216,36 @@ impl Discovery {
     }
 }
 
+/// Where bridge `pid` listens on Unix: `<dir>/<pid>.sock`, in the private folder.
 pub fn socket_path(dir: &Path, pid: u32) -> PathBuf {
     dir.join(format!("{pid}.sock"))
+}
+
+/// The name a new bridge listens on. On Windows named pipes share one
+/// namespace for all users, so the name is one nobody can guess beforehand
+/// (`\\.\pipe\tabscope-<pid>-<random>`); it is known only through the
+/// private discovery file.
+#[cfg(not(windows))]
+pub fn new_socket_name(dir: &Path, pid: u32) -> PathBuf {
+    socket_path(dir, pid)
+}
+
+#[cfg(windows)]
+pub fn new_socket_name(_dir: &Path, pid: u32) -> PathBuf {
+    PathBuf::from(format!(r"\\.\pipe\tabscope-{pid}-{}", crate::token::random_hex()))
+}
+
+/// Whether `socket` is a name bridge `pid` in `dir` may listen on; a
+/// discovery file naming anything else is ignored.
+#[cfg(not(windows))]
+pub fn is_socket_of(dir: &Path, pid: u32, socket: &Path) -> bool {
+    socket == socket_path(dir, pid)
+}
+
+#[cfg(windows)]
+pub fn is_socket_of(_dir: &Path, pid: u32, socket: &Path) -> bool {
+    let prefix = format!(r"\\.\pipe\tabscope-{pid}-");
+    socket.to_str().and_then(|s| s.strip_prefix(&prefix)).is_some_and(crate::token::is_token)
 }
 
 pub fn discovery_path(dir: &Path, pid: u32) -> PathBuf {
@@ -242,15 +270,15 @@ pub fn pid_alive(pid: u32) -> bool {
     r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-#[cfg(not(unix))]
-pub fn pid_alive(_pid: u32) -> bool {
-    true
+#[cfg(windows)]
+pub fn pid_alive(pid: u32) -> bool {
+    crate::winsec::pid_alive(pid)
 }
 
 /// The live bridges in `dir`, oldest first. Entries of dead bridges are
 /// removed. The folder is checked first ([`check_private_dir`]), and a
 /// discovery file is taken only as `<pid>.json`, a regular file of ours,
-/// naming that pid and the socket `<dir>/<pid>.sock`.
+/// naming that pid and its socket ([`is_socket_of`]).
 pub fn list_bridges(dir: &Path) -> io::Result<Vec<Discovery>> {
     let mut found = Vec::new();
     if check_private_dir(dir)?.is_none() {
@@ -270,7 +298,7 @@ pub fn list_bridges(dir: &Path) -> io::Result<Vec<Discovery>> {
             && let Ok(bytes) = fs::read(&path)
             && let Ok(d) = serde_json::from_slice::<Discovery>(&bytes)
             && d.bridge.pid == pid
-            && d.socket == socket_path(dir, pid)
+            && is_socket_of(dir, pid, &d.socket)
         {
             found.push(d);
         }

@@ -18,9 +18,14 @@ pub mod pattern;
 pub mod profile;
 pub mod protocol;
 pub mod raw_event;
+#[cfg(windows)]
+pub mod registry;
 pub mod tap;
 pub mod terminal;
+pub mod token;
 pub mod trace;
+#[cfg(windows)]
+pub mod winsec;
 
 /// Milliseconds since the epoch, as the browser's `Date.now()` counts.
 pub fn now_ms() -> f64 {

@@ -466,9 +466,7 @@ pub const LAUNCH_TOKEN_ENV: &str = "TABSCOPE_LAUNCH_TOKEN";
 /// A launch token as launch makes them: hex, 16 to 64 characters. Anything
 /// else in the environment is ignored.
 pub fn launch_token_from_env() -> Option<String> {
-    std::env::var(LAUNCH_TOKEN_ENV)
-        .ok()
-        .filter(|t| (16..=64).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_hexdigit()))
+    std::env::var(LAUNCH_TOKEN_ENV).ok().filter(|t| crate::token::is_token(t))
 }
 
 /// Bridge -> inspector.

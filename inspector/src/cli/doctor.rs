@@ -38,8 +38,20 @@ pub fn find_browser(names: &[&str]) -> Option<PathBuf> {
     let env = |k: &str| std::env::var_os(k).map(PathBuf::from);
     on_path
         .flat_map(|dir| names.iter().map(move |n| dir.join(exe(n))))
+        .chain(registered(names))
         .chain(install_locations(std::env::consts::OS, names, &home, &env))
         .find(|p| p.is_file())
+}
+
+/// Windows: where the installer registered the browser ("App Paths").
+#[cfg(windows)]
+fn registered(names: &[&str]) -> Vec<PathBuf> {
+    names.iter().filter_map(|n| tabscope_shared::registry::app_path(&format!("{n}.exe"))).collect()
+}
+
+#[cfg(not(windows))]
+fn registered(_names: &[&str]) -> Vec<PathBuf> {
+    Vec::new()
 }
 
 /// Where installers put the browsers named `names` on `os` (not verified
@@ -135,6 +147,8 @@ pub fn doctor() -> anyhow::Result<()> {
             }
         };
         r.ok(&format!("{browser}: {}", path.display()));
+        #[cfg(windows)]
+        check_registry(&mut r, &path);
         if m.name == HOST_NAME {
             r.ok(&format!("name is {HOST_NAME}"))
         } else {
@@ -198,16 +212,20 @@ pub fn doctor() -> anyhow::Result<()> {
     ] {
         match find_browser(names) {
             Some(p) => match confinement(&p) {
-                Some(kind) => r.bad(
-                    &format!(
-                        "{label} at {} is a {kind} package: its sandbox blocks native messaging",
-                        p.display()
-                    ),
-                    &format!("use a {label} from your distribution's packages or mozilla.org (not {kind})"),
-                ),
+                // Not refused: Gecko confined this way asks the XDG desktop
+                // portal's WebExtensions interface to find and start hosts
+                // (firefox-source-docs, "Native messaging for a
+                // strictly-confined Firefox"); not verified on this project's machines.
+                Some(kind) => r.note(&format!(
+                    "{label} at {} is a {kind} package: it reaches native hosts only through the XDG desktop \
+                     portal (xdg-desktop-portal with its WebExtensions portal, and the pref \
+                     widget.use-xdg-desktop-portal.native-messaging = 1), which asks you once per add-on; \
+                     if that is missing, use a {label} from your distribution's packages or mozilla.org",
+                    p.display()
+                )),
                 None => r.ok(&format!("{label}: {}", p.display())),
             },
-            None => r.note(&format!("{label} not found on PATH ({how})")),
+            None => r.note(&format!("{label} not found on PATH or where installers put it ({how})")),
         }
     }
     println!("bridges");
@@ -236,6 +254,26 @@ pub fn doctor() -> anyhow::Result<()> {
     }
     println!("all good");
     Ok(())
+}
+
+/// Windows: the browsers find the manifest only through the registry.
+#[cfg(windows)]
+fn check_registry(r: &mut Report, manifest: &Path) {
+    use tabscope_shared::registry::{self, MOZILLA_HOSTS};
+    let key = format!(r"{MOZILLA_HOSTS}\{HOST_NAME}");
+    match registry::host_manifest(MOZILLA_HOSTS, HOST_NAME) {
+        Some((named, hive)) if named == manifest => {
+            r.ok(&format!(r"registry {}\{key} names it", hive.label()))
+        }
+        Some((named, hive)) => r.bad(
+            &format!(r"registry {}\{key} names {}, not this manifest", hive.label(), named.display()),
+            "run `tabscope install` (HKEY_CURRENT_USER wins over HKEY_LOCAL_MACHINE)",
+        ),
+        None => r.bad(
+            &format!(r"no registry key {key}: the browsers cannot find the manifest"),
+            "run `tabscope install`",
+        ),
+    }
 }
 
 #[cfg(unix)]

@@ -63,7 +63,7 @@ pub fn default_bridge_path() -> anyhow::Result<PathBuf> {
             path.display()
         );
     }
-    Ok(fs::canonicalize(&path).unwrap_or(path))
+    Ok(dunce::canonicalize(&path).unwrap_or(path))
 }
 
 pub fn manifest_for(bridge: &Path, extra_ids: &[String], previous: Option<&HostManifest>) -> HostManifest {
@@ -100,7 +100,7 @@ pub fn write_manifest(path: &Path, m: &HostManifest) -> anyhow::Result<()> {
 
 pub fn install(choice: BrowserChoice, extra_ids: &[String], bridge: Option<PathBuf>) -> anyhow::Result<()> {
     let bridge = match bridge {
-        Some(p) => fs::canonicalize(&p).with_context(|| format!("bridge {}", p.display()))?,
+        Some(p) => dunce::canonicalize(&p).with_context(|| format!("bridge {}", p.display()))?,
         None => default_bridge_path()?,
     };
     for id in extra_ids {
@@ -121,17 +121,13 @@ pub fn install(choice: BrowserChoice, extra_ids: &[String], bridge: Option<PathB
     Ok(())
 }
 
+/// Windows reads no folder: the user's registry key names the manifest.
 #[cfg(windows)]
 fn register_windows(path: &Path) -> anyhow::Result<()> {
-    let key = format!(r"HKCU\Software\Mozilla\NativeMessagingHosts\{HOST_NAME}");
-    let status = std::process::Command::new("reg")
-        .args(["add", &key, "/ve", "/t", "REG_SZ", "/d"])
-        .arg(path)
-        .arg("/f")
-        .status()?;
-    if !status.success() {
-        bail!("reg add {key} failed");
-    }
+    use tabscope_shared::registry;
+    registry::set_user_host(registry::MOZILLA_HOSTS, HOST_NAME, path)
+        .with_context(|| format!(r"writing HKEY_CURRENT_USER\{}\{HOST_NAME}", registry::MOZILLA_HOSTS))?;
+    println!(r"  registered: HKEY_CURRENT_USER\{}\{HOST_NAME}", registry::MOZILLA_HOSTS);
     Ok(())
 }
 
@@ -143,6 +139,18 @@ pub fn uninstall(choice: BrowserChoice) -> anyhow::Result<()> {
                 println!("{browser}: nothing at {}", path.display())
             }
             Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
+        }
+    }
+    #[cfg(windows)]
+    {
+        use tabscope_shared::registry;
+        let key = format!(r"HKEY_CURRENT_USER\{}\{HOST_NAME}", registry::MOZILLA_HOSTS);
+        if registry::remove_user_host(registry::MOZILLA_HOSTS, HOST_NAME)
+            .with_context(|| format!("removing {key}"))?
+        {
+            println!("removed {key}");
+        } else {
+            println!("nothing at {key}");
         }
     }
     Ok(())

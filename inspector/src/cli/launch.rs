@@ -204,7 +204,7 @@ pub fn prepare_profile(
         addons
             .iter()
             .map(|d| -> anyhow::Result<_> {
-                let dir = fs::canonicalize(d).with_context(|| format!("add-on folder {}", d.display()))?;
+                let dir = dunce::canonicalize(d).with_context(|| format!("add-on folder {}", d.display()))?;
                 Ok((addon_id(&dir)?, dir))
             })
             .collect::<anyhow::Result<Vec<_>>>()?,
@@ -318,15 +318,17 @@ pub fn start(args: &LaunchArgs, stop: &AtomicBool) -> anyhow::Result<Launched> {
     };
     if let Some(kind) = doctor::confinement(&binary) {
         bail!(
-            "{label} at {} is a {kind} package; its sandbox blocks native messaging, so the agent cannot reach tabscope. \
-             Install {label} from your distribution's packages or from Mozilla, and pass --binary if it is not first on PATH.",
+            "{label} at {} is a {kind} package: its sandbox neither sees a development profile made outside it nor \
+             starts native hosts itself (only through the XDG desktop portal, after asking you; `tabscope doctor` says \
+             more). For launch, install {label} from your distribution's packages or from Mozilla, and pass --binary \
+             if it is not first on PATH.",
             binary.display()
         );
     }
     let (profile, temp) = match &args.profile {
         Some(p) => {
             fs::create_dir_all(p)?;
-            (fs::canonicalize(p)?, None)
+            (dunce::canonicalize(p)?, None)
         }
         None => {
             let t = tempfile::Builder::new().prefix("tabscope-profile-").tempdir()?;
@@ -377,7 +379,7 @@ fn spawn_and_wait(
     }
     // The bridge this browser starts writes it into its discovery file: how
     // launch knows its bridge where no /proc tells the browser's profile.
-    let token = launch_token();
+    let token = tabscope_shared::token::random_hex();
     cmd.env(tabscope_shared::protocol::LAUNCH_TOKEN_ENV, &token);
     let started = Instant::now();
     let mut child = cmd.spawn().with_context(|| format!("starting {}", binary.display()))?;
@@ -422,23 +424,6 @@ fn spawn_and_wait(
         bridge.socket.display()
     );
     Ok((child, bridge))
-}
-
-/// 32 hex characters, different for every launch (not a secret: discovery
-/// files are private and checked; it only tells this launch's bridge apart).
-fn launch_token() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut out = String::new();
-    for _ in 0..2 {
-        // RandomState is seeded from the OS's randomness per process and call.
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos(),
-        );
-        h.write_u32(std::process::id());
-        out.push_str(&format!("{:016x}", h.finish()));
-    }
-    out
 }
 
 /// Closes every window through the agent, which quits the browser cleanly;
@@ -623,14 +608,6 @@ mod tests {
             prefs.find("extensions.experiments.enabled\", false").unwrap(),
         );
         assert!(ours < theirs, "the user's pref comes last and wins");
-    }
-
-    #[test]
-    fn launch_tokens_differ_and_are_what_the_bridge_accepts() {
-        let (a, b) = (launch_token(), launch_token());
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 32);
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
     }
 
     #[test]

@@ -1,0 +1,311 @@
+//! The Windows lane: the real Windows binaries, cross-built with mingw, run
+//! under Wine with Wine's own registry and named pipes. The bridge is
+//! started as Firefox starts it (frames on stdin); `tabscope.exe` finds it
+//! by its discovery file, talks to it over a named pipe both sides check,
+//! and writes, reads back and removes the registry key Windows browsers use.
+//!
+//! Needs `wine` and `x86_64-w64-mingw32-gcc` (Debian: wine,
+//! gcc-mingw-w64-x86-64) and the `x86_64-pc-windows-gnu` Rust target; under
+//! `CI=true` a missing one fails the test. Not proven here: a real Windows
+//! (its ACL enforcement between two users, its console and paths).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tabscope_shared::codec::{FrameReader, FrameWriter};
+use tabscope_tests::{fixtures, require_program, wait_for, workspace_root};
+
+const TARGET: &str = "x86_64-pc-windows-gnu";
+
+/// A throwaway Wine prefix with the Windows binaries; `wineserver -k` and
+/// the prefix's removal when dropped, so no Wine process outlives the test.
+struct Wine {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+}
+
+impl Wine {
+    fn start() -> Option<Wine> {
+        require_program(&["wine"], "apt-get install wine")?;
+        let gcc = require_program(&["x86_64-w64-mingw32-gcc"], "apt-get install gcc-mingw-w64-x86-64")?;
+        let root = workspace_root();
+        let target_dir = root.join("target/cross");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let built = Command::new(cargo)
+            .args([
+                "build",
+                "--quiet",
+                "--target",
+                TARGET,
+                "-p",
+                "tabscope-bridge",
+                "-p",
+                "tabscope",
+                "--bins",
+            ])
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .current_dir(&root)
+            .status()
+            .expect("running cargo build");
+        assert!(built.success(), "cross-building for Windows failed (rustup target add {TARGET})");
+        let dir = tempfile::Builder::new().prefix("tabscope-wine-").tempdir().expect("temp dir");
+        let wine = Wine { dir, bin: target_dir.join(TARGET).join("debug") };
+        // A persistent wineserver, then the prefix and its services, none
+        // holding our pipes: what Wine starts on first use inherits the
+        // stdio of whichever command came first, and `output()` would then
+        // wait for ever for the end of a pipe a Wine service keeps open.
+        std::fs::create_dir_all(wine.prefix()).expect("the prefix folder");
+        let quiet = |mut c: Command| c.stdout(Stdio::null()).stderr(Stdio::null()).status().expect("wine");
+        assert!(
+            quiet({
+                let mut c = wine.command("wineserver");
+                c.arg("-p");
+                c
+            })
+            .success()
+        );
+        let booted = quiet({
+            let mut c = wine.command("wineboot");
+            c.arg("-i");
+            c
+        });
+        assert!(booted.success(), "wineboot failed");
+        // Debian's Wine 8 lacks ProcessPrng, which every Rust .exe imports;
+        // a stand-in built from tests/fixtures/wine goes into this prefix only.
+        let dll = wine.prefix().join("drive_c/windows/system32/bcryptprimitives.dll");
+        let cc = Command::new(gcc)
+            .arg("-shared")
+            .arg("-o")
+            .arg(&dll)
+            .arg(root.join("tests/fixtures/wine/bcryptprimitives.c"))
+            .args(["-ladvapi32", "-Wl,--kill-at"])
+            .output()
+            .expect("mingw gcc");
+        assert!(cc.status.success(), "building the stand-in DLL: {}", String::from_utf8_lossy(&cc.stderr));
+        Some(wine)
+    }
+
+    fn prefix(&self) -> PathBuf {
+        self.dir.path().join("prefix")
+    }
+
+    /// A Wine program (`wine`, `wineboot`, `wineserver`) in this prefix,
+    /// with none of the Linux side's tabscope settings.
+    fn command(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.env("WINEPREFIX", self.prefix())
+            .env("WINEDEBUG", "-all")
+            .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
+            .env_remove("TABSCOPE_RUNTIME_DIR")
+            .env_remove("TABSCOPE_LOG_DIR")
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("DISPLAY")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn exe(&self, name: &str) -> Command {
+        let mut c = self.command("wine");
+        c.arg(self.bin.join(format!("{name}.exe")));
+        c
+    }
+
+    fn tabscope(&self, args: &[&str]) -> Output {
+        self.exe("tabscope").args(args).output().expect("wine tabscope.exe")
+    }
+
+    /// The Windows user's local data folder, seen from Linux.
+    fn local_app_data(&self) -> PathBuf {
+        let users = self.prefix().join("drive_c/users");
+        let user = std::fs::read_dir(&users)
+            .expect("the prefix has users")
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.join("AppData/Local").is_dir())
+            .expect("a user with AppData");
+        user.join("AppData/Local")
+    }
+}
+
+impl Drop for Wine {
+    fn drop(&mut self) {
+        let _ = self.command("wineserver").arg("-k").status();
+        let _ = self.command("wineserver").arg("-w").status();
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// The bridge under Wine with the browser's end of its stdio.
+struct WinBridge {
+    child: Child,
+    to_bridge: Option<FrameWriter<std::process::ChildStdin>>,
+    from_bridge: crossbeam_channel::Receiver<Value>,
+}
+
+impl WinBridge {
+    fn start(wine: &Wine) -> Self {
+        let mut child = wine
+            .exe("tabscope-bridge")
+            .args([r"C:\fake\tabscope_bridge.json", "tabscope-agent@tabscope.dev"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("wine tabscope-bridge.exe");
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, from_bridge) = crossbeam_channel::unbounded();
+        std::thread::spawn(move || {
+            let mut r = FrameReader::new(std::io::BufReader::new(stdout));
+            while let Ok(Some(v)) = r.read_message::<Value>() {
+                if tx.send(v).is_err() {
+                    return;
+                }
+            }
+        });
+        let to_bridge = Some(FrameWriter::new(child.stdin.take().expect("piped")));
+        WinBridge { child, to_bridge, from_bridge }
+    }
+
+    fn send(&mut self, msg: &Value) {
+        self.to_bridge.as_mut().expect("open").write_message(msg).expect("write to the bridge");
+    }
+}
+
+impl Drop for WinBridge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn discovery_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_bridge_serves_the_cli_over_a_checked_named_pipe() {
+    let Some(wine) = Wine::start() else { return };
+    let mut bridge = WinBridge::start(&wine);
+    bridge.send(&fixtures::hello());
+    bridge.send(&fixtures::snapshot());
+
+    let listed = wait_for(Duration::from_secs(60), || {
+        let out = wine.tabscope(&["list"]);
+        let t = text(&out);
+        (out.status.success() && t.contains("Thunderbird 153.7.0")).then_some(t)
+    })
+    .expect("tabscope.exe list shows the bridge");
+    assert!(listed.contains("tabscope-agent@tabscope.dev"), "{listed}");
+
+    // The discovery file is in the user's local data folder and names an
+    // unguessable pipe: `\\.\pipe\tabscope-<pid>-<32 hex>`.
+    let run = wine.local_app_data().join("tabscope/tabscope/data/run");
+    let files = discovery_files(&run);
+    assert_eq!(files.len(), 1, "one discovery file in {}", run.display());
+    let disc: Value = serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
+    let pid = disc["pid"].as_u64().expect("pid");
+    let socket = disc["socket"].as_str().expect("socket").to_owned();
+    let nonce =
+        socket.strip_prefix(&format!(r"\\.\pipe\tabscope-{pid}-")).unwrap_or_else(|| panic!("{socket}"));
+    assert!(nonce.len() == 32 && nonce.bytes().all(|b| b.is_ascii_hexdigit()), "{socket}");
+
+    // Over the pipe: the model, then a command answered by the "browser".
+    let snapshot = wine.tabscope(&["snapshot"]);
+    assert!(snapshot.status.success(), "{}", text(&snapshot));
+    let model: Value = serde_json::from_slice(&snapshot.stdout).expect("snapshot is JSON");
+    assert!(model["snapshot"].to_string().contains(r#""mailTab":true"#), "{model}");
+
+    let call = wine
+        .exe("tabscope")
+        .args(["call", "tabs.get", r#"{"tabId":1}"#])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wine tabscope.exe call");
+    let command = wait_for(Duration::from_secs(60), || {
+        bridge.from_bridge.recv_timeout(Duration::from_millis(200)).ok().filter(|m| m["type"] == "command")
+    })
+    .expect("the command reached the browser's side");
+    assert_eq!(command["method"], "tabs.get");
+    bridge.send(&json!({"type":"reply","id":command["id"],"result":fixtures::mail_tab()}));
+    let out = call.wait_with_output().expect("call");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"mailTab\": true"), "{}", text(&out));
+
+    // A discovery file naming a pipe of another form is not followed (a
+    // copy of the real one, under another live pid: the bridge's own pid
+    // is the only one we know lives, so the copy replaces it).
+    let mut planted = disc.clone();
+    planted["socket"] = json!(r"\\.\pipe\someone-elses");
+    std::fs::write(&files[0], serde_json::to_vec(&planted).unwrap()).unwrap();
+    let refused = wine.tabscope(&["snapshot"]);
+    assert!(!refused.status.success(), "a planted pipe name was followed: {}", text(&refused));
+    std::fs::write(&files[0], serde_json::to_vec(&disc).unwrap()).unwrap();
+
+    // A bridge killed without cleaning up: the next listing sees its
+    // process is gone (pid_alive, not always-true any more) and removes it.
+    let _ = bridge.child.kill();
+    let _ = bridge.child.wait();
+    let gone = wait_for(Duration::from_secs(30), || {
+        let out = wine.tabscope(&["list"]);
+        (!text(&out).contains("Thunderbird 153.7.0")).then_some(())
+    });
+    assert!(gone.is_some(), "a dead bridge is still listed");
+    assert!(discovery_files(&run).is_empty(), "the dead bridge's discovery file was removed");
+}
+
+#[test]
+fn install_doctor_and_uninstall_round_trip_the_registry_key() {
+    let Some(wine) = Wine::start() else { return };
+    let key = r"HKCU\Software\Mozilla\NativeMessagingHosts\tabscope_bridge";
+    let query = || wine.command("wine").args(["reg", "query", key, "/ve"]).output().expect("wine reg");
+
+    let out = wine.tabscope(&["install"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let installed = text(&out);
+    assert!(installed.contains("registered: HKEY_CURRENT_USER"), "{installed}");
+
+    // What Firefox reads: the key's default value names the manifest, which
+    // names the bridge next to tabscope.exe.
+    let q = query();
+    assert!(q.status.success(), "reg query: {}", text(&q));
+    let value = text(&q);
+    let manifest_win = value
+        .lines()
+        .find_map(|l| l.split("REG_SZ").nth(1))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|| panic!("no REG_SZ default value: {value}"));
+    assert!(manifest_win.ends_with(r"tabscope\tabscope_bridge.json"), "{manifest_win}");
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(wine.local_app_data().join("tabscope/tabscope_bridge.json")).expect("the manifest"),
+    )
+    .unwrap();
+    let bridge = manifest["path"].as_str().unwrap();
+    assert!(bridge.ends_with(r"\tabscope-bridge.exe"), "{bridge}");
+    assert!(!bridge.starts_with(r"\\?\"), "browsers do not take verbatim paths: {bridge}");
+
+    let doctor = text(&wine.tabscope(&["doctor"]));
+    assert!(
+        doctor.contains(
+            r"registry HKEY_CURRENT_USER\Software\Mozilla\NativeMessagingHosts\tabscope_bridge names it"
+        ),
+        "{doctor}"
+    );
+    assert!(doctor.contains("bridge runs: tabscope-bridge"), "{doctor}");
+
+    let out = wine.tabscope(&["uninstall"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains(r"removed HKEY_CURRENT_USER"), "{}", text(&out));
+    assert!(!query().status.success(), "the key is gone");
+    let doctor = text(&wine.tabscope(&["doctor"]));
+    assert!(doctor.contains("no manifest at"), "{doctor}");
+}
