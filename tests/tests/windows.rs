@@ -54,8 +54,9 @@ impl Wine {
         let wine = Wine { dir, bin: target_dir.join(TARGET).join("debug") };
         // A persistent wineserver, then the prefix and its services, none
         // holding our pipes: what Wine starts on first use inherits the
-        // stdio of whichever command came first, and `output()` would then
-        // wait for ever for the end of a pipe a Wine service keeps open.
+        // stdio of whichever command came first. (Output is still read
+        // from files, not pipes: Wine starts its desktop process lazily,
+        // from any command, and that one would hold a pipe open for ever.)
         std::fs::create_dir_all(wine.prefix()).expect("the prefix folder");
         let quiet = |mut c: Command| c.stdout(Stdio::null()).stderr(Stdio::null()).status().expect("wine");
         assert!(
@@ -113,7 +114,15 @@ impl Wine {
     }
 
     fn tabscope(&self, args: &[&str]) -> Output {
-        self.exe("tabscope").args(args).output().expect("wine tabscope.exe")
+        let mut c = self.exe("tabscope");
+        c.args(args);
+        Captured::spawn(c).finish()
+    }
+
+    fn reg_query(&self, key: &str) -> Output {
+        let mut c = self.command("wine");
+        c.args(["reg", "query", key, "/ve"]);
+        Captured::spawn(c).finish()
     }
 
     /// The Windows user's local data folder, seen from Linux.
@@ -136,6 +145,56 @@ impl Drop for Wine {
     }
 }
 
+/// `tabscope.exe call METHOD PARAMS`, answered by the browser's side of `bridge`.
+fn call_answered(wine: &Wine, bridge: &mut WinBridge, method: &str, params: &str, result: Value) -> Output {
+    let mut call = wine.exe("tabscope");
+    call.args(["call", method, params]);
+    let call = Captured::spawn(call);
+    let command = wait_for(Duration::from_secs(60), || {
+        bridge.from_bridge.recv_timeout(Duration::from_millis(200)).ok().filter(|m| m["type"] == "command")
+    })
+    .expect("the command reached the browser's side");
+    assert_eq!(command["method"], method);
+    bridge.send(&json!({"type":"reply","id":command["id"],"result":result}));
+    call.finish()
+}
+
+/// A Wine command whose output goes to files: the command's end is its
+/// process's exit, whoever else holds its output open.
+struct Captured {
+    child: Child,
+    out: std::fs::File,
+    err: std::fs::File,
+}
+
+impl Captured {
+    fn spawn(mut c: Command) -> Self {
+        let (out, err) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
+        let child = c
+            .stdout(out.try_clone().unwrap())
+            .stderr(err.try_clone().unwrap())
+            .spawn()
+            .expect("spawning a Wine command");
+        Captured { child, out, err }
+    }
+
+    fn finish(mut self) -> Output {
+        use std::io::{Read, Seek};
+        let status =
+            tabscope_tests::wait_child(&mut self.child, Duration::from_secs(120)).unwrap_or_else(|| {
+                let _ = self.child.kill();
+                panic!("a Wine command did not finish in 120 s")
+            });
+        let read = |f: &mut std::fs::File| {
+            let mut v = Vec::new();
+            f.rewind().unwrap();
+            f.read_to_end(&mut v).unwrap();
+            v
+        };
+        Output { status, stdout: read(&mut self.out), stderr: read(&mut self.err) }
+    }
+}
+
 fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
@@ -149,14 +208,19 @@ struct WinBridge {
 
 impl WinBridge {
     fn start(wine: &Wine) -> Self {
-        let mut child = wine
-            .exe("tabscope-bridge")
-            .args([r"C:\fake\tabscope_bridge.json", "tabscope-agent@tabscope.dev"])
+        let mut bridge = wine.exe("tabscope-bridge");
+        bridge.args([r"C:\fake\tabscope_bridge.json", "tabscope-agent@tabscope.dev"]);
+        Self::start_with(bridge)
+    }
+
+    /// `host` started as the browser starts a host: frames on its stdio.
+    fn start_with(mut host: Command) -> Self {
+        let mut child = host
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("wine tabscope-bridge.exe");
+            .expect("wine: the host");
         let stdout = child.stdout.take().expect("piped");
         let (tx, from_bridge) = crossbeam_channel::unbounded();
         std::thread::spawn(move || {
@@ -224,20 +288,7 @@ fn the_bridge_serves_the_cli_over_a_checked_named_pipe() {
     let model: Value = serde_json::from_slice(&snapshot.stdout).expect("snapshot is JSON");
     assert!(model["snapshot"].to_string().contains(r#""mailTab":true"#), "{model}");
 
-    let call = wine
-        .exe("tabscope")
-        .args(["call", "tabs.get", r#"{"tabId":1}"#])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("wine tabscope.exe call");
-    let command = wait_for(Duration::from_secs(60), || {
-        bridge.from_bridge.recv_timeout(Duration::from_millis(200)).ok().filter(|m| m["type"] == "command")
-    })
-    .expect("the command reached the browser's side");
-    assert_eq!(command["method"], "tabs.get");
-    bridge.send(&json!({"type":"reply","id":command["id"],"result":fixtures::mail_tab()}));
-    let out = call.wait_with_output().expect("call");
+    let out = call_answered(&wine, &mut bridge, "tabs.get", r#"{"tabId":1}"#, fixtures::mail_tab());
     assert!(out.status.success(), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"mailTab\": true"), "{}", text(&out));
 
@@ -267,7 +318,7 @@ fn the_bridge_serves_the_cli_over_a_checked_named_pipe() {
 fn install_doctor_and_uninstall_round_trip_the_registry_key() {
     let Some(wine) = Wine::start() else { return };
     let key = r"HKCU\Software\Mozilla\NativeMessagingHosts\tabscope_bridge";
-    let query = || wine.command("wine").args(["reg", "query", key, "/ve"]).output().expect("wine reg");
+    let query = || wine.reg_query(key);
 
     let out = wine.tabscope(&["install"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -308,4 +359,90 @@ fn install_doctor_and_uninstall_round_trip_the_registry_key() {
     assert!(!query().status.success(), "the key is gone");
     let doctor = text(&wine.tabscope(&["doctor"]));
     assert!(doctor.contains("no manifest at"), "{doctor}");
+}
+
+#[test]
+fn tap_follows_the_registry_records_a_host_run_through_cmd_and_untap_restores_the_key() {
+    let Some(wine) = Wine::start() else { return };
+    let key = r"HKCU\Software\Mozilla\NativeMessagingHosts\tabscope_bridge";
+    let named = || {
+        text(&wine.reg_query(key)).lines().find_map(|l| l.split("REG_SZ").nth(1)).map(|v| v.trim().to_owned())
+    };
+    assert!(wine.tabscope(&["install"]).status.success());
+    let installed = named().expect("install registered the host");
+
+    // Listed from the registry, then tapped: the user's key now names a
+    // tapped copy, the manifest install wrote is left as it was.
+    let listing = text(&wine.tabscope(&["tap"]));
+    assert!(listing.contains("tabscope_bridge") && listing.contains("firefox,thunderbird"), "{listing}");
+    let manifest_file = wine.local_app_data().join("tabscope/tabscope_bridge.json");
+    let before = std::fs::read(&manifest_file).unwrap();
+    let out = wine.tabscope(&["tap", "tabscope_bridge"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let copy = named().expect("the key is still there");
+    assert!(copy.ends_with(r"taps\tabscope_bridge.firefox.tapped.json"), "{copy}");
+    assert_eq!(std::fs::read(&manifest_file).unwrap(), before, "the installed manifest is untouched");
+    assert!(text(&wine.tabscope(&["tap"])).contains("TAPPED"));
+
+    // Started as Firefox starts a batch-file host: through cmd.exe, with
+    // the manifest's path and the add-on id.
+    let copy_json: Value = {
+        let linux = wine.prefix().join("drive_c").join(copy.trim_start_matches(r"C:\").replace('\\', "/"));
+        serde_json::from_slice(&std::fs::read(linux).expect("the tapped copy")).unwrap()
+    };
+    let wrapper = copy_json["path"].as_str().expect("path").to_owned();
+    assert!(wrapper.ends_with(".cmd"), "{wrapper}");
+    let mut host = wine.command("wine");
+    host.args(["cmd", "/c", &wrapper, &copy, "tabscope-agent@tabscope.dev"]);
+    let mut bridge = WinBridge::start_with(host);
+    bridge.send(&fixtures::hello());
+    bridge.send(&fixtures::snapshot());
+    let listed = wait_for(Duration::from_secs(60), || {
+        let t = text(&wine.tabscope(&["list"]));
+        (t.contains("Thunderbird 153.7.0") && t.contains("tapped host tabscope_bridge running")).then_some(t)
+    });
+    assert!(listed.is_some(), "the tapped bridge and its tap are listed");
+    let out = call_answered(&wine, &mut bridge, "tabs.get", r#"{"tabId":1}"#, fixtures::mail_tab());
+    assert!(out.status.success(), "{}", text(&out));
+    bridge.to_bridge = None;
+    assert!(
+        tabscope_tests::wait_child(&mut bridge.child, Duration::from_secs(30)).is_some(),
+        "EOF ends tap and host"
+    );
+
+    // The trace: both directions, the host's stderr, its exit.
+    let traces = wine.prefix().join("drive_c/users");
+    let trace = walk(&traces)
+        .into_iter()
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("tap-tabscope_bridge-")))
+        .expect("a tap trace");
+    let records: Vec<Value> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let frames =
+        |dir: &str| records.iter().filter(|r| r["kind"] == "frame" && r["frame"]["dir"] == dir).count();
+    assert!(frames("toHost") >= 3, "hello, snapshot, reply: {records:?}");
+    assert!(frames("toBrowser") >= 1, "the command: {records:?}");
+    let all = serde_json::to_string(&records).unwrap();
+    assert!(all.contains("host stderr") && all.contains("exit"), "{all}");
+
+    let out = wine.tabscope(&["untap", "tabscope_bridge"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(named().as_deref(), Some(installed.as_str()), "the key names the installed manifest again");
+    assert!(!text(&wine.tabscope(&["tap"])).contains("TAPPED"));
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() && !p.is_symlink() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

@@ -4,9 +4,9 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::ValueEnum;
-use tabscope_shared::tap::manifests::{Browser, Taps, sh_quote};
+use tabscope_shared::tap::manifests::{Browser, TapRun, Taps};
 use tabscope_shared::tap::relay;
 use tabscope_shared::terminal::escape;
 
@@ -44,11 +44,6 @@ pub fn taps() -> anyhow::Result<Taps> {
 }
 
 pub fn tap(name: Option<&str>, browser: TapBrowser, json: bool) -> anyhow::Result<()> {
-    if cfg!(windows) {
-        bail!(
-            "tap reads host manifests from files; on Windows the registry names them, which tap does not yet follow"
-        );
-    }
     let taps = taps()?;
     let Some(name) = name else {
         let hosts = taps.hosts(&browser.browsers());
@@ -73,16 +68,8 @@ pub fn tap(name: Option<&str>, browser: TapBrowser, json: bool) -> anyhow::Resul
     };
     let exe = std::env::current_exe().context("cannot find this program's path")?;
     let traces = crate::gui::app::default_traces_dir();
-    let command = |program: &Path| {
-        format!(
-            "{} tap-run --name {} --host {} --traces {} -- \"$@\"",
-            sh_quote(&exe.to_string_lossy()),
-            sh_quote(name),
-            sh_quote(&program.to_string_lossy()),
-            sh_quote(&traces.to_string_lossy())
-        )
-    };
-    let changed = taps.tap(name, &browser.browsers(), &command).map_err(anyhow::Error::msg)?;
+    let run = TapRun { exe: dunce::canonicalize(&exe).unwrap_or(exe), traces: traces.clone() };
+    let changed = taps.tap(name, &browser.browsers(), &run).map_err(anyhow::Error::msg)?;
     for m in changed {
         println!(
             "tapped {} (the original is kept; `tabscope untap {name}` restores it)",
