@@ -8,9 +8,13 @@ use tabscope::{cli, gui};
 fn main() -> ExitCode {
     let mut cli = cli::Cli::parse();
     let result = match cli.command.take() {
-        None => gui::run(gui::Options { bridge: cli.bridge.clone(), open: cli.open.clone() }),
+        None => gui::run(gui::Options {
+            bridge: cli.bridge.clone(),
+            open: cli.open.clone(),
+            ..Default::default()
+        }),
         Some(cli::Cmd::Open { file }) => {
-            gui::run(gui::Options { bridge: cli.bridge.clone(), open: Some(file) })
+            gui::run(gui::Options { bridge: cli.bridge.clone(), open: Some(file), ..Default::default() })
         }
         Some(cmd) => cli::run(cli, cmd),
     };

@@ -667,7 +667,7 @@ fn a_profile_on_disk_shows_every_add_ons_values_and_takes_an_edit() {
     let (ok, said) = launched.quit();
     assert!(ok, "{said}");
 
-    let opts = Options { bridge: None, open: Some(dir.clone()) };
+    let opts = Options { open: Some(dir.clone()), ..Default::default() };
     let app = App::new(opts, None, env.runtime(), std::sync::Arc::new(|| {}));
     let mut h = Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))
@@ -742,8 +742,12 @@ fn a_tap_trace_shows_its_frames_with_answers_matched_to_requests() {
     }
     w.flush().unwrap();
     drop(w);
-    let app =
-        App::new(Options { bridge: None, open: Some(path) }, None, env.runtime(), std::sync::Arc::new(|| {}));
+    let app = App::new(
+        Options { open: Some(path), ..Default::default() },
+        None,
+        env.runtime(),
+        std::sync::Arc::new(|| {}),
+    );
     let mut h = Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))
         .build_ui_state(|ui, app: &mut App| app.show(ui), app);
@@ -760,4 +764,61 @@ fn a_tap_trace_shows_its_frames_with_answers_matched_to_requests() {
     assert!(has_label(&h, "word: \"grüße\""), "the message as a tree");
     type_into(&mut h, "Filter", "progress");
     assert!(h.query_by_label_contains(r#""cmd":"lookup""#).is_none(), "filtered out");
+}
+
+/// A tap running now is followed live, as a bridge is: it appears by
+/// itself, each frame shows as it passes, and when the host's run ends the
+/// view stays with its frames.
+#[test]
+fn a_running_tap_is_followed_live() {
+    use std::io::Write;
+    let Some(_python) = require_program(&["python3"], "apt-get install python3") else { return };
+    let env = TestEnv::new();
+    let traces = env.dir.path().join("traces");
+    let host = tabscope_tests::workspace_root().join("tests/fixtures/echo-host/echo_host.py");
+    let mut run = tabscope_tests::Reaped::spawn(
+        env.command(tabscope_tests::tabscope_bin())
+            .args(["tap-run", "--name", "echo_host", "--host", host.to_str().unwrap(), "--traces"])
+            .arg(&traces)
+            .args(["--", "/m/echo_host.json", "echo@tabscope.test"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null()),
+    );
+    let mut to_host = run.stdin.take().unwrap();
+    let send = |to_host: &mut std::process::ChildStdin, v: serde_json::Value| {
+        to_host.write_all(&tabscope_tests::fixtures::frame(v.to_string().as_bytes())).unwrap();
+        to_host.flush().unwrap();
+    };
+    send(&mut to_host, json!({"text": "first"}));
+
+    let opts = Options { traces: Some(traces.clone()), ..Default::default() };
+    let app = App::new(opts, None, env.runtime(), std::sync::Arc::new(|| {}));
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_ui_state(|ui, app: &mut App| app.show(ui), app);
+    h.state_mut().prefs.show_log = false;
+    pump(&mut h, "the running tap, found by itself", |h| has_label(h, "tap echo_host"));
+    pump(&mut h, "its first exchange", |h| {
+        h.query_by_label_contains("1 to the host, 1 to the browser").is_some()
+    });
+    assert!(
+        h.query_by_label_contains("Live: frames of a tapped native-messaging host").is_some(),
+        "whose, and live"
+    );
+
+    send(&mut to_host, json!({"text": "second"}));
+    pump(&mut h, "the next exchange, as it passes", |h| {
+        h.query_by_label_contains("2 to the host, 2 to the browser").is_some()
+    });
+    assert!(
+        has_label(&h, r#"{"echo":{"text":"second"},"n":2}"#) || h.query_by_label_contains("second").is_some()
+    );
+
+    drop(to_host);
+    assert!(tabscope_tests::wait_child(&mut run, Duration::from_secs(20)).is_some(), "the tap ends at EOF");
+    pump(&mut h, "the ended run, kept with its frames", |h| {
+        h.query_by_label_contains("Frames of a tapped native-messaging host").is_some()
+            && h.query_by_label_contains("2 to the host, 2 to the browser").is_some()
+    });
 }

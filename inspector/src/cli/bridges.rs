@@ -45,7 +45,7 @@ pub fn list(json: bool) -> anyhow::Result<()> {
     if json {
         return print_json(&all, true);
     }
-    let taps = tabscope_shared::tap::live::running(&crate::gui::app::default_traces_dir());
+    let taps = tabscope_shared::tap::live::running(&tabscope_shared::trace::default_dir());
     for t in &taps {
         println!(
             "tapped host {} running (tap pid {}): `tabscope watch --tap {}`",

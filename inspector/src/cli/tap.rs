@@ -67,7 +67,7 @@ pub fn tap(name: Option<&str>, browser: TapBrowser, json: bool) -> anyhow::Resul
         return Ok(());
     };
     let exe = std::env::current_exe().context("cannot find this program's path")?;
-    let traces = crate::gui::app::default_traces_dir();
+    let traces = tabscope_shared::trace::default_dir();
     let run = TapRun { exe: dunce::canonicalize(&exe).unwrap_or(exe), traces: traces.clone() };
     let changed = taps.tap(name, &browser.browsers(), &run).map_err(anyhow::Error::msg)?;
     for m in changed {
@@ -107,7 +107,7 @@ pub fn watch(name: &str, json: bool) -> anyhow::Result<()> {
     use tabscope_shared::tap::live;
     use tabscope_shared::trace::{Direction, Record};
     tabscope_shared::tap::manifests::check_name(name).map_err(anyhow::Error::msg)?;
-    let traces = crate::gui::app::default_traces_dir();
+    let traces = tabscope_shared::trace::default_dir();
     let mut seen: Vec<std::path::PathBuf> = Vec::new();
     let mut said_waiting = false;
     loop {

@@ -98,16 +98,6 @@ pub struct App {
     show_help: bool,
 }
 
-/// `TABSCOPE_TRACE_DIR`, else `traces` in the user's data folder.
-pub fn default_traces_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("TABSCOPE_TRACE_DIR").filter(|d| !d.is_empty()) {
-        return d.into();
-    }
-    directories::ProjectDirs::from("dev", "tabscope", "tabscope")
-        .map(|d| d.data_dir().join("traces"))
-        .unwrap_or_else(|| std::env::temp_dir().join("tabscope-traces"))
-}
-
 /// `20261121T143005Z` (UTC): file names that sort by when, valid everywhere.
 fn stamp() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace(['-', ':'], "")
@@ -115,7 +105,8 @@ fn stamp() -> String {
 
 impl App {
     pub fn new(opts: Options, prefs: Option<Prefs>, runtime_dir: PathBuf, wake: Wake) -> Self {
-        let mut conns = Connections::new(runtime_dir, opts.bridge.clone(), wake);
+        let traces_dir = opts.traces.clone().unwrap_or_else(tabscope_shared::trace::default_dir);
+        let mut conns = Connections::new(runtime_dir, traces_dir.clone(), opts.bridge.clone(), wake);
         let mut note = None;
         if let Some(p) = &opts.open {
             // A folder is a browser profile: its session values.
@@ -141,7 +132,7 @@ impl App {
             focus_log_filter: false,
             log_rows_seen: 0,
             log_jump: false,
-            traces_dir: default_traces_dir(),
+            traces_dir,
             launched: Vec::new(),
             file_pick: None,
             show_help: false,
@@ -326,7 +317,9 @@ impl App {
                 if r.clicked() {
                     switch = Some(i);
                 }
+                let following = matches!(link.status, Status::Tapping { .. });
                 if !link.is_live()
+                    && !following
                     && selected
                     && ui.small_button("close").on_hover_text("close this view").clicked()
                 {
@@ -618,6 +611,14 @@ impl App {
                 });
                 return;
             }
+            Status::Tapping { path, pid } => (
+                format!(
+                    "Live: frames of a tapped native-messaging host as they pass (tap pid {pid}, recorded in {}). \
+                     Its stderr and what looked wrong are in the log below.",
+                    path.display()
+                ),
+                Color32::from_rgb(60, 180, 90),
+            ),
             Status::Offline { path, warning } if link.tap_trace().is_some() => (
                 format!(
                     "Frames of a tapped native-messaging host, {} (tabscope tap){}. Its stderr, exit and what \
@@ -773,6 +774,9 @@ fn status_dot(s: &Status) -> (Color32, String) {
         Status::Connecting => (Color32::from_rgb(230, 180, 40), "connecting".into()),
         Status::Disconnected(why) => (Color32::from_rgb(200, 70, 70), format!("disconnected: {why}")),
         Status::Loading { .. } => (Color32::from_rgb(120, 120, 220), "reading a trace".into()),
+        Status::Tapping { pid, .. } => {
+            (Color32::from_rgb(60, 180, 90), format!("tapped host running (tap pid {pid})"))
+        }
         Status::Offline { path, .. } => (Color32::GRAY, format!("trace {}", path.display())),
         Status::Profile { file } => {
             (Color32::from_rgb(160, 120, 200), format!("profile file {}", file.display()))

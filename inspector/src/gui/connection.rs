@@ -12,6 +12,7 @@ use crossbeam_channel::{Receiver, TryRecvError};
 use tabscope_shared::client::{Session, SessionEvent};
 use tabscope_shared::discovery::{self, Discovery};
 use tabscope_shared::protocol::ClientMsg;
+use tabscope_shared::tap::live::RunningTap;
 use tabscope_shared::trace::TraceIndex;
 
 use super::live::Live;
@@ -35,6 +36,11 @@ pub enum Status {
         path: PathBuf,
         warning: Option<String>,
     },
+    /// A tapped host running now: its trace, followed as it is written.
+    Tapping {
+        path: PathBuf,
+        pid: u32,
+    },
     /// A profile's session file, editable while no browser has it open.
     Profile {
         file: PathBuf,
@@ -53,6 +59,8 @@ pub struct Link {
     pub trace: Option<TraceView>,
     /// An opened profile: its values, edited offline.
     pub profile: Option<tabscope_shared::profile::view::ProfileView>,
+    /// A running tap whose trace this link follows.
+    pub tap: Option<RunningTap>,
 }
 
 /// The connection bar's labels: the browser, and the agent's extension id
@@ -186,7 +194,15 @@ impl Link {
                         }
                     }
                     Ok(LoadMsg::Part(index, rows, share)) => {
-                        if let Status::Loading { progress, .. } = &mut self.status {
+                        let tapping = match (&self.status, &self.tap) {
+                            (Status::Loading { path, .. }, Some(tap)) => {
+                                Some(Status::Tapping { path: path.clone(), pid: tap.pid })
+                            }
+                            _ => None,
+                        };
+                        if let Some(st) = tapping {
+                            self.status = st;
+                        } else if let Status::Loading { progress, .. } = &mut self.status {
                             *progress = share;
                         }
                         latest = Some(index);
@@ -265,27 +281,30 @@ const PART_EVERY: Duration = Duration::from_millis(300);
 /// Indexes a trace on a thread, building its log in the same pass; the trace
 /// read so far is handed over every [`PART_EVERY`], so a big trace can be
 /// looked at while it is read. The records stay in the file.
-fn spawn_loader(path: &Path, wake: Wake) -> Receiver<LoadMsg> {
+/// With `tap`, the trace of a running tap: followed as it is written,
+/// every frame shown as it arrives, until the tap ends.
+fn spawn_loader(path: &Path, tap: Option<u32>, wake: Wake) -> Receiver<LoadMsg> {
     let (tx, rx) = crossbeam_channel::unbounded();
     let path = path.to_path_buf();
     thread::spawn(move || {
         let log = RefCell::new(EventLog::default());
         let mut last_part: Option<Instant> = None;
-        let built = TraceIndex::build(
-            &path,
-            |header, k, r| log_record(&mut log.borrow_mut(), header, k, r),
-            |p| {
-                let due = last_part.is_none_or(|t| t.elapsed() >= PART_EVERY);
-                let msg = if due && p.share < 1.0 {
-                    last_part = Some(Instant::now());
-                    LoadMsg::Part(Box::new(p.index()), log.borrow_mut().take_entries(), p.share)
-                } else {
-                    LoadMsg::Progress(p.share)
-                };
-                let _ = tx.send(msg);
-                wake();
-            },
-        );
+        let each = |header: &_, k, r: &_| log_record(&mut log.borrow_mut(), header, k, r);
+        let progress = |p: &tabscope_shared::trace::Partial<'_>| {
+            let due = last_part.is_none_or(|t| t.elapsed() >= PART_EVERY);
+            let msg = if (due && p.share < 1.0) || p.waiting {
+                last_part = Some(Instant::now());
+                LoadMsg::Part(Box::new(p.index()), log.borrow_mut().take_entries(), p.share)
+            } else {
+                LoadMsg::Progress(p.share)
+            };
+            let _ = tx.send(msg);
+            wake();
+        };
+        let built = match tap {
+            Some(pid) => TraceIndex::build_following(&path, &|| discovery::pid_alive(pid), each, progress),
+            None => TraceIndex::build(&path, each, progress),
+        };
         let msg = match built {
             Ok(index) => LoadMsg::Done(Box::new(index), log.borrow_mut().take_entries()),
             Err(e) => LoadMsg::Failed(format!("{}: {e}", path.display())),
@@ -301,30 +320,36 @@ pub struct Connections {
     pub current: Option<usize>,
     /// The bridges last found, for the empty state and the bar.
     pub found: Vec<Discovery>,
-    discovered: Receiver<Vec<Discovery>>,
+    /// Taps running now (`tabscope tap`): each is followed live, as a bridge is.
+    pub taps: Vec<RunningTap>,
+    discovered: Receiver<(Vec<Discovery>, Vec<RunningTap>)>,
     wake: Wake,
     preferred: Option<String>,
     pub runtime_dir: PathBuf,
 }
 
 impl Connections {
-    pub fn new(runtime_dir: PathBuf, preferred: Option<String>, wake: Wake) -> Self {
+    pub fn new(runtime_dir: PathBuf, traces: PathBuf, preferred: Option<String>, wake: Wake) -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
         let dir = runtime_dir.clone();
         let w = wake.clone();
         thread::Builder::new()
             .name("discovery".into())
             .spawn(move || {
-                let mut last: Option<Vec<(u32, Option<String>)>> = None;
+                type Key = (Vec<(u32, Option<String>)>, Vec<RunningTap>);
+                let mut last: Option<Key> = None;
                 loop {
                     let list = discovery::list_bridges(&dir).unwrap_or_default();
-                    let key: Vec<_> = list
-                        .iter()
-                        .map(|d| (d.bridge.pid, d.browser.as_ref().map(|b| b.version.clone())))
-                        .collect();
+                    let taps = tabscope_shared::tap::live::running(&traces);
+                    let key: Key = (
+                        list.iter()
+                            .map(|d| (d.bridge.pid, d.browser.as_ref().map(|b| b.version.clone())))
+                            .collect(),
+                        taps.clone(),
+                    );
                     if last.as_ref() != Some(&key) {
                         last = Some(key);
-                        if tx.send(list).is_err() {
+                        if tx.send((list, taps)).is_err() {
                             return;
                         }
                         w();
@@ -337,6 +362,7 @@ impl Connections {
             links: Vec::new(),
             current: None,
             found: Vec::new(),
+            taps: Vec::new(),
             discovered: rx,
             wake,
             preferred,
@@ -355,12 +381,14 @@ impl Connections {
     /// Drains every channel; returns whether anything changed.
     pub fn poll(&mut self) -> bool {
         let mut changed = false;
-        while let Ok(list) = self.discovered.try_recv() {
+        while let Ok((list, taps)) = self.discovered.try_recv() {
             changed = true;
             self.found = list;
+            self.taps = taps;
         }
         if changed {
             self.adopt_bridges();
+            self.adopt_taps();
         }
         for l in &mut self.links {
             changed |= l.pump();
@@ -401,6 +429,7 @@ impl Connections {
                         live: Live::connected(),
                         trace: None,
                         profile: None,
+                        tap: None,
                     });
                     self.links.len() - 1
                 }
@@ -419,6 +448,39 @@ impl Connections {
         }
     }
 
+    /// Follows every running tap not shown yet: its frames appear as the
+    /// host and the browser exchange them.
+    fn adopt_taps(&mut self) {
+        for tap in self.taps.clone() {
+            if self.links.iter().any(|l| l.tap.as_ref().is_some_and(|t| t.trace == tap.trace)) {
+                continue;
+            }
+            // The host's next run takes the place of its last, ended one.
+            let ended = self
+                .links
+                .iter()
+                .position(|l| l.loader.is_none() && l.tap.as_ref().is_some_and(|t| t.name == tap.name));
+            let was_current = ended.is_some() && ended == self.current;
+            if let Some(i) = ended {
+                self.close(i);
+            }
+            self.links.push(Link {
+                label: format!("tap {}", tap.name),
+                disc: None,
+                session: None,
+                loader: Some(spawn_loader(&tap.trace, Some(tap.pid), self.wake.clone())),
+                status: Status::Loading { path: tap.trace.clone(), progress: 0.0 },
+                live: Live::default(),
+                trace: None,
+                profile: None,
+                tap: Some(tap),
+            });
+            if self.current.is_none() || was_current {
+                self.current = Some(self.links.len() - 1);
+            }
+        }
+    }
+
     /// Shows an already built state (benchmarks, demos); read-only.
     pub fn show_state(&mut self, label: &str, live: Live) {
         self.links.push(Link {
@@ -430,6 +492,7 @@ impl Connections {
             live,
             trace: None,
             profile: None,
+            tap: None,
         });
         self.current = Some(self.links.len() - 1);
     }
@@ -447,6 +510,7 @@ impl Connections {
             live: super::profile::live_of(&view),
             trace: None,
             profile: Some(view),
+            tap: None,
         });
         self.current = Some(self.links.len() - 1);
         Ok(())
@@ -459,11 +523,12 @@ impl Connections {
             label,
             disc: None,
             session: None,
-            loader: Some(spawn_loader(path, self.wake.clone())),
+            loader: Some(spawn_loader(path, None, self.wake.clone())),
             status: Status::Loading { path: path.to_path_buf(), progress: 0.0 },
             live: Live::default(),
             trace: None,
             profile: None,
+            tap: None,
         });
         self.current = Some(self.links.len() - 1);
     }
@@ -497,6 +562,7 @@ mod tests {
             live,
             trace: None,
             profile: None,
+            tap: None,
         }
     }
 

@@ -25,6 +25,9 @@ pub struct Options {
     pub bridge: Option<String>,
     /// Open this trace file.
     pub open: Option<PathBuf>,
+    /// Where traces are kept and running taps are looked for; by default
+    /// `tabscope_shared::trace::default_dir()`.
+    pub traces: Option<PathBuf>,
 }
 
 pub fn run(opts: Options) -> anyhow::Result<()> {

@@ -11,10 +11,12 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::tail::Tail;
 use super::{Micros, Record, TraceError, TraceHeader, TraceReader};
 use crate::event::{ADDON_ACTIVITY, SESSION_VALUE_CHANGED};
 use crate::model::Model;
 use crate::protocol::{TabId, WindowId};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Records between checkpoints at first; doubled whenever the checkpoints'
 /// estimated size passes [`CHECKPOINT_BUDGET`].
@@ -25,6 +27,15 @@ const CHECKPOINT_BUDGET: usize = 256 << 20;
 const TAB_COST: usize = 1500;
 /// Records between two calls of `build`'s progress.
 const PROGRESS_EVERY: usize = 8192;
+/// How often a followed trace is looked at again once read to its end.
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// What following a trace being written needs: whether its writer still
+/// runs, and the flag that lets the last half line through once it ended.
+struct Follow<'a> {
+    alive: &'a dyn Fn() -> bool,
+    ended: &'a AtomicBool,
+}
 
 /// How far [`TraceIndex::build`] got; [`Partial::index`] is the trace read so
 /// far, usable at once, so a viewer can show a big trace while it is read.
@@ -32,6 +43,9 @@ pub struct Partial<'a> {
     builder: &'a Builder,
     /// The share of the file read, 0..=1.
     pub share: f32,
+    /// Read to the end of a trace that is still being written
+    /// ([`TraceIndex::build_following`]): more may come.
+    pub waiting: bool,
 }
 
 impl Partial<'_> {
@@ -137,27 +151,73 @@ impl TraceIndex {
     /// now and then, how far the reading got, and can take the index so far.
     pub fn build(
         path: &Path,
-        mut each: impl FnMut(&TraceHeader, usize, &Record),
-        mut progress: impl FnMut(&Partial<'_>),
+        each: impl FnMut(&TraceHeader, usize, &Record),
+        progress: impl FnMut(&Partial<'_>),
     ) -> Result<TraceIndex, TraceError> {
         let file = File::open(path)?;
         let total = file.metadata()?.len().max(1);
-        let mut reader = TraceReader::new(BufReader::with_capacity(1 << 18, file))?;
+        Self::build_from(path, BufReader::with_capacity(1 << 18, file), Some(total), None, each, progress)
+    }
+
+    /// Reads a trace that is still being written (a running tap's): to its
+    /// end, where `progress` is told it is `waiting`, then on as the writer
+    /// adds records, until `alive` says the writer has ended and the rest is
+    /// read. Half-written lines are waited for, not taken as broken.
+    pub fn build_following(
+        path: &Path,
+        alive: &dyn Fn() -> bool,
+        each: impl FnMut(&TraceHeader, usize, &Record),
+        progress: impl FnMut(&Partial<'_>),
+    ) -> Result<TraceIndex, TraceError> {
+        let tail = Tail::new(File::open(path)?);
+        let ended = tail.ended();
+        let follow = Follow { alive, ended: &ended };
+        Self::build_from(path, BufReader::with_capacity(1 << 18, tail), None, Some(follow), each, progress)
+    }
+
+    fn build_from(
+        path: &Path,
+        input: impl std::io::BufRead,
+        total: Option<u64>,
+        follow: Option<Follow<'_>>,
+        mut each: impl FnMut(&TraceHeader, usize, &Record),
+        mut progress: impl FnMut(&Partial<'_>),
+    ) -> Result<TraceIndex, TraceError> {
+        let mut reader = TraceReader::new(input)?;
         let mut b = Builder::new(path.to_path_buf(), reader.header().clone());
         b.offsets.push(reader.offset());
+        let share = |offset: u64| total.map_or(0.0, |t| offset as f32 / t as f32);
+        let mut shown = 0;
         // One thread: parsing on a second one measured twice as slow here
         // (records freed on another thread than the one that built them).
-        while let Some((record, _)) = reader.next_with_line()? {
+        loop {
+            let Some((record, _)) = reader.next_with_line()? else {
+                let Some(f) = &follow else { break };
+                if f.ended.load(Ordering::Acquire) {
+                    break;
+                }
+                if b.index.marks.len() != shown {
+                    shown = b.index.marks.len();
+                    progress(&Partial { builder: &b, share: 0.0, waiting: true });
+                }
+                if (f.alive)() {
+                    std::thread::sleep(FOLLOW_POLL);
+                } else {
+                    // Once more, for what the writer wrote just before it ended.
+                    f.ended.store(true, Ordering::Release);
+                }
+                continue;
+            };
             let k = b.index.marks.len();
             each(&b.index.header, k, &record);
             b.add(record);
             b.offsets.push(reader.offset());
             if (k + 1).is_multiple_of(PROGRESS_EVERY) {
-                progress(&Partial { builder: &b, share: reader.offset() as f32 / total as f32 });
+                progress(&Partial { builder: &b, share: share(reader.offset()), waiting: false });
             }
         }
         b.index.warning = reader.warning().map(str::to_owned);
-        progress(&Partial { builder: &b, share: 1.0 });
+        progress(&Partial { builder: &b, share: 1.0, waiting: false });
         Ok(b.finish())
     }
 

@@ -10,6 +10,7 @@ mod chrome;
 mod diff;
 pub(crate) mod index;
 mod stats;
+pub mod tail;
 
 use std::io::{self, BufRead, BufWriter, Write};
 use std::path::PathBuf;
@@ -682,6 +683,16 @@ impl TraceFile {
         self.writer.flush()?;
         crate::files::sync_file_and_dir(self.writer.get_ref(), &self.path)
     }
+}
+
+/// `TABSCOPE_TRACE_DIR`, else `traces` in the user's data folder.
+pub fn default_dir() -> std::path::PathBuf {
+    if let Some(d) = std::env::var_os("TABSCOPE_TRACE_DIR").filter(|d| !d.is_empty()) {
+        return d.into();
+    }
+    directories::ProjectDirs::from("dev", "tabscope", "tabscope")
+        .map(|d| d.data_dir().join("traces"))
+        .unwrap_or_else(|| std::env::temp_dir().join("tabscope-traces"))
 }
 
 #[cfg(test)]
