@@ -55,15 +55,15 @@ impl<R: Read> Read for Tail<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{BufRead, BufReader, Cursor, Seek, SeekFrom, Write};
+    use std::io::{BufRead, BufReader, Cursor, Write};
 
     #[test]
     fn a_half_written_line_waits_until_it_is_whole_or_the_writer_ended() {
-        let mut file = tempfile::tempfile().unwrap();
+        // Two opens, as writer and reader are: each with its own position.
+        let named = tempfile::NamedTempFile::new().unwrap();
+        let mut file = std::fs::OpenOptions::new().append(true).open(named.path()).unwrap();
         file.write_all(b"one\ntw").unwrap();
-        let mut reading = file.try_clone().unwrap();
-        reading.seek(SeekFrom::Start(0)).unwrap();
-        let tail = Tail::new(reading);
+        let tail = Tail::new(std::fs::File::open(named.path()).unwrap());
         let ended = tail.ended();
         let mut r = BufReader::new(tail);
         let mut line = String::new();
