@@ -5,15 +5,21 @@
 //! at the other end runs as the same user.
 
 use std::io;
-use std::ptr::null_mut;
+use std::ptr::{null, null_mut};
 
 use interprocess::os::windows::security_descriptor::SecurityDescriptor;
 use widestring::{U16CStr, U16CString};
 use windows_sys::Win32::Foundation::{
-    CloseHandle, ERROR_ACCESS_DENIED, GetLastError, HANDLE, LocalFree, STILL_ACTIVE,
+    CloseHandle, ERROR_ACCESS_DENIED, GetLastError, HANDLE, INVALID_HANDLE_VALUE, LocalFree, STILL_ACTIVE,
 };
-use windows_sys::Win32::Security::Authorization::ConvertSidToStringSidW;
-use windows_sys::Win32::Security::{GetTokenInformation, TOKEN_QUERY, TOKEN_USER, TokenUser};
+use windows_sys::Win32::Security::Authorization::{
+    ConvertSecurityDescriptorToStringSecurityDescriptorW, ConvertSidToStringSidW, GetSecurityInfo,
+    SDDL_REVISION_1, SE_KERNEL_OBJECT,
+};
+use windows_sys::Win32::Security::{
+    DACL_SECURITY_INFORMATION, GetTokenInformation, TOKEN_QUERY, TOKEN_USER, TokenUser,
+};
+use windows_sys::Win32::Storage::FileSystem::{CreateFileW, OPEN_EXISTING, READ_CONTROL};
 use windows_sys::Win32::System::Threading::{
     GetCurrentProcess, GetExitCodeProcess, OpenProcess, OpenProcessToken, PROCESS_QUERY_LIMITED_INFORMATION,
 };
@@ -110,4 +116,61 @@ pub fn pipe_security() -> io::Result<SecurityDescriptor> {
     let sddl = format!("D:P(A;;GA;;;{})", current_user_sid()?);
     let wide = U16CString::from_str(&sddl).map_err(io::Error::other)?;
     SecurityDescriptor::deserialize(&wide)
+}
+
+/// The access list of the named pipe `name` as SDDL ("D:P(A;;FA;;;S-1-5-…)"),
+/// read back from the system: what `doctor` shows of a bridge's pipe.
+pub fn pipe_acl(name: &str) -> io::Result<String> {
+    let wide = U16CString::from_str(name).map_err(io::Error::other)?;
+    // SAFETY: the handle is closed once by `Handle`; the descriptor and the
+    // string are allocated by the system and freed with LocalFree once.
+    unsafe {
+        // Opened for its security alone (a client instance the bridge sees
+        // come and go), then asked for the access list.
+        let h = CreateFileW(wide.as_ptr(), READ_CONTROL, 0, null(), OPEN_EXISTING, 0, null_mut());
+        if h == INVALID_HANDLE_VALUE {
+            return Err(io::Error::last_os_error());
+        }
+        let h = Handle(h);
+        let mut sd = null_mut();
+        let mut dacl = null_mut();
+        let rc = GetSecurityInfo(
+            h.0,
+            SE_KERNEL_OBJECT,
+            DACL_SECURITY_INFORMATION,
+            null_mut(),
+            null_mut(),
+            &mut dacl,
+            null_mut(),
+            &mut sd,
+        );
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc as i32));
+        }
+        if sd.is_null() {
+            return Err(io::Error::other("no security descriptor"));
+        }
+        let mut text = null_mut();
+        let ok = ConvertSecurityDescriptorToStringSecurityDescriptorW(
+            sd,
+            SDDL_REVISION_1,
+            DACL_SECURITY_INFORMATION,
+            &mut text,
+            null_mut(),
+        );
+        LocalFree(sd);
+        if ok == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let sddl = U16CStr::from_ptr_str(text).to_string_lossy();
+        LocalFree(text.cast());
+        Ok(sddl)
+    }
+}
+
+/// Whether an SDDL access list allows `sid` and nobody else: every entry
+/// an "allow" entry for that SID, and at least one.
+pub fn admits_only(sddl: &str, sid: &str) -> bool {
+    let entries: Vec<&str> = sddl.split('(').skip(1).map(|e| e.trim_end_matches(')')).collect();
+    !entries.is_empty() && entries.iter().all(|e| e.starts_with("A;") && e.rsplit(';').next() == Some(sid))
 }

@@ -282,6 +282,10 @@ fn the_bridge_serves_the_cli_over_a_checked_named_pipe() {
         socket.strip_prefix(&format!(r"\\.\pipe\tabscope-{pid}-")).unwrap_or_else(|| panic!("{socket}"));
     assert!(nonce.len() == 32 && nonce.bytes().all(|b| b.is_ascii_hexdigit()), "{socket}");
 
+    // The pipe's access list, read back from the system by doctor: our user only.
+    let doctor = text(&wine.tabscope(&["doctor"]));
+    assert!(doctor.contains("its pipe admits only your user (D:P(A;;"), "{doctor}");
+
     // Over the pipe: the model, then a command answered by the "browser".
     let snapshot = wine.tabscope(&["snapshot"]);
     assert!(snapshot.status.success(), "{}", text(&snapshot));

@@ -244,6 +244,8 @@ pub fn doctor() -> anyhow::Result<()> {
         Ok(list) => {
             for d in list {
                 r.ok(&format!("bridge {} for {}", d.bridge.pid, d.browser_label()));
+                #[cfg(windows)]
+                check_pipe(&mut r, &d.socket);
             }
         }
         Err(e) => r.bad(&format!("cannot list bridges: {e}"), "check the runtime directory"),
@@ -273,6 +275,23 @@ fn check_registry(r: &mut Report, manifest: &Path) {
             &format!(r"no registry key {key}: the browsers cannot find the manifest"),
             "run `tabscope install`",
         ),
+    }
+}
+
+/// Windows: the bridge's pipe, as the system has it, admits only this user.
+#[cfg(windows)]
+fn check_pipe(r: &mut Report, pipe: &Path) {
+    use tabscope_shared::winsec;
+    let name = pipe.to_string_lossy();
+    match (winsec::pipe_acl(&name), winsec::current_user_sid()) {
+        (Ok(acl), Ok(me)) if winsec::admits_only(&acl, &me) => {
+            r.ok(&format!("its pipe admits only your user ({acl})"))
+        }
+        (Ok(acl), Ok(_)) => r.bad(
+            &format!("its pipe {name} admits others: {acl}"),
+            "stop that bridge (another program may have made the pipe) and report it",
+        ),
+        (Err(e), _) | (_, Err(e)) => r.note(&format!("cannot read the access list of {name}: {e}")),
     }
 }
 
