@@ -357,6 +357,18 @@ fn install_doctor_and_uninstall_round_trip_the_registry_key() {
     );
     assert!(doctor.contains("bridge runs: tabscope-bridge"), "{doctor}");
 
+    // A browser found where its installer registered it ("App Paths"),
+    // though it is on no PATH and in no Program Files folder.
+    let fake = wine.prefix().join("drive_c/Apps/TB/thunderbird.exe");
+    std::fs::create_dir_all(fake.parent().unwrap()).unwrap();
+    std::fs::write(&fake, b"MZ").unwrap();
+    let app_paths = r"HKCU\Software\Microsoft\Windows\CurrentVersion\App Paths\thunderbird.exe";
+    let mut add = wine.command("wine");
+    add.args(["reg", "add", app_paths, "/ve", "/d", r"C:\Apps\TB\thunderbird.exe", "/f"]);
+    assert!(Captured::spawn(add).finish().status.success());
+    let doctor = text(&wine.tabscope(&["doctor"]));
+    assert!(doctor.contains(r"ok   Thunderbird: C:\Apps\TB\thunderbird.exe"), "{doctor}");
+
     let out = wine.tabscope(&["uninstall"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains(r"removed HKEY_CURRENT_USER"), "{}", text(&out));
