@@ -776,6 +776,14 @@ fn a_running_tap_is_followed_live() {
     let env = TestEnv::new();
     let traces = env.dir.path().join("traces");
     let host = tabscope_tests::workspace_root().join("tests/fixtures/echo-host/echo_host.py");
+    let opts = Options { traces: Some(traces.clone()), ..Default::default() };
+    let app = App::new(opts, None, env.runtime(), std::sync::Arc::new(|| {}));
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_ui_state(|ui, app: &mut App| app.show(ui), app);
+    h.state_mut().prefs.show_log = false;
+    // The tap starts while the inspector watches: it may find the file
+    // before anything is written to it.
     let mut run = tabscope_tests::Reaped::spawn(
         env.command(tabscope_tests::tabscope_bin())
             .args(["tap-run", "--name", "echo_host", "--host", host.to_str().unwrap(), "--traces"])
@@ -790,15 +798,9 @@ fn a_running_tap_is_followed_live() {
         to_host.write_all(&tabscope_tests::fixtures::frame(v.to_string().as_bytes())).unwrap();
         to_host.flush().unwrap();
     };
-    send(&mut to_host, json!({"text": "first"}));
 
-    let opts = Options { traces: Some(traces.clone()), ..Default::default() };
-    let app = App::new(opts, None, env.runtime(), std::sync::Arc::new(|| {}));
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .build_ui_state(|ui, app: &mut App| app.show(ui), app);
-    h.state_mut().prefs.show_log = false;
     pump(&mut h, "the running tap, found by itself", |h| has_label(h, "tap echo_host"));
+    send(&mut to_host, json!({"text": "first"}));
     pump(&mut h, "its first exchange", |h| {
         h.query_by_label_contains("1 to the host, 1 to the browser").is_some()
     });

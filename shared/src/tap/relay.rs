@@ -255,6 +255,8 @@ fn silence_watch(rec: std::sync::Weak<Recorder>, to_host: Arc<AtomicU64>, to_bro
 fn write_trace(file: File, rx: crossbeam_channel::Receiver<Record>, wall: f64, dropped: Arc<AtomicU64>) {
     let mut w = TraceWriter::new(file);
     let _ = w.write(&Record::Header(Box::new(TraceHeader::new(Source::Tap, wall, 0))));
+    // At once: a reader that finds the running tap finds a trace, not an empty file.
+    let _ = w.flush();
     let mut lost = 0;
     for r in rx {
         let now = dropped.load(Ordering::Relaxed);

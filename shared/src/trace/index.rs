@@ -30,6 +30,13 @@ const PROGRESS_EVERY: usize = 8192;
 /// How often a followed trace is looked at again once read to its end.
 const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// Whether the file's first line is complete (a header to read).
+fn has_whole_line(path: &Path) -> std::io::Result<bool> {
+    let mut head = Vec::new();
+    File::open(path)?.take(1 << 16).read_to_end(&mut head)?;
+    Ok(head.contains(&b'\n'))
+}
+
 /// What following a trace being written needs: whether its writer still
 /// runs, and the flag that lets the last half line through once it ended.
 struct Follow<'a> {
@@ -169,6 +176,10 @@ impl TraceIndex {
         each: impl FnMut(&TraceHeader, usize, &Record),
         progress: impl FnMut(&Partial<'_>),
     ) -> Result<TraceIndex, TraceError> {
+        // The writer may have made the file and not yet written its header.
+        while !has_whole_line(path)? && alive() {
+            std::thread::sleep(FOLLOW_POLL);
+        }
         let tail = Tail::new(File::open(path)?);
         let ended = tail.ended();
         let follow = Follow { alive, ended: &ended };
@@ -596,6 +607,35 @@ mod tests {
         assert_eq!(b.marks.len(), 2);
         assert!(b.marks.iter().all(|&m| index.marks[m as usize].kind == MarkKind::Activity));
         assert_eq!(index.lanes[2].marks.len(), 0, "the tab's lane holds no add-on call");
+    }
+
+    /// Following a writer that has made its file but not yet written the
+    /// header: the reader waits for it instead of calling the file no trace
+    /// (the inspector lost a running tap that way, on a busy machine).
+    #[test]
+    fn following_waits_for_the_header_and_then_for_each_record() {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let path = f.path().to_path_buf();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (path, done) = (path.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+                for r in [header(), snapshot(), created(1, 1, 2, 1)] {
+                    std::thread::sleep(std::time::Duration::from_millis(150));
+                    file.write_all(&written(&[r])).unwrap();
+                }
+                done.store(true, std::sync::atomic::Ordering::Release);
+            })
+        };
+        let alive = || !done.load(std::sync::atomic::Ordering::Acquire);
+        let mut waited = 0;
+        let index =
+            TraceIndex::build_following(&path, &alive, |_, _, _| {}, |p| waited += usize::from(p.waiting))
+                .unwrap();
+        writer.join().unwrap();
+        assert_eq!(index.len(), 2, "the snapshot and the event");
+        assert!(waited >= 1, "it showed what it had while waiting");
     }
 
     /// Time travel to moment k equals the model after the first k records,
