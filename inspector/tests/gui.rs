@@ -814,7 +814,8 @@ fn a_running_tap_is_followed_live() {
         h.query_by_label_contains("2 to the host, 2 to the browser").is_some()
     });
     assert!(
-        has_label(&h, r#"{"echo":{"text":"second"},"n":2}"#) || h.query_by_label_contains("second").is_some()
+        h.query_by_label_contains(r#""n":2}"#).is_some(),
+        "the host's answer to the second, in the table"
     );
 
     drop(to_host);

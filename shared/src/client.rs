@@ -98,7 +98,7 @@ fn check_socket_file(socket: &Path) -> io::Result<()> {
 /// file and must have the form a bridge gives it.
 #[cfg(windows)]
 fn check_socket_file(socket: &Path) -> io::Result<()> {
-    let named = socket.to_str().is_some_and(|s| s.starts_with(r"\\.\pipe\tabscope-"));
+    let named = socket.to_str().is_some_and(|s| s.starts_with(crate::discovery::PIPE_PREFIX));
     if !named {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,

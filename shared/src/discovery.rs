@@ -230,9 +230,12 @@ pub fn new_socket_name(dir: &Path, pid: u32) -> PathBuf {
     socket_path(dir, pid)
 }
 
+/// Every bridge's pipe name starts so (Windows).
+pub const PIPE_PREFIX: &str = r"\\.\pipe\tabscope-";
+
 #[cfg(windows)]
 pub fn new_socket_name(_dir: &Path, pid: u32) -> PathBuf {
-    PathBuf::from(format!(r"\\.\pipe\tabscope-{pid}-{}", crate::token::random_hex()))
+    PathBuf::from(format!("{PIPE_PREFIX}{pid}-{}", crate::token::random_hex()))
 }
 
 /// Whether `socket` is a name bridge `pid` in `dir` may listen on; a
@@ -244,7 +247,7 @@ pub fn is_socket_of(dir: &Path, pid: u32, socket: &Path) -> bool {
 
 #[cfg(windows)]
 pub fn is_socket_of(_dir: &Path, pid: u32, socket: &Path) -> bool {
-    let prefix = format!(r"\\.\pipe\tabscope-{pid}-");
+    let prefix = format!("{PIPE_PREFIX}{pid}-");
     socket.to_str().and_then(|s| s.strip_prefix(&prefix)).is_some_and(crate::token::is_token)
 }
 

@@ -112,36 +112,38 @@ impl TestEnv {
         for (k, v) in env {
             c.env(k, v);
         }
-        let mut child = c
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn bridge");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = crossbeam_channel::unbounded();
-        std::thread::spawn(move || {
-            let mut r = FrameReader::new(BufReader::new(stdout));
-            while let Ok(Some(v)) = r.read_message::<Value>() {
-                if tx.send(v).is_err() {
-                    return;
-                }
-            }
-        });
+        let (child, stdin, rx) = spawn_host(&mut c);
         let pid = child.id();
         let runtime = self.runtime();
         let disc = wait_for(Duration::from_secs(10), || {
             discovery::list_bridges(&runtime).ok()?.into_iter().find(|d| d.bridge.pid == pid)
         })
         .expect("the bridge wrote its discovery file");
-        BridgeProc {
-            child,
-            stdin: Some(FrameWriter::new(stdin).with_max_len(64 << 20)),
-            from_bridge: rx,
-            disc,
-        }
+        BridgeProc { child, stdin: Some(stdin), from_bridge: rx, disc }
     }
+}
+
+/// Starts a native-messaging host as a browser does: frames on its stdin
+/// (the writer), and every frame it writes to stdout read on a thread.
+pub fn spawn_host(cmd: &mut Command) -> (Child, FrameWriter<ChildStdin>, crossbeam_channel::Receiver<Value>) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawning the host");
+    let stdout = child.stdout.take().expect("piped");
+    let (tx, rx) = crossbeam_channel::unbounded();
+    std::thread::spawn(move || {
+        let mut r = FrameReader::new(BufReader::new(stdout));
+        while let Ok(Some(v)) = r.read_message::<Value>() {
+            if tx.send(v).is_err() {
+                return;
+            }
+        }
+    });
+    let stdin = FrameWriter::new(child.stdin.take().expect("piped")).with_max_len(64 << 20);
+    (child, stdin, rx)
 }
 
 /// The bridge process, with the browser's end of its stdio.

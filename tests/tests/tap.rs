@@ -40,12 +40,14 @@ fn run_host(env: &TestEnv, program: &Path, args: &[&str], input: &[u8]) -> (Vec<
     (out.stdout, out.status.success())
 }
 
-fn records(dir: &Path) -> (PathBuf, Vec<Record>) {
+/// The trace of host `name`'s (first) tapped run in `dir`.
+fn records_of(dir: &Path, name: &str) -> (PathBuf, Vec<Record>) {
+    let prefix = format!("tap-{name}-");
     let file = std::fs::read_dir(dir)
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("tap-echo_host-"))
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&prefix))
         .expect("a trace of the tapped run");
     let records = tabscope_shared::trace::read_file(&file).unwrap().records;
     (file, records)
@@ -88,7 +90,7 @@ fn a_tapped_host_gets_every_byte_unchanged_and_every_frame_is_recorded() {
     assert_eq!(through_tap.len(), direct.len());
     assert!(through_tap == direct, "the browser side gets exactly the host's bytes");
 
-    let (file, rec) = records(&traces);
+    let (file, rec) = records_of(&traces, "echo_host");
     let frames = |d: Direction| {
         rec.iter()
             .filter_map(|r| match r {
@@ -137,7 +139,7 @@ fn a_tapped_host_gets_every_byte_unchanged_and_every_frame_is_recorded() {
     let bug = frame(&json!({"print": "/home/user/debug output\n"}));
     let (seen, _) = run_host(&env, &wrapper, &firefox, &bug);
     assert_eq!(seen, b"/home/user/debug output\n");
-    let (_, rec) = records(&traces);
+    let (_, rec) = records_of(&traces, "echo_host");
     let said: Vec<String> = rec
         .iter()
         .filter_map(|r| if let Record::Error { message, .. } = r { Some(message.clone()) } else { None })
@@ -173,7 +175,7 @@ fn a_missing_host_is_recorded_and_fails_as_it_would() {
         .unwrap();
     assert!(!out.status.success());
     assert!(out.stdout.is_empty(), "nothing but frames on stdout");
-    let (_, rec) = records(&traces);
+    let (_, rec) = records_of(&traces, "echo_host");
     assert!(
         rec.iter().any(|r| matches!(r, Record::Error { message, .. } if message.contains("did not start")))
     );
@@ -202,13 +204,7 @@ fn a_real_thunderbird_works_through_a_tapped_host_and_its_frames_are_recorded() 
     drop(o);
     let (ok, said) = launched.quit();
     assert!(ok, "{said}");
-    let file = std::fs::read_dir(&traces)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("tap-tabscope_bridge-"))
-        .expect("a trace of the tapped bridge");
-    let rec = tabscope_shared::trace::read_file(&file).unwrap().records;
+    let (_, rec) = records_of(&traces, "tabscope_bridge");
     let messages = |d: Direction| -> Vec<Value> {
         rec.iter()
             .filter_map(|r| match r {

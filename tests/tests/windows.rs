@@ -14,7 +14,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tabscope_shared::codec::{FrameReader, FrameWriter};
+use tabscope_shared::codec::FrameWriter;
 use tabscope_tests::{fixtures, require_program, wait_for, workspace_root};
 
 const TARGET: &str = "x86_64-pc-windows-gnu";
@@ -215,24 +215,8 @@ impl WinBridge {
 
     /// `host` started as the browser starts a host: frames on its stdio.
     fn start_with(mut host: Command) -> Self {
-        let mut child = host
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("wine: the host");
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, from_bridge) = crossbeam_channel::unbounded();
-        std::thread::spawn(move || {
-            let mut r = FrameReader::new(std::io::BufReader::new(stdout));
-            while let Ok(Some(v)) = r.read_message::<Value>() {
-                if tx.send(v).is_err() {
-                    return;
-                }
-            }
-        });
-        let to_bridge = Some(FrameWriter::new(child.stdin.take().expect("piped")));
-        WinBridge { child, to_bridge, from_bridge }
+        let (child, to_bridge, from_bridge) = tabscope_tests::spawn_host(&mut host);
+        WinBridge { child, to_bridge: Some(to_bridge), from_bridge }
     }
 
     fn send(&mut self, msg: &Value) {

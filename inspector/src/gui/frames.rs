@@ -28,16 +28,26 @@ pub struct Row {
     pub partner: Option<usize>,
 }
 
-/// The rows of a tap trace: every frame, requests and answers paired by id
-/// (an answer goes with the latest request of that id before it). Read a
-/// chunk of records at a time: a message is kept only as its summary.
-pub fn rows(index: &TraceIndex) -> Vec<Row> {
+/// Rows read from records `from..` of a trace, to append to the `base`
+/// rows before them; `open` is the requests still waiting for an answer.
+struct Chunk {
+    rows: Vec<Row>,
+    /// (request row, answer row): an answer in this chunk to an earlier request.
+    pairs: Vec<(usize, usize)>,
+    open: HashMap<String, usize>,
+    /// Records read up to.
+    read: usize,
+}
+
+/// Reads records `from..` a chunk at a time: a message is kept only as its
+/// summary. An answer goes with the latest request of its id before it.
+fn read_rows(index: &TraceIndex, from: usize, base: usize, mut open: HashMap<String, usize>) -> Chunk {
     const CHUNK: usize = 4096;
     let mut rows: Vec<Row> = Vec::new();
-    let mut open: HashMap<String, usize> = HashMap::new();
-    let records = (0..index.len()).step_by(CHUNK).flat_map(|from| {
-        let chunk = index.read_records(from, from + CHUNK).unwrap_or_default();
-        chunk.into_iter().enumerate().map(move |(i, r)| (from + i, r))
+    let mut pairs = Vec::new();
+    let records = (from..index.len()).step_by(CHUNK).flat_map(|start| {
+        let chunk = index.read_records(start, start + CHUNK).unwrap_or_default();
+        chunk.into_iter().enumerate().map(move |(i, r)| (start + i, r))
     });
     for (k, r) in records {
         let Record::Frame { t, frame } = r else { continue };
@@ -46,7 +56,7 @@ pub fn rows(index: &TraceIndex) -> Vec<Row> {
             other => other.to_string(),
         });
         let summary = frame.json.as_ref().map_or_else(|| "(not JSON)".to_owned(), super::log::short_json);
-        let here = rows.len();
+        let here = base + rows.len();
         let mut partner = None;
         if let Some(id) = &id {
             match frame.dir {
@@ -56,14 +66,31 @@ pub fn rows(index: &TraceIndex) -> Vec<Row> {
                 Direction::ToBrowser => {
                     if let Some(req) = open.remove(id) {
                         partner = Some(req);
-                        rows[req].partner = Some(here);
+                        pairs.push((req, here));
                     }
                 }
             }
         }
         rows.push(Row { k, t, dir: frame.dir, size: frame.size, id, summary, partner });
     }
+    Chunk { rows, pairs, open, read: index.len() }
+}
+
+/// The rows of a whole tap trace: every frame, requests and answers paired by id.
+pub fn rows(index: &TraceIndex) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let chunk = read_rows(index, 0, 0, HashMap::new());
+    append(&mut rows, chunk.rows, chunk.pairs);
     rows
+}
+
+fn append(rows: &mut Vec<Row>, new: Vec<Row>, pairs: Vec<(usize, usize)>) {
+    rows.extend(new);
+    for (req, answer) in pairs {
+        if let Some(r) = rows.get_mut(req) {
+            r.partner = Some(answer);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -71,7 +98,11 @@ pub struct FramesView {
     /// The trace the rows are of, and how many records it had.
     built: Option<(Arc<TraceIndex>, usize)>,
     /// Rows being read on a thread: the UI never waits for the file.
-    reading: Option<Receiver<Vec<Row>>>,
+    reading: Option<Receiver<Chunk>>,
+    /// Requests not answered yet, and records read: a trace that grows (a
+    /// running tap's) is read on from there, not again from its start.
+    open: HashMap<String, usize>,
+    read: usize,
     pub rows: Vec<Row>,
     to_host: usize,
     pub selected: Option<usize>,
@@ -86,20 +117,28 @@ pub struct FramesView {
 impl FramesView {
     fn refresh(&mut self, index: &Arc<TraceIndex>, ctx: &egui::Context) {
         let fresh = self.built.as_ref().is_none_or(|(i, n)| !Arc::ptr_eq(i, index) || *n != index.len());
-        if fresh {
+        if fresh && self.reading.is_none() {
+            // The same file grown: read on. Another file: from the start.
+            let grown =
+                self.built.as_ref().is_some_and(|(i, _)| i.path == index.path) && self.read <= index.len();
+            if !grown {
+                *self = FramesView { filter: std::mem::take(&mut self.filter), ..Default::default() };
+            }
             self.built = Some((index.clone(), index.len()));
             let (tx, rx) = crossbeam_channel::bounded(1);
             let (index, ctx) = (index.clone(), ctx.clone());
+            let (from, base, open) = (self.read, self.rows.len(), self.open.clone());
             std::thread::spawn(move || {
-                let _ = tx.send(rows(&index));
+                let _ = tx.send(read_rows(&index, from, base, open));
                 ctx.request_repaint();
             });
             self.reading = Some(rx);
-            self.message = None;
         }
-        if let Some(rows) = self.reading.as_ref().and_then(|rx| rx.try_recv().ok()) {
-            self.to_host = rows.iter().filter(|r| r.dir == Direction::ToHost).count();
-            self.rows = rows;
+        if let Some(chunk) = self.reading.as_ref().and_then(|rx| rx.try_recv().ok()) {
+            self.to_host += chunk.rows.iter().filter(|r| r.dir == Direction::ToHost).count();
+            self.read = chunk.read;
+            self.open = chunk.open;
+            append(&mut self.rows, chunk.rows, chunk.pairs);
             self.reading = None;
             self.shown_for = None;
         }
@@ -121,9 +160,11 @@ impl FramesView {
 pub fn show(ui: &mut egui::Ui, view: &mut FramesView, index: &Arc<TraceIndex>) {
     view.refresh(index, ui.ctx());
     let to_host = view.to_host;
-    let counts = match view.reading {
-        Some(_) => "reading".to_owned(),
-        None => format!("{to_host} to the host, {} to the browser", view.rows.len() - to_host),
+    // A growing trace keeps its counts while its new frames are read.
+    let counts = if view.reading.is_some() && view.rows.is_empty() {
+        "reading".to_owned()
+    } else {
+        format!("{to_host} to the host, {} to the browser", view.rows.len() - to_host)
     };
     ui.horizontal(|ui| {
         ui.heading("Frames");
@@ -346,5 +387,32 @@ mod tests {
         let pairs: Vec<(Option<&str>, Option<usize>)> =
             rows.iter().map(|r| (r.id.as_deref(), r.partner)).collect();
         assert_eq!(pairs, [(Some("1"), Some(2)), (Some("b"), None), (Some("1"), Some(0)), (None, None)]);
+    }
+
+    /// A growing trace read on from where it was gives the rows of reading
+    /// it whole, an answer paired with a request read the time before.
+    #[test]
+    fn reading_on_gives_the_rows_of_reading_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tap.jsonl");
+        let mut w = TraceWriter::new(std::fs::File::create(&path).unwrap());
+        w.write(&Record::Header(Box::new(TraceHeader::new(Source::Tap, 0.0, 0)))).unwrap();
+        let f = |t, dir, json: Value| Record::Frame { t, frame: Frame { dir, size: 10, json: Some(json) } };
+        w.write(&f(1, Direction::ToHost, json!({"id": 1, "cmd": "a"}))).unwrap();
+        w.write(&f(2, Direction::ToHost, json!({"id": 2, "cmd": "b"}))).unwrap();
+        w.flush().unwrap();
+        let build = || TraceIndex::build(&path, |_, _, _| {}, |_| {}).unwrap();
+        let first = read_rows(&build(), 0, 0, HashMap::new());
+        let mut on = Vec::new();
+        append(&mut on, first.rows, first.pairs);
+        w.write(&f(3, Direction::ToBrowser, json!({"id": 1, "ok": true}))).unwrap();
+        w.write(&f(4, Direction::ToBrowser, json!({"id": 2, "ok": true}))).unwrap();
+        w.flush().unwrap();
+        let index = build();
+        let next = read_rows(&index, first.read, on.len(), first.open);
+        assert_eq!(next.rows.len(), 2, "only the new records are read");
+        append(&mut on, next.rows, next.pairs);
+        assert_eq!(on, rows(&index));
+        assert_eq!(on[0].partner, Some(2));
     }
 }

@@ -89,9 +89,7 @@ impl Browser {
             }
         }
     }
-}
 
-impl Browser {
     /// Windows: the registry key under which this browser looks up hosts
     /// (HKEY_CURRENT_USER first, then HKEY_LOCAL_MACHINE).
     pub fn hosts_key(self) -> &'static str {
