@@ -2,12 +2,10 @@
 //! tapped host writes `tap-NAME-TIME-PID.jsonl` and flushes it after every
 //! frame, so following the file is watching the host live.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use crate::trace::Record;
+use crate::trace::tail::Following;
+use crate::trace::{Record, TraceError};
 
 /// A tapped host running now.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -42,30 +40,21 @@ pub fn running(traces: &Path) -> Vec<RunningTap> {
 
 /// Calls `each` with every record of `path` as it is written, until the
 /// tap process `pid` has ended and the file is read to its end, or `each`
-/// returns false. A line still being written is waited for.
-pub fn follow(path: &Path, pid: u32, mut each: impl FnMut(Record) -> bool) -> std::io::Result<()> {
-    let mut r = BufReader::new(File::open(path)?);
-    let mut line = Vec::new();
-    let mut ended = false;
+/// returns false. Read as the inspector follows a tap
+/// ([`crate::trace::tail::Following`]: whole lines only, the header waited for).
+pub fn follow(path: &Path, pid: u32, mut each: impl FnMut(Record) -> bool) -> Result<(), TraceError> {
+    let alive = || crate::discovery::pid_alive(pid);
+    let (mut reader, following) = Following::open(path, &alive)?;
     loop {
-        let n = r.read_until(b'\n', &mut line)?;
-        if n > 0 && line.ends_with(b"\n") {
-            if let Ok(rec) = Record::from_line(crate::trace::trim_line(&line))
-                && !each(rec)
-            {
-                return Ok(());
+        match reader.next() {
+            Some(Ok(record)) => {
+                if !each(record) {
+                    return Ok(());
+                }
             }
-            line.clear();
-            continue;
-        }
-        // At the end for now: the tap is still writing, or done (then
-        // once more, for what it wrote just before it ended).
-        if ended {
-            return Ok(());
-        }
-        ended = !crate::discovery::pid_alive(pid);
-        if !ended {
-            std::thread::sleep(Duration::from_millis(50));
+            Some(Err(e)) => return Err(e),
+            None if following.wait() => {}
+            None => return Ok(()),
         }
     }
 }

@@ -11,12 +11,11 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::tail::Tail;
+use super::tail::Following;
 use super::{Micros, Record, TraceError, TraceHeader, TraceReader};
 use crate::event::{ADDON_ACTIVITY, SESSION_VALUE_CHANGED};
 use crate::model::Model;
 use crate::protocol::{TabId, WindowId};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Records between checkpoints at first; doubled whenever the checkpoints'
 /// estimated size passes [`CHECKPOINT_BUDGET`].
@@ -27,22 +26,6 @@ const CHECKPOINT_BUDGET: usize = 256 << 20;
 const TAB_COST: usize = 1500;
 /// Records between two calls of `build`'s progress.
 const PROGRESS_EVERY: usize = 8192;
-/// How often a followed trace is looked at again once read to its end.
-const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// Whether the file's first line is complete (a header to read).
-fn has_whole_line(path: &Path) -> std::io::Result<bool> {
-    let mut head = Vec::new();
-    File::open(path)?.take(1 << 16).read_to_end(&mut head)?;
-    Ok(head.contains(&b'\n'))
-}
-
-/// What following a trace being written needs: whether its writer still
-/// runs, and the flag that lets the last half line through once it ended.
-struct Follow<'a> {
-    alive: &'a dyn Fn() -> bool,
-    ended: &'a AtomicBool,
-}
 
 /// How far [`TraceIndex::build`] got; [`Partial::index`] is the trace read so
 /// far, usable at once, so a viewer can show a big trace while it is read.
@@ -163,7 +146,8 @@ impl TraceIndex {
     ) -> Result<TraceIndex, TraceError> {
         let file = File::open(path)?;
         let total = file.metadata()?.len().max(1);
-        Self::build_from(path, BufReader::with_capacity(1 << 18, file), Some(total), None, each, progress)
+        let reader = TraceReader::new(BufReader::with_capacity(1 << 18, file))?;
+        Self::build_from(path, reader, Some(total), None, each, progress)
     }
 
     /// Reads a trace that is still being written (a running tap's): to its
@@ -176,25 +160,18 @@ impl TraceIndex {
         each: impl FnMut(&TraceHeader, usize, &Record),
         progress: impl FnMut(&Partial<'_>),
     ) -> Result<TraceIndex, TraceError> {
-        // The writer may have made the file and not yet written its header.
-        while !has_whole_line(path)? && alive() {
-            std::thread::sleep(FOLLOW_POLL);
-        }
-        let tail = Tail::new(File::open(path)?);
-        let ended = tail.ended();
-        let follow = Follow { alive, ended: &ended };
-        Self::build_from(path, BufReader::with_capacity(1 << 18, tail), None, Some(follow), each, progress)
+        let (reader, following) = Following::open(path, alive)?;
+        Self::build_from(path, reader, None, Some(&following), each, progress)
     }
 
     fn build_from(
         path: &Path,
-        input: impl std::io::BufRead,
+        mut reader: TraceReader<impl std::io::BufRead>,
         total: Option<u64>,
-        follow: Option<Follow<'_>>,
+        following: Option<&Following<'_>>,
         mut each: impl FnMut(&TraceHeader, usize, &Record),
         mut progress: impl FnMut(&Partial<'_>),
     ) -> Result<TraceIndex, TraceError> {
-        let mut reader = TraceReader::new(input)?;
         let mut b = Builder::new(path.to_path_buf(), reader.header().clone());
         b.offsets.push(reader.offset());
         let share = |offset: u64| total.map_or(0.0, |t| offset as f32 / t as f32);
@@ -203,19 +180,13 @@ impl TraceIndex {
         // (records freed on another thread than the one that built them).
         loop {
             let Some((record, _)) = reader.next_with_line()? else {
-                let Some(f) = &follow else { break };
-                if f.ended.load(Ordering::Acquire) {
-                    break;
-                }
+                let Some(following) = following else { break };
                 if b.index.marks.len() != shown {
                     shown = b.index.marks.len();
                     progress(&Partial { builder: &b, share: 0.0, waiting: true });
                 }
-                if (f.alive)() {
-                    std::thread::sleep(FOLLOW_POLL);
-                } else {
-                    // Once more, for what the writer wrote just before it ended.
-                    f.ended.store(true, Ordering::Release);
+                if !following.wait() {
+                    break;
                 }
                 continue;
             };

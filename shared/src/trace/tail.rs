@@ -3,9 +3,64 @@
 //! got to the end is never taken for a broken record. "The end for now" is
 //! an ordinary end of input, and reading again later goes on from there.
 
-use std::io::{self, Read};
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use super::{TraceError, TraceReader};
+
+/// How often a followed trace is looked at again once read to its end.
+const POLL: Duration = Duration::from_millis(100);
+
+/// A trace read while its writer runs (a running tap's): one way for the
+/// inspector and `tabscope watch --tap`.
+pub struct Following<'a> {
+    alive: &'a dyn Fn() -> bool,
+    ended: Arc<AtomicBool>,
+}
+
+/// The reader of a followed trace.
+pub type FollowedReader = TraceReader<BufReader<Tail<File>>>;
+
+impl<'a> Following<'a> {
+    /// Opens the trace once its header is written (the writer may have made
+    /// the file and not yet written to it), waiting while `alive` says the
+    /// writer runs.
+    pub fn open(path: &Path, alive: &'a dyn Fn() -> bool) -> Result<(FollowedReader, Self), TraceError> {
+        while !has_whole_line(path)? && alive() {
+            std::thread::sleep(POLL);
+        }
+        let tail = Tail::new(File::open(path)?);
+        let ended = tail.ended();
+        let reader = TraceReader::new(BufReader::with_capacity(1 << 18, tail))?;
+        Ok((reader, Following { alive, ended }))
+    }
+
+    /// Called at the end of what is written so far: false once the writer
+    /// has ended and everything is read; otherwise true, after waiting a
+    /// moment for more (or, the writer just ended, to read its last words).
+    pub fn wait(&self) -> bool {
+        if self.ended.load(Ordering::Acquire) {
+            return false;
+        }
+        if (self.alive)() {
+            std::thread::sleep(POLL);
+        } else {
+            self.ended.store(true, Ordering::Release);
+        }
+        true
+    }
+}
+
+/// Whether the file's first line is complete (a header to read).
+fn has_whole_line(path: &Path) -> io::Result<bool> {
+    let mut head = Vec::new();
+    File::open(path)?.take(1 << 16).read_to_end(&mut head)?;
+    Ok(head.contains(&b'\n'))
+}
 
 pub struct Tail<R> {
     inner: R,
