@@ -95,7 +95,7 @@ fn main() {
     let parse_s = t.elapsed().as_secs_f64();
     // Index and checkpoints without the inspector's log.
     let t = Instant::now();
-    let bare = TraceIndex::build(&path, |_, _, _| {}, |_| {}).unwrap();
+    let bare = TraceIndex::open(&path).unwrap();
     let index_s = t.elapsed().as_secs_f64();
     drop(bare);
 

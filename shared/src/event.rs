@@ -271,144 +271,184 @@ impl EventRecord {
     /// Where the event points, read from its raw arguments so that even
     /// events the model does not parse can be filtered by tab and window.
     pub fn target(&self) -> Target {
-        let first = self.args.first();
-        let second = self.args.get(1);
-        let num = |v: Option<&Value>, k: &str| v.and_then(|v| v.get(k)).and_then(Value::as_i64);
-        match self.name.as_str() {
-            "tabs.onCreated" => Target { window: num(first, "windowId"), tab: num(first, "id") },
-            "tabs.onActivated" => Target { window: num(first, "windowId"), tab: num(first, "tabId") },
-            "tabs.onHighlighted" | "tabs.onZoomChange" => {
-                Target { window: num(first, "windowId"), tab: num(first, "tabId") }
-            }
-            "tabs.onUpdated" => {
-                Target { window: num(self.args.get(2), "windowId"), tab: first.and_then(Value::as_i64) }
-            }
-            "tabs.onMoved" | "tabs.onRemoved" => {
-                Target { window: num(second, "windowId"), tab: first.and_then(Value::as_i64) }
-            }
-            "tabs.onAttached" => {
-                Target { window: num(second, "newWindowId"), tab: first.and_then(Value::as_i64) }
-            }
-            "tabs.onDetached" => {
-                Target { window: num(second, "oldWindowId"), tab: first.and_then(Value::as_i64) }
-            }
-            "tabs.onReplaced" => Target { window: None, tab: first.and_then(Value::as_i64) },
-            "windows.onCreated" | WINDOW_UPDATED => Target { window: num(first, "id"), tab: None },
-            "windows.onRemoved" | "windows.onFocusChanged" => {
-                Target { window: first.and_then(Value::as_i64), tab: None }
-            }
-            ADDON_ACTIVITY => Target {
-                window: None,
-                tab: first.and_then(|v| v.get("data")).and_then(|d| num(Some(d), "tabId")),
-            },
-            SESSION_VALUE_CHANGED | ADDON_VALUE_CHANGED => {
-                let id = num(first, "id");
-                match first.and_then(|v| v.get("scope")).and_then(Value::as_str) {
-                    Some("window") => Target { window: id, tab: None },
-                    _ => Target { window: None, tab: id },
-                }
-            }
-            _ => Target::default(),
-        }
+        target_of(&self.name, &self.args)
     }
 
     /// A one-line human summary of the arguments.
     pub fn summary(&self) -> String {
-        let first = self.args.first();
-        let s = |v: Option<&Value>, k: &str| {
-            v.and_then(|v| v.get(k)).map(|x| match x {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
-        };
-        match self.name.as_str() {
-            "tabs.onCreated" => format!(
-                "{} {}",
-                s(first, "type").unwrap_or_default(),
-                s(first, "url").or_else(|| s(first, "title")).unwrap_or_default()
-            ),
-            "tabs.onUpdated" => self
-                .args
-                .get(1)
-                .and_then(Value::as_object)
-                .map(|c| c.iter().map(|(k, v)| format!("{k}={}", short(v))).collect::<Vec<_>>().join(" "))
-                .unwrap_or_default(),
-            "tabs.onMoved" => format!(
-                "{} -> {}",
-                s(self.args.get(1), "fromIndex").unwrap_or_default(),
-                s(self.args.get(1), "toIndex").unwrap_or_default()
-            ),
-            "tabs.onRemoved" => {
-                if self.args.get(1).and_then(|v| v.get("isWindowClosing")) == Some(&Value::Bool(true)) {
-                    "window closing".into()
-                } else {
-                    String::new()
-                }
-            }
-            "tabs.onAttached" => format!("at {}", s(self.args.get(1), "newPosition").unwrap_or_default()),
-            "tabs.onDetached" => format!("from {}", s(self.args.get(1), "oldPosition").unwrap_or_default()),
-            "windows.onCreated" => {
-                format!("{} {}", s(first, "type").unwrap_or_default(), s(first, "title").unwrap_or_default())
-            }
-            WINDOW_UPDATED => {
-                let size = match (s(first, "width"), s(first, "height")) {
-                    (Some(w), Some(h)) => format!(" {w}x{h}"),
-                    _ => String::new(),
-                };
-                format!(
-                    "{}{size} {}",
-                    s(first, "state").unwrap_or_default(),
-                    s(first, "title").unwrap_or_default()
-                )
-            }
-            SESSION_VALUE_CHANGED | ADDON_VALUE_CHANGED => {
-                // Another add-on's value says whose it is.
-                let owner = s(first, "extensionId").map(|e| format!("[{e}] ")).unwrap_or_default();
-                match first.and_then(|v| v.get("value")) {
-                    Some(v) if !v.is_null() => format!(
-                        "{owner}{} = {}",
-                        s(first, "key").unwrap_or_default(),
-                        short(v.get("value").unwrap_or(v))
-                    ),
-                    _ => format!("{owner}{} removed", s(first, "key").unwrap_or_default()),
-                }
-            }
-            ADDON_ACTIVITY => {
-                let data = first.and_then(|v| v.get("data"));
-                let detail = match data.and_then(|d| d.get("args")) {
-                    Some(Value::Array(a)) => {
-                        format!("({})", a.iter().map(short).collect::<Vec<_>>().join(", "))
-                    }
-                    _ => data.filter(|d| !d.is_null()).map(short).unwrap_or_default(),
-                };
-                let cut = if first.and_then(|v| v.get("truncated")).is_some_and(|t| !t.is_null()) {
-                    " [arguments truncated]"
-                } else {
-                    ""
-                };
-                format!(
-                    "[{}] {} {}{detail}{cut}",
-                    s(first, "extensionId").unwrap_or_default(),
-                    s(first, "type").unwrap_or_default(),
-                    s(first, "name").unwrap_or_default()
-                )
-            }
-            _ => self.args.iter().map(short).collect::<Vec<_>>().join(", "),
-        }
+        summary_of(&self.name, &self.args)
     }
+}
+
+/// [`EventRecord::target`] of the event `name` with arguments `args`.
+pub fn target_of(name: &str, args: &[Value]) -> Target {
+    let first = args.first();
+    let second = args.get(1);
+    let num = |v: Option<&Value>, k: &str| v.and_then(|v| v.get(k)).and_then(Value::as_i64);
+    match name {
+        "tabs.onCreated" => Target { window: num(first, "windowId"), tab: num(first, "id") },
+        "tabs.onActivated" => Target { window: num(first, "windowId"), tab: num(first, "tabId") },
+        "tabs.onHighlighted" | "tabs.onZoomChange" => {
+            Target { window: num(first, "windowId"), tab: num(first, "tabId") }
+        }
+        "tabs.onUpdated" => {
+            Target { window: num(args.get(2), "windowId"), tab: first.and_then(Value::as_i64) }
+        }
+        "tabs.onMoved" | "tabs.onRemoved" => {
+            Target { window: num(second, "windowId"), tab: first.and_then(Value::as_i64) }
+        }
+        "tabs.onAttached" => {
+            Target { window: num(second, "newWindowId"), tab: first.and_then(Value::as_i64) }
+        }
+        "tabs.onDetached" => {
+            Target { window: num(second, "oldWindowId"), tab: first.and_then(Value::as_i64) }
+        }
+        "tabs.onReplaced" => Target { window: None, tab: first.and_then(Value::as_i64) },
+        "windows.onCreated" | WINDOW_UPDATED => Target { window: num(first, "id"), tab: None },
+        "windows.onRemoved" | "windows.onFocusChanged" => {
+            Target { window: first.and_then(Value::as_i64), tab: None }
+        }
+        ADDON_ACTIVITY => Target {
+            window: None,
+            tab: first.and_then(|v| v.get("data")).and_then(|d| num(Some(d), "tabId")),
+        },
+        SESSION_VALUE_CHANGED | ADDON_VALUE_CHANGED => {
+            let id = num(first, "id");
+            match first.and_then(|v| v.get("scope")).and_then(Value::as_str) {
+                Some("window") => Target { window: id, tab: None },
+                _ => Target { window: None, tab: id },
+            }
+        }
+        _ => Target::default(),
+    }
+}
+
+/// [`EventRecord::summary`] of the event `name` with arguments `args`.
+pub fn summary_of(name: &str, args: &[Value]) -> String {
+    let first = args.first();
+    // A field given as null is a field not given.
+    let s = |v: Option<&Value>, k: &str| {
+        v.and_then(|v| v.get(k)).filter(|x| !x.is_null()).map(|x| match x {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    };
+    match name {
+        "tabs.onCreated" => created_summary(
+            s(first, "type").as_deref(),
+            s(first, "url").or_else(|| s(first, "title")).as_deref(),
+        ),
+        "tabs.onUpdated" => args.get(1).and_then(Value::as_object).map(change_summary).unwrap_or_default(),
+        "tabs.onMoved" => format!(
+            "{} -> {}",
+            s(args.get(1), "fromIndex").unwrap_or_default(),
+            s(args.get(1), "toIndex").unwrap_or_default()
+        ),
+        "tabs.onRemoved" => {
+            if args.get(1).and_then(|v| v.get("isWindowClosing")) == Some(&Value::Bool(true)) {
+                "window closing".into()
+            } else {
+                String::new()
+            }
+        }
+        "tabs.onAttached" => format!("at {}", s(args.get(1), "newPosition").unwrap_or_default()),
+        "tabs.onDetached" => format!("from {}", s(args.get(1), "oldPosition").unwrap_or_default()),
+        "windows.onCreated" => {
+            format!("{} {}", s(first, "type").unwrap_or_default(), s(first, "title").unwrap_or_default())
+        }
+        WINDOW_UPDATED => {
+            let size = match (s(first, "width"), s(first, "height")) {
+                (Some(w), Some(h)) => format!(" {w}x{h}"),
+                _ => String::new(),
+            };
+            format!(
+                "{}{size} {}",
+                s(first, "state").unwrap_or_default(),
+                s(first, "title").unwrap_or_default()
+            )
+        }
+        SESSION_VALUE_CHANGED | ADDON_VALUE_CHANGED => {
+            // Another add-on's value says whose it is.
+            let owner = s(first, "extensionId").map(|e| format!("[{e}] ")).unwrap_or_default();
+            match first.and_then(|v| v.get("value")) {
+                Some(v) if !v.is_null() => format!(
+                    "{owner}{} = {}",
+                    s(first, "key").unwrap_or_default(),
+                    short(v.get("value").unwrap_or(v))
+                ),
+                _ => format!("{owner}{} removed", s(first, "key").unwrap_or_default()),
+            }
+        }
+        ADDON_ACTIVITY => {
+            let data = first.and_then(|v| v.get("data"));
+            let detail = match data.and_then(|d| d.get("args")) {
+                Some(Value::Array(a)) => {
+                    format!("({})", a.iter().map(short).collect::<Vec<_>>().join(", "))
+                }
+                _ => data.filter(|d| !d.is_null()).map(short).unwrap_or_default(),
+            };
+            let cut = if first.and_then(|v| v.get("truncated")).is_some_and(|t| !t.is_null()) {
+                " [arguments truncated]"
+            } else {
+                ""
+            };
+            format!(
+                "[{}] {} {}{detail}{cut}",
+                s(first, "extensionId").unwrap_or_default(),
+                s(first, "type").unwrap_or_default(),
+                s(first, "name").unwrap_or_default()
+            )
+        }
+        _ => args.iter().map(short).collect::<Vec<_>>().join(", "),
+    }
+}
+
+/// tabs.onCreated's summary: the tab's type and its address (or title).
+pub(crate) fn created_summary(kind: Option<&str>, place: Option<&str>) -> String {
+    format!("{} {}", kind.unwrap_or_default(), place.unwrap_or_default())
+}
+
+/// tabs.onUpdated's summary: what changed. Written into one string: this
+/// runs for most records of a trace being opened.
+pub(crate) fn change_summary(change: &Map<String, Value>) -> String {
+    let mut out = String::new();
+    for (i, (k, v)) in change.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(k);
+        out.push('=');
+        push_short(&mut out, v);
+    }
+    out
 }
 
 /// A value cut to a length that fits a table cell.
 fn short(v: &Value) -> String {
-    let text = match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    if text.chars().count() > 80 {
-        let cut: String = text.chars().take(79).collect();
-        format!("{cut}…")
-    } else {
-        text
+    let mut out = String::new();
+    push_short(&mut out, v);
+    out
+}
+
+/// At most [`CELL`] characters of `v` (a string without its quotes), the
+/// last one `…` when it was cut.
+fn push_short(out: &mut String, v: &Value) {
+    match v {
+        Value::String(s) => push_cut(out, s),
+        other => push_cut(out, &other.to_string()),
+    }
+}
+
+const CELL: usize = 80;
+
+fn push_cut(out: &mut String, text: &str) {
+    match text.char_indices().nth(CELL) {
+        None => out.push_str(text),
+        Some(_) => {
+            let (end, _) = text.char_indices().nth(CELL - 1).expect("longer than CELL");
+            out.push_str(&text[..end]);
+            out.push('…');
+        }
     }
 }
 
@@ -452,5 +492,14 @@ mod tests {
         };
         assert_eq!(r.target(), Target { window: Some(1), tab: Some(3) });
         assert_eq!(r.summary(), "status=complete");
+    }
+
+    #[test]
+    fn values_are_cut_to_a_cell() {
+        let change = |v: Value| json!({"title": v, "n": 5}).as_object().unwrap().clone();
+        assert_eq!(change_summary(&change(json!("é".repeat(80)))), format!("title={} n=5", "é".repeat(80)));
+        assert_eq!(change_summary(&change(json!("é".repeat(81)))), format!("title={}… n=5", "é".repeat(79)));
+        assert_eq!(short(&json!([1, 2])), "[1,2]");
+        assert_eq!(short(&json!("x".repeat(100))).chars().count(), 80);
     }
 }

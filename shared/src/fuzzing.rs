@@ -118,15 +118,18 @@ pub fn from_client(data: &[u8]) {
 /// record applied to a model that stays consistent; statistics and the
 /// Chrome export take the same bytes without panicking.
 pub fn trace_file(data: &[u8]) {
-    if let Ok(reader) = TraceReader::new(Cursor::new(data)) {
+    if let Ok(mut reader) = TraceReader::new(Cursor::new(data)) {
         let mut model = Model::new();
-        for record in reader {
-            let Ok(record) = record else { break };
-            trace::index::apply(&mut model, &record);
+        while let Ok(Some(item)) = reader.next_item() {
+            let shown = format!("{item:?}");
+            trace::index::apply(&mut model, item);
             if let Err(broken) = model.check() {
-                panic!("the model broke on {record:?}: {broken}");
+                panic!("the model broke on {shown}: {broken}");
             }
         }
+    }
+    for line in data.split(|b| *b == b'\n') {
+        trace::item::assert_same_reading(line);
     }
     let _ = trace::Stats::read(Cursor::new(data)).map(|s| s.to_string());
     let _ = trace::export_chrome(Cursor::new(data), std::io::sink());

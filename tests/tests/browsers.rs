@@ -228,7 +228,7 @@ fn run(browser: &str) {
     // Only the launcher's last windows.remove: the browser quits before answering it.
     assert!(unanswered.iter().all(|m| *m == "windows.remove"), "unanswered: {unanswered:?}");
     // Time travel over the real trace: the end is what the model became.
-    let index = tabscope_shared::trace::TraceIndex::build(&trace, |_, _, _| {}, |_| {}).unwrap();
+    let index = tabscope_shared::trace::TraceIndex::open(&trace).unwrap();
     let mut model = tabscope_shared::model::Model::new();
     for r in &t.records {
         match r {

@@ -382,7 +382,7 @@ mod tests {
         }
         w.flush().unwrap();
         drop(w);
-        let index = TraceIndex::build(&path, |_, _, _| {}, |_| {}).unwrap();
+        let index = TraceIndex::open(&path).unwrap();
         let rows = rows(&index);
         let pairs: Vec<(Option<&str>, Option<usize>)> =
             rows.iter().map(|r| (r.id.as_deref(), r.partner)).collect();
@@ -401,7 +401,7 @@ mod tests {
         w.write(&f(1, Direction::ToHost, json!({"id": 1, "cmd": "a"}))).unwrap();
         w.write(&f(2, Direction::ToHost, json!({"id": 2, "cmd": "b"}))).unwrap();
         w.flush().unwrap();
-        let build = || TraceIndex::build(&path, |_, _, _| {}, |_| {}).unwrap();
+        let build = || TraceIndex::open(&path).unwrap();
         let first = read_rows(&build(), 0, 0, HashMap::new());
         let mut on = Vec::new();
         append(&mut on, first.rows, first.pairs);

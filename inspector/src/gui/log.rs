@@ -36,6 +36,15 @@ impl Kind {
         if level == LogLevel::Error { Kind::Error } else { Kind::Note }
     }
 
+    /// The browser event `name`: value changes and add-on activity have their own kinds.
+    pub fn of_event(name: &str) -> Kind {
+        match name {
+            SESSION_VALUE_CHANGED | ADDON_VALUE_CHANGED => Kind::Value,
+            ADDON_ACTIVITY => Kind::Activity,
+            _ => Kind::Event,
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Kind::Event => "events",
@@ -126,7 +135,8 @@ pub struct EventLog {
     candidates: Option<(Vec<u32>, usize)>,
     /// Rows before this one were checked (or are among the candidates).
     filtered_upto: usize,
-    names: HashSet<Arc<str>>,
+    /// foldhash (seeded, as std's): looked up for every row.
+    names: foldhash::HashSet<Arc<str>>,
 }
 
 impl EventLog {
@@ -202,11 +212,7 @@ impl EventLog {
     /// A browser event, on its tab and window.
     pub fn push_event(&mut self, at: Option<u32>, time: f64, event: &EventRecord) {
         let target = event.target();
-        let kind = match event.name.as_str() {
-            SESSION_VALUE_CHANGED | ADDON_VALUE_CHANGED => Kind::Value,
-            ADDON_ACTIVITY => Kind::Activity,
-            _ => Kind::Event,
-        };
+        let kind = Kind::of_event(&event.name);
         self.push_at(at, time, kind, &event.name, target.window, target.tab, event.summary());
     }
 

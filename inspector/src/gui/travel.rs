@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use tabscope_shared::trace::{Change, Micros, Record, TraceIndex, diff};
+use tabscope_shared::trace::{Change, Item, Micros, Record, TraceIndex, diff};
 
 use super::live::Live;
 use super::log::{EventLog, Kind, short_json};
@@ -103,8 +103,17 @@ fn whole(index: &TraceIndex) -> (f64, f64) {
 /// The log line of one trace record; `at` is its number, so that a click
 /// on the line travels to it. Who wrote a line is said as the trace's
 /// source has it: the agent and bridge, or a tapped host and its tap.
-pub fn log_record(log: &mut EventLog, header: &tabscope_shared::trace::TraceHeader, at: usize, r: &Record) {
-    let time = header.started_wall + r.t() as f64 / 1000.0;
+pub fn log_record(log: &mut EventLog, header: &tabscope_shared::trace::TraceHeader, at: usize, item: &Item) {
+    let time = header.started_wall + item.t() as f64 / 1000.0;
+    let r = match item {
+        Item::Event { event, .. } => {
+            let target = event.target();
+            let kind = Kind::of_event(&event.name);
+            let at = Some(at as u32);
+            return log.push_at(at, time, kind, &event.name, target.window, target.tab, event.summary());
+        }
+        Item::Other(r) => r,
+    };
     let tap = header.source == tabscope_shared::trace::Source::Tap;
     let (writer, checker) = if tap { ("host", "tap") } else { ("agent", "bridge") };
     let at = Some(at as u32);
@@ -187,7 +196,7 @@ mod tests {
     #[test]
     fn going_to_a_moment_shows_its_state_and_compares_with_the_pin() {
         let f = trace();
-        let index = Arc::new(TraceIndex::build(f.path(), |_, _, _| {}, |_| {}).unwrap());
+        let index = Arc::new(TraceIndex::open(f.path()).unwrap());
         let mut view = TraceView::new(index);
         let mut live = Live::default();
         assert_eq!(view.moment, 4);

@@ -3,7 +3,6 @@
 //! at any moment is one checkpoint plus a few thousand events read back
 //! from the file. Records themselves stay on disk.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -12,7 +11,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::tail::Following;
-use super::{Micros, Record, TraceError, TraceHeader, TraceReader};
+use super::{Item, Micros, Record, TraceError, TraceHeader, TraceReader, TypedEvent};
 use crate::event::{ADDON_ACTIVITY, SESSION_VALUE_CHANGED};
 use crate::model::Model;
 use crate::protocol::{TabId, WindowId};
@@ -141,13 +140,18 @@ impl TraceIndex {
     /// now and then, how far the reading got, and can take the index so far.
     pub fn build(
         path: &Path,
-        each: impl FnMut(&TraceHeader, usize, &Record),
+        each: impl FnMut(&TraceHeader, usize, &Item),
         progress: impl FnMut(&Partial<'_>),
     ) -> Result<TraceIndex, TraceError> {
         let file = File::open(path)?;
         let total = file.metadata()?.len().max(1);
         let reader = TraceReader::new(BufReader::with_capacity(1 << 18, file))?;
         Self::build_from(path, reader, Some(total), None, each, progress)
+    }
+
+    /// The index alone, without a log or progress.
+    pub fn open(path: &Path) -> Result<TraceIndex, TraceError> {
+        Self::build(path, |_, _, _| {}, |_| {})
     }
 
     /// Reads a trace that is still being written (a running tap's): to its
@@ -157,7 +161,7 @@ impl TraceIndex {
     pub fn build_following(
         path: &Path,
         alive: &dyn Fn() -> bool,
-        each: impl FnMut(&TraceHeader, usize, &Record),
+        each: impl FnMut(&TraceHeader, usize, &Item),
         progress: impl FnMut(&Partial<'_>),
     ) -> Result<TraceIndex, TraceError> {
         let (reader, following) = Following::open(path, alive)?;
@@ -169,17 +173,17 @@ impl TraceIndex {
         mut reader: TraceReader<impl std::io::BufRead>,
         total: Option<u64>,
         following: Option<&Following<'_>>,
-        mut each: impl FnMut(&TraceHeader, usize, &Record),
+        mut each: impl FnMut(&TraceHeader, usize, &Item),
         mut progress: impl FnMut(&Partial<'_>),
     ) -> Result<TraceIndex, TraceError> {
         let mut b = Builder::new(path.to_path_buf(), reader.header().clone());
         b.offsets.push(reader.offset());
         let share = |offset: u64| total.map_or(0.0, |t| offset as f32 / t as f32);
         let mut shown = 0;
-        // One thread: parsing on a second one measured twice as slow here
-        // (records freed on another thread than the one that built them).
+        // One thread: parsing on others measured slower here, twice the
+        // CPU (BENCHMARKS.md): what a worker allocates, this thread frees.
         loop {
-            let Some((record, _)) = reader.next_with_line()? else {
+            let Some(item) = reader.next_item()? else {
                 let Some(following) = following else { break };
                 if b.index.marks.len() != shown {
                     shown = b.index.marks.len();
@@ -191,8 +195,8 @@ impl TraceIndex {
                 continue;
             };
             let k = b.index.marks.len();
-            each(&b.index.header, k, &record);
-            b.add(record);
+            each(&b.index.header, k, &item);
+            b.add(item);
             b.offsets.push(reader.offset());
             if (k + 1).is_multiple_of(PROGRESS_EVERY) {
                 progress(&Partial { builder: &b, share: share(reader.offset()), waiting: false });
@@ -240,16 +244,24 @@ impl TraceIndex {
         let k = k.min(self.marks.len());
         let cp = &self.checkpoints[self.checkpoints.partition_point(|c| c.at <= k) - 1];
         let mut model = (*cp.model).clone();
-        if cp.at < k {
-            for record in self.read_records(cp.at, k)? {
-                apply(&mut model, &record);
-            }
+        for item in self.read_lines(cp.at, k, Item::from_line)? {
+            apply(&mut model, item);
         }
         Ok(model)
     }
 
     /// Reads records `from..to` back from the file.
     pub fn read_records(&self, from: usize, to: usize) -> Result<Vec<Record>, TraceError> {
+        self.read_lines(from, to, Record::from_line)
+    }
+
+    /// Reads lines `from..to` back from the file, each with `parse`.
+    fn read_lines<T>(
+        &self,
+        from: usize,
+        to: usize,
+        parse: fn(&[u8]) -> Result<T, String>,
+    ) -> Result<Vec<T>, TraceError> {
         let to = to.min(self.marks.len());
         if from >= to {
             return Ok(Vec::new());
@@ -264,7 +276,7 @@ impl TraceIndex {
         let mut out = Vec::with_capacity(to - from);
         for (i, line) in bytes.split(|b| *b == b'\n').filter(|l| !super::trim_line(l).is_empty()).enumerate()
         {
-            let r = Record::from_line(super::trim_line(line)).map_err(|message| TraceError::Corrupt {
+            let r = parse(super::trim_line(line)).map_err(|message| TraceError::Corrupt {
                 line: (from + i + 2) as u64,
                 message: format!("{message} (did the file change since it was opened?)"),
             })?;
@@ -287,14 +299,14 @@ impl TraceIndex {
 }
 
 /// What a record does to the world.
-pub(crate) fn apply(model: &mut Model, record: &Record) {
-    match record {
-        Record::Snapshot { snapshot, .. } => *model = Model::from_snapshot(snapshot.clone()),
+pub(crate) fn apply(model: &mut Model, item: Item) {
+    match item {
+        Item::Other(Record::Snapshot { snapshot, .. }) => *model = Model::from_snapshot(snapshot),
         // Drift and unknown events leave the model consistent, as live.
-        Record::Event { event, .. } => {
-            let _ = model.apply_record(event);
+        Item::Event { event, .. } => {
+            let _ = model.apply_parsed(event.into_browser_event());
         }
-        _ => {}
+        Item::Other(_) => {}
     }
 }
 
@@ -302,10 +314,12 @@ struct Builder {
     index: TraceIndex,
     offsets: Vec<u64>,
     model: Model,
-    lane_of: HashMap<LaneKey, u32>,
-    name_of: HashMap<String, u32>,
+    // foldhash: looked up for every record; seeded per process, as std's
+    // SipHash is, and several times faster on these short keys.
+    lane_of: foldhash::HashMap<LaneKey, u32>,
+    name_of: foldhash::HashMap<String, u32>,
     /// Command id -> lane, so a reply lands beside its command.
-    command_lane: HashMap<u64, u32>,
+    command_lane: foldhash::HashMap<u64, u32>,
     /// Estimated bytes per checkpoint at the current model size.
     checkpoint_bytes: usize,
 }
@@ -326,9 +340,9 @@ impl Builder {
             },
             offsets: Vec::new(),
             model: Model::new(),
-            lane_of: HashMap::new(),
-            name_of: HashMap::new(),
-            command_lane: HashMap::new(),
+            lane_of: Default::default(),
+            name_of: Default::default(),
+            command_lane: Default::default(),
             checkpoint_bytes: 0,
         };
         b.lane(LaneKey::Global, None);
@@ -384,41 +398,58 @@ impl Builder {
         }
     }
 
-    fn add(&mut self, record: Record) {
+    fn add(&mut self, item: Item) {
         let k = self.index.marks.len();
+        let t = item.t();
+        let (kind, name, lane) = match item {
+            Item::Event { event, .. } => self.add_event(event),
+            Item::Other(Record::Event { event, .. }) => self.add_event(Box::new(event.into())),
+            Item::Other(record) => self.add_other(record),
+        };
+        self.index.lanes[lane as usize].marks.push(k as u32);
+        self.index.marks.push(Mark { t, kind, name, lane });
+        self.maybe_checkpoint();
+    }
+
+    /// An event's mark kind, name and lane, once the model has it.
+    fn add_event(&mut self, event: Box<TypedEvent>) -> (MarkKind, u32, u32) {
+        let name = self.name(&event.name);
+        if event.name == ADDON_ACTIVITY {
+            // A lane per add-on, whatever tab the call was about.
+            let owner = event.value(0).and_then(|a| a.get("extensionId")).and_then(Value::as_str);
+            let id = self.name(owner.unwrap_or("unknown"));
+            return (MarkKind::Activity, name, self.lane(LaneKey::Addon(id), None));
+        }
+        let target = event.target();
+        let kind = if event.name == SESSION_VALUE_CHANGED { MarkKind::Value } else { MarkKind::Event };
+        let retitled = event.changes_title();
+        // Applied first, so a new tab's lane is labelled with its title.
+        let _ = self.model.apply_parsed(event.into_browser_event());
+        let lane = match (target.tab, target.window) {
+            (Some(t), w) => {
+                let w = w.or_else(|| self.model.tab(t).map(|t| t.window_id));
+                self.lane(LaneKey::Tab(t), w)
+            }
+            (None, Some(w)) if w >= 0 => self.lane(LaneKey::Window(w), None),
+            _ => 0,
+        };
+        // A tab's lane is named after its latest title.
+        if let Some(t) = target.tab
+            && retitled
+            && let Some(tab) = self.model.tab(t)
+        {
+            self.index.lanes[lane as usize].label = format!("tab {t} {}", tab.label());
+        }
+        (kind, name, lane)
+    }
+
+    /// Any other record's mark kind, name and lane.
+    fn add_other(&mut self, record: Record) -> (MarkKind, u32, u32) {
         let (kind, name, lane) = match &record {
-            Record::Header(_) => (MarkKind::Log, "header".to_owned(), 0),
-            Record::Snapshot { .. } => (MarkKind::Snapshot, "snapshot".to_owned(), 0),
-            Record::Event { event, .. } if event.name == ADDON_ACTIVITY => {
-                // A lane per add-on, whatever tab the call was about.
-                let owner = event.args.first().and_then(|a| a.get("extensionId")).and_then(Value::as_str);
-                let id = self.name(owner.unwrap_or("unknown"));
-                (MarkKind::Activity, event.name.clone(), self.lane(LaneKey::Addon(id), None))
-            }
-            Record::Event { event, .. } => {
-                let target = event.target();
-                // Applied first, so a new tab's lane is labelled with its title.
-                apply(&mut self.model, &record);
-                let lane = match (target.tab, target.window) {
-                    (Some(t), w) => {
-                        let w = w.or_else(|| self.model.tab(t).map(|t| t.window_id));
-                        self.lane(LaneKey::Tab(t), w)
-                    }
-                    (None, Some(w)) if w >= 0 => self.lane(LaneKey::Window(w), None),
-                    _ => 0,
-                };
-                // A tab's lane is named after its latest title.
-                if let Some(t) = target.tab
-                    && event.name == "tabs.onUpdated"
-                    && event.args.get(1).is_some_and(|c| c.get("title").is_some())
-                    && let Some(tab) = self.model.tab(t)
-                {
-                    self.index.lanes[lane as usize].label = format!("tab {t} {}", tab.label());
-                }
-                let kind =
-                    if event.name == SESSION_VALUE_CHANGED { MarkKind::Value } else { MarkKind::Event };
-                (kind, event.name.clone(), lane)
-            }
+            Record::Header(_) => (MarkKind::Log, "header", 0),
+            Record::Snapshot { .. } => (MarkKind::Snapshot, "snapshot", 0),
+            // Taken by `add`.
+            Record::Event { .. } => (MarkKind::Event, "event", 0),
             Record::Command { command, .. } => {
                 let lane = match command.params.get("tabId").and_then(Value::as_i64) {
                     Some(t) => {
@@ -428,7 +459,7 @@ impl Builder {
                     None => 0,
                 };
                 self.command_lane.insert(command.id, lane);
-                (MarkKind::Command, command.method.clone(), lane)
+                (MarkKind::Command, command.method.as_str(), lane)
             }
             Record::Reply { reply, .. } => {
                 let lane = self.command_lane.remove(&reply.id).unwrap_or(0);
@@ -436,29 +467,24 @@ impl Builder {
                     crate::protocol::Outcome::Result(_) => MarkKind::Reply,
                     crate::protocol::Outcome::Error(_) => MarkKind::Error,
                 };
-                (kind, "reply".to_owned(), lane)
+                (kind, "reply", lane)
             }
-            Record::Error { .. } => (MarkKind::Error, "error".to_owned(), 0),
-            Record::Gap { .. } => (MarkKind::Error, "gap".to_owned(), 0),
-            Record::Log { .. } => (MarkKind::Log, "log".to_owned(), 0),
-            Record::Hello { .. } => (MarkKind::Log, "hello".to_owned(), 0),
+            Record::Error { .. } => (MarkKind::Error, "error", 0),
+            Record::Gap { .. } => (MarkKind::Error, "gap", 0),
+            Record::Log { .. } => (MarkKind::Log, "log", 0),
+            Record::Hello { .. } => (MarkKind::Log, "hello", 0),
             // A tapped host: what the browser sent as commands, what came back as replies.
-            Record::Frame { frame, .. } => {
-                let kind = match frame.dir {
-                    crate::trace::Direction::ToHost => MarkKind::Command,
-                    crate::trace::Direction::ToBrowser => MarkKind::Reply,
-                };
-                (kind, format!("frame {}", frame.dir.label()), 0)
-            }
+            Record::Frame { frame, .. } => match frame.dir {
+                crate::trace::Direction::ToHost => (MarkKind::Command, "frame to host", 0),
+                crate::trace::Direction::ToBrowser => (MarkKind::Reply, "frame to browser", 0),
+            },
         };
-        if let Record::Snapshot { .. } = &record {
-            apply(&mut self.model, &record);
+        let name = self.name(name);
+        if let Record::Snapshot { snapshot, .. } = record {
+            self.model = Model::from_snapshot(snapshot);
             self.lanes_for_model();
         }
-        let name = self.name(&name);
-        self.index.lanes[lane as usize].marks.push(k as u32);
-        self.index.marks.push(Mark { t: record.t(), kind, name, lane });
-        self.maybe_checkpoint();
+        (kind, name, lane)
     }
 
     fn maybe_checkpoint(&mut self) {
@@ -571,7 +597,7 @@ mod tests {
             activity(2, "a@x", Some(1)),
             activity(3, "b@x", None),
         ]);
-        let index = TraceIndex::build(f.path(), |_, _, _| {}, |_| {}).unwrap();
+        let index = TraceIndex::open(f.path()).unwrap();
         let labels: Vec<&str> = index.lanes.iter().map(|l| l.label.as_str()).collect();
         assert_eq!(labels, ["browser", "window 1 (normal)", "tab 1 Inbox", "add-on b@x", "add-on a@x"]);
         let b = &index.lanes[3];
@@ -628,7 +654,7 @@ mod tests {
             if k % 97 == 0 || k == 2048 || k == 2049 {
                 assert_eq!(index.state_at(k).unwrap(), model, "moment {k}");
             }
-            apply(&mut model, r);
+            apply(&mut model, r.clone().into());
         }
         assert_eq!(index.state_at(index.len()).unwrap(), model);
         assert_eq!(index.state_at(usize::MAX).unwrap().tab_count(), 5001);
@@ -675,7 +701,7 @@ mod tests {
     fn lanes_follow_windows_and_tabs() {
         let records = vec![header(), snapshot(), created(10, 1, 7, 1), created(20, 2, 8, 2)];
         let f = file_with(&records);
-        let index = TraceIndex::build(f.path(), |_, _, _| {}, |_| {}).unwrap();
+        let index = TraceIndex::open(f.path()).unwrap();
         let labels: Vec<&str> = index.lanes.iter().map(|l| l.label.as_str()).collect();
         assert_eq!(labels, ["browser", "window 1 (normal)", "tab 1 Inbox", "tab 7 t7", "tab 8 t8"]);
         let lane7 = &index.lanes[3];
@@ -691,7 +717,7 @@ mod tests {
     fn a_changed_file_is_an_error_not_a_panic() {
         let records = vec![header(), snapshot(), created(10, 1, 7, 1), created(20, 2, 8, 2)];
         let f = file_with(&records);
-        let index = TraceIndex::build(f.path(), |_, _, _| {}, |_| {}).unwrap();
+        let index = TraceIndex::open(f.path()).unwrap();
         std::fs::write(f.path(), b"short").unwrap();
         assert!(index.state_at(3).is_err());
     }

@@ -9,6 +9,7 @@
 mod chrome;
 mod diff;
 pub(crate) mod index;
+pub(crate) mod item;
 mod stats;
 pub mod tail;
 
@@ -21,6 +22,7 @@ use thiserror::Error;
 pub use chrome::{Exported, export_chrome};
 pub use diff::{Change, diff};
 pub use index::{Lane, LaneKey, Mark, MarkKind, Partial, TraceIndex};
+pub use item::{EventArgs, Item, TypedEvent};
 pub use stats::Stats;
 
 use crate::protocol::{AgentHello, AgentMsg, BridgeInfo, Command, EventRecord, LogLevel, Reply, Snapshot};
@@ -554,14 +556,22 @@ impl<R: BufRead> TraceReader<R> {
         if !self.read_line()? {
             return Ok(None);
         }
-        self.parse_buf().map(|r| r.map(|r| (r, trim_line(&self.buf))))
+        self.parse_buf(Record::from_line).map(|r| r.map(|r| (r, trim_line(&self.buf))))
     }
 
     fn next_record(&mut self) -> Result<Option<Record>, TraceError> {
         if !self.read_line()? {
             return Ok(None);
         }
-        self.parse_buf()
+        self.parse_buf(Record::from_line)
+    }
+
+    /// The next record as the index reads it ([`Item`]).
+    pub fn next_item(&mut self) -> Result<Option<Item>, TraceError> {
+        if !self.read_line()? {
+            return Ok(None);
+        }
+        self.parse_buf(Item::from_line)
     }
 
     /// Reads the next non-empty line into `buf`; false at the end.
@@ -593,7 +603,7 @@ impl<R: BufRead> TraceReader<R> {
             if avail.is_empty() {
                 return Ok(n);
             }
-            let (take, done) = match avail.iter().position(|&b| b == b'\n') {
+            let (take, done) = match memchr::memchr(b'\n', avail) {
                 Some(i) => (i + 1, true),
                 None => (avail.len(), false),
             };
@@ -610,10 +620,10 @@ impl<R: BufRead> TraceReader<R> {
         }
     }
 
-    fn parse_buf(&mut self) -> Result<Option<Record>, TraceError> {
+    fn parse_buf<T>(&mut self, parse: fn(&[u8]) -> Result<T, String>) -> Result<Option<T>, TraceError> {
         let complete = self.buf.ends_with(b"\n");
         let text = trim_line(&self.buf);
-        match Record::from_line(text) {
+        match parse(text) {
             Ok(r) => Ok(Some(r)),
             Err(_) if !complete => {
                 self.warning = Some(format!(
@@ -726,6 +736,35 @@ pub(crate) mod tests {
                 args: vec![json!({"tabId": 1, "windowId": 1})],
             },
         }
+    }
+
+    /// A header line, then one line each of many kinds: events read quickly
+    /// and not, a snapshot, a log line, a long line, a blank one, one with
+    /// CRLF, one that is no record.
+    pub fn sample_lines() -> Vec<Vec<u8>> {
+        let tab = json!({"id": 4, "index": 0, "windowId": 1, "title": "t", "url": "about:blank"});
+        let ev = |t, name: &str, args| {
+            let event = EventRecord { seq: t, time: t as f64, name: name.into(), args };
+            written(&[Record::Event { t, event }])
+        };
+        let snapshot: crate::protocol::Snapshot =
+            serde_json::from_value(json!({"windows": [{"id": 1, "tabs": [tab.clone()]}]})).unwrap();
+        let mut crlf = written(&[event(9, 9)]);
+        crlf.insert(crlf.len() - 1, b'\r');
+        vec![
+            written(&[header()]),
+            written(&[event(1, 1)]),
+            ev(2, "tabs.onCreated", vec![tab.clone()]),
+            ev(3, "tabs.onUpdated", vec![json!(4), json!({"title": "u"}), tab.clone()]),
+            ev(4, "tabs.onUpdated", vec![json!(4), json!({"title": "x".repeat(500)}), tab.clone()]),
+            ev(5, "tabs.onUpdated", vec![json!(4), json!({}), json!({"id": "bad"})]),
+            ev(6, "tabs.onRemoved", vec![json!(4), json!({"windowId": 1, "isWindowClosing": false})]),
+            written(&[Record::Snapshot { t: 7, snapshot }]),
+            written(&[Record::Log { t: 8, level: crate::protocol::LogLevel::Info, message: "hi".into() }]),
+            crlf,
+            b"\n".to_vec(),
+            b"{\"kind\":\"event\",\"t\":10}\n".to_vec(),
+        ]
     }
 
     pub fn written(records: &[Record]) -> Vec<u8> {
