@@ -93,6 +93,14 @@ fn main() {
             .unwrap();
     let parsed = reader.inspect(|r| assert!(r.is_ok())).count();
     let parse_s = t.elapsed().as_secs_f64();
+    // The same, each record read as the index reads it (trace::Item: the
+    // tabs of onUpdated and onCreated typed straight from the text).
+    let t = Instant::now();
+    let mut reader =
+        TraceReader::new(std::io::BufReader::with_capacity(1 << 18, std::fs::File::open(&path).unwrap()))
+            .unwrap();
+    while reader.next_item().unwrap().is_some() {}
+    let items_s = t.elapsed().as_secs_f64();
     // Index and checkpoints without the inspector's log.
     let t = Instant::now();
     let bare = TraceIndex::open(&path).unwrap();
@@ -157,6 +165,7 @@ fn main() {
         parsed as f64 / parse_s
     )
     .unwrap();
+    writeln!(out, "| read and parse as the index does (`Item`) | {:.2} s |", items_s).unwrap();
     writeln!(out, "| index + checkpoints (no log) | {:.2} s |", index_s).unwrap();
     writeln!(
         out,
@@ -166,6 +175,7 @@ fn main() {
         size as f64 / (1 << 20) as f64 / open_s
     )
     .unwrap();
+    writeln!(out, "| open ÷ floor | {:.2} |", open_s / parse_s).unwrap();
     writeln!(
         out,
         "| first screen (the first {first_len} records, shown at their end) | **{:.3} s**, then anew {parts} times while reading |",
