@@ -281,7 +281,7 @@ impl EventRecord {
 }
 
 /// [`EventRecord::target`] of the event `name` with arguments `args`.
-pub fn target_of(name: &str, args: &[Value]) -> Target {
+pub(crate) fn target_of(name: &str, args: &[Value]) -> Target {
     let first = args.first();
     let second = args.get(1);
     let num = |v: Option<&Value>, k: &str| v.and_then(|v| v.get(k)).and_then(Value::as_i64);
@@ -324,7 +324,7 @@ pub fn target_of(name: &str, args: &[Value]) -> Target {
 }
 
 /// [`EventRecord::summary`] of the event `name` with arguments `args`.
-pub fn summary_of(name: &str, args: &[Value]) -> String {
+pub(crate) fn summary_of(name: &str, args: &[Value]) -> String {
     let first = args.first();
     // A field given as null is a field not given.
     let s = |v: Option<&Value>, k: &str| {

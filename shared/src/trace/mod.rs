@@ -551,14 +551,6 @@ impl<R: BufRead> TraceReader<R> {
         self.offset
     }
 
-    /// The next record with its raw line (no newline).
-    pub fn next_with_line(&mut self) -> Result<Option<(Record, &[u8])>, TraceError> {
-        if !self.read_line()? {
-            return Ok(None);
-        }
-        self.parse_buf(Record::from_line).map(|r| r.map(|r| (r, trim_line(&self.buf))))
-    }
-
     fn next_record(&mut self) -> Result<Option<Record>, TraceError> {
         if !self.read_line()? {
             return Ok(None);
@@ -736,35 +728,6 @@ pub(crate) mod tests {
                 args: vec![json!({"tabId": 1, "windowId": 1})],
             },
         }
-    }
-
-    /// A header line, then one line each of many kinds: events read quickly
-    /// and not, a snapshot, a log line, a long line, a blank one, one with
-    /// CRLF, one that is no record.
-    pub fn sample_lines() -> Vec<Vec<u8>> {
-        let tab = json!({"id": 4, "index": 0, "windowId": 1, "title": "t", "url": "about:blank"});
-        let ev = |t, name: &str, args| {
-            let event = EventRecord { seq: t, time: t as f64, name: name.into(), args };
-            written(&[Record::Event { t, event }])
-        };
-        let snapshot: crate::protocol::Snapshot =
-            serde_json::from_value(json!({"windows": [{"id": 1, "tabs": [tab.clone()]}]})).unwrap();
-        let mut crlf = written(&[event(9, 9)]);
-        crlf.insert(crlf.len() - 1, b'\r');
-        vec![
-            written(&[header()]),
-            written(&[event(1, 1)]),
-            ev(2, "tabs.onCreated", vec![tab.clone()]),
-            ev(3, "tabs.onUpdated", vec![json!(4), json!({"title": "u"}), tab.clone()]),
-            ev(4, "tabs.onUpdated", vec![json!(4), json!({"title": "x".repeat(500)}), tab.clone()]),
-            ev(5, "tabs.onUpdated", vec![json!(4), json!({}), json!({"id": "bad"})]),
-            ev(6, "tabs.onRemoved", vec![json!(4), json!({"windowId": 1, "isWindowClosing": false})]),
-            written(&[Record::Snapshot { t: 7, snapshot }]),
-            written(&[Record::Log { t: 8, level: crate::protocol::LogLevel::Info, message: "hi".into() }]),
-            crlf,
-            b"\n".to_vec(),
-            b"{\"kind\":\"event\",\"t\":10}\n".to_vec(),
-        ]
     }
 
     pub fn written(records: &[Record]) -> Vec<u8> {
