@@ -25,7 +25,7 @@ use tabscope_shared::trace::{Micros, Record, Source};
 use tracing::{debug, error, info, warn};
 
 use crate::recorder::{FlightRecorder, Kind, Owner, Recorders, Stopped, snapshot_record};
-use crate::server::{CLIENT_BYTES, ClientHandle, ClientId, Payload, Queued};
+use crate::server::{ClientHandle, ClientId, Payload, Queued};
 use crate::stdio::{Event, FromBrowser, Outgoing, SendState, TO_BROWSER_QUEUE};
 
 pub enum Input {
@@ -551,34 +551,18 @@ impl Router {
     }
 
     /// Queues a payload for one client without ever blocking. A client whose
-    /// queue is full, by count or by bytes, loses its backlog, is told how
-    /// much, and gets a fresh snapshot: it is resynced, never silently skipped.
+    /// queue is over its byte budget loses its backlog, is told how much,
+    /// and gets a fresh snapshot: it is resynced, never silently skipped.
     fn push_queued(&mut self, id: ClientId, q: Queued) {
         let Some(c) = self.clients.get(&id) else { return };
-        let over_budget =
-            c.backlog.bytes.load(Ordering::Relaxed) + q.payload.len() > CLIENT_BYTES && !c.tx.is_empty();
-        let full = if over_budget {
-            true
-        } else {
-            let (len, snapshot) = (q.payload.len(), q.snapshot);
-            c.backlog.bytes.fetch_add(len, Ordering::Relaxed);
-            if snapshot {
-                c.backlog.snapshot.store(true, Ordering::Relaxed);
-            }
-            match c.tx.try_send(q) {
-                Ok(()) => false,
-                Err(TrySendError::Disconnected(_)) => {
-                    self.clients.remove(&id);
-                    return;
-                }
-                Err(TrySendError::Full(_)) => {
-                    c.backlog.bytes.fetch_sub(len, Ordering::Relaxed);
-                    true
-                }
-            }
-        };
-        if full {
+        if c.backlog.over_budget(&q, c.tx.is_empty()) {
             self.resync_lagging(id);
+            return;
+        }
+        c.backlog.added(&q);
+        if c.tx.send(q).is_err() {
+            // The writer ended: its socket is gone; the reader reports it too.
+            self.clients.remove(&id);
         }
     }
 
@@ -586,20 +570,19 @@ impl Router {
         let Some(c) = self.clients.get(&id) else { return };
         let mut dropped = 1;
         for q in c.drain.try_iter() {
-            c.backlog.bytes.fetch_sub(q.payload.len(), Ordering::Relaxed);
+            c.backlog.taken(&q);
             dropped += 1;
         }
-        c.backlog.snapshot.store(false, Ordering::Relaxed);
         warn!("inspector {id} fell behind: dropped {dropped} messages, resyncing it");
         let lagged = payload(&ServerMsg::Lagged { dropped });
         let snap = payload(&self.snapshot_msg());
         let c = &self.clients[&id];
         for (p, snapshot) in [(lagged, false), (snap, true)] {
             let Some(payload) = p else { continue };
-            c.backlog.bytes.fetch_add(payload.len(), Ordering::Relaxed);
-            c.backlog.snapshot.fetch_or(snapshot, Ordering::Relaxed);
-            if c.tx.try_send(Queued { payload, snapshot }).is_err() {
-                c.backlog.bytes.store(0, Ordering::Relaxed);
+            let q = Queued { payload, snapshot };
+            c.backlog.added(&q);
+            if c.tx.send(q).is_err() {
+                return;
             }
         }
     }

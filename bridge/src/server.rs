@@ -16,12 +16,16 @@ use tracing::{info, warn};
 
 use crate::router::Input;
 
-/// How many messages may wait for one inspector before it counts as
-/// lagging: about a few seconds of a busy browser.
-pub const CLIENT_QUEUE: usize = 8192;
-/// And how many bytes: a count alone let 3,000 queued snapshots of a
-/// 400-tab model take 390 MB. One snapshot may always go, whatever its size.
+/// What may wait for one inspector before it counts as lagging: 32 MiB,
+/// each message counted at its size plus [`QUEUED_COST`]. A count alone let
+/// 3,000 queued snapshots of a 400-tab model take 390 MB; a count beside the
+/// bytes (8,192 messages) let an inspector descheduled for 40 ms lose its
+/// backlog at 200,000 events/s, where 32 MiB is 300 ms of full tab events.
+/// One snapshot may always go, whatever its size.
 pub const CLIENT_BYTES: usize = 32 << 20;
+/// What one queued message costs beyond its payload: its slot in the queue
+/// and the shared payload's header. A flood of tiny messages is bounded too.
+pub const QUEUED_COST: usize = 64;
 
 pub type ClientId = u64;
 
@@ -42,14 +46,33 @@ pub struct Queued {
 /// client's writer (taking).
 #[derive(Default)]
 pub struct Backlog {
-    pub bytes: AtomicUsize,
+    bytes: AtomicUsize,
     pub snapshot: AtomicBool,
 }
 
+impl Queued {
+    /// What this message counts against [`CLIENT_BYTES`].
+    fn cost(&self) -> usize {
+        self.payload.len() + QUEUED_COST
+    }
+}
+
 impl Backlog {
-    /// The writer took `q` off the queue.
-    fn taken(&self, q: &Queued) {
-        self.bytes.fetch_sub(q.payload.len(), Ordering::Relaxed);
+    /// Whether `q` would take the queue over its budget. An empty queue
+    /// always takes one message, so that a big snapshot can still go.
+    pub fn over_budget(&self, q: &Queued, queue_empty: bool) -> bool {
+        !queue_empty && self.bytes.load(Ordering::Relaxed) + q.cost() > CLIENT_BYTES
+    }
+    /// The router is about to queue `q`.
+    pub fn added(&self, q: &Queued) {
+        self.bytes.fetch_add(q.cost(), Ordering::Relaxed);
+        if q.snapshot {
+            self.snapshot.store(true, Ordering::Relaxed);
+        }
+    }
+    /// `q` left the queue: the writer took it, or the router dropped it.
+    pub fn taken(&self, q: &Queued) {
+        self.bytes.fetch_sub(q.cost(), Ordering::Relaxed);
         if q.snapshot {
             self.snapshot.store(false, Ordering::Relaxed);
         }
@@ -153,7 +176,9 @@ fn start_client(
     tx: Sender<Input>,
 ) -> io::Result<()> {
     let shared = SharedStream::new(stream);
-    let (qtx, qrx) = crossbeam_channel::bounded::<Queued>(CLIENT_QUEUE);
+    // Unbounded: the router keeps it within CLIENT_BYTES, and the memory is
+    // taken as messages wait, not reserved for every client up front.
+    let (qtx, qrx) = crossbeam_channel::unbounded::<Queued>();
     let (done, written) = crossbeam_channel::bounded::<()>(0);
     let backlog = Arc::new(Backlog::default());
     let handle = ClientHandle { id, tx: qtx, drain: qrx.clone(), backlog: backlog.clone(), pid, written };
@@ -206,6 +231,32 @@ fn start_client(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_budget_counts_bytes_and_bookkeeping_and_always_takes_one() {
+        let backlog = Backlog::default();
+        let q = |len: usize, snapshot| Queued { payload: vec![b'x'; len].into(), snapshot };
+        // Tiny messages: bounded by their bookkeeping, not only their bytes.
+        let tiny = q(2, false);
+        let fits = CLIENT_BYTES / tiny.cost();
+        for _ in 0..fits {
+            assert!(!backlog.over_budget(&tiny, false));
+            backlog.added(&tiny);
+        }
+        assert!(backlog.over_budget(&tiny, false));
+        backlog.taken(&tiny);
+        assert!(!backlog.over_budget(&tiny, false));
+        // A snapshot bigger than the whole budget still goes to an empty queue.
+        let empty = Backlog::default();
+        let huge = q(CLIENT_BYTES + 1, true);
+        assert!(!empty.over_budget(&huge, true));
+        assert!(empty.over_budget(&huge, false));
+        empty.added(&huge);
+        assert!(empty.snapshot.load(Ordering::Relaxed));
+        empty.taken(&huge);
+        assert!(!empty.snapshot.load(Ordering::Relaxed));
+        assert_eq!(empty.bytes.load(Ordering::Relaxed), 0);
+    }
 
     #[test]
     fn other_users_are_refused() {
