@@ -71,8 +71,8 @@ pub fn spawn_stdin(tx: Sender<Input>) -> io::Result<()> {
 /// Parses a payload once, straight into a message; only a payload that is
 /// not a message is looked at again, to say whether it is JSON at all.
 pub fn parse(payload: &[u8]) -> FromBrowser {
-    match RawEvent::from_agent_payload(payload) {
-        Some(Ok(e)) => FromBrowser::Event(Box::new(e.into())),
+    match RawEvent::typed_from_agent_payload(payload) {
+        Some(Ok((raw, typed))) => FromBrowser::Event(Box::new(Event { raw, typed })),
         Some(Err(why)) => FromBrowser::BadEvent(why),
         None => match AgentMsg::from_slice(payload) {
             Ok(m) => FromBrowser::Msg(Ok(Box::new(m))),

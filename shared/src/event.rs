@@ -144,13 +144,20 @@ struct ValueChange {
 
 /// An event's arguments, parsed (traces, the inspector) or as the JSON text
 /// the browser sent (the bridge): either way read straight into the types.
-trait Args {
+pub(crate) trait Args {
     fn typed<T: DeserializeOwned>(&self, i: usize) -> Option<serde_json::Result<T>>;
 }
 
 impl Args for [Value] {
     fn typed<T: DeserializeOwned>(&self, i: usize) -> Option<serde_json::Result<T>> {
         self.get(i).map(T::deserialize)
+    }
+}
+
+/// The arguments as the agent's payload holds them, not yet checked.
+impl Args for [&serde_json::value::RawValue] {
+    fn typed<T: DeserializeOwned>(&self, i: usize) -> Option<serde_json::Result<T>> {
+        self.get(i).map(|a| serde_json::from_str(a.get()))
     }
 }
 
@@ -174,7 +181,7 @@ impl BrowserEvent {
         Self::parse_args(name, args)
     }
 
-    fn parse_args(name: &str, args: &(impl Args + ?Sized)) -> Result<Self, EventError> {
+    pub(crate) fn parse_args(name: &str, args: &(impl Args + ?Sized)) -> Result<Self, EventError> {
         use BrowserEvent as E;
         Ok(match name {
             "tabs.onCreated" => E::TabCreated(arg(name, args, 0)?),

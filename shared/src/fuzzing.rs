@@ -79,6 +79,17 @@ pub fn from_browser(data: &[u8]) {
 /// the general path's does. (The raw path may refuse more: an argument
 /// object with a key given twice, which no browser sends.)
 fn check_raw_event(line: &[u8], general: Option<&AgentMsg>, model: &Model) {
+    // The bridge reads the typed arguments first and checks only the rest:
+    // the same event, the same errors as checking every argument.
+    let checked_all = RawEvent::from_agent_payload(line)
+        .map(|r| r.map(|raw| (raw.to_json(), BrowserEvent::from_raw(&raw))));
+    let typed_first = RawEvent::typed_from_agent_payload(line).map(|r| r.map(|(raw, t)| (raw.to_json(), t)));
+    assert_eq!(
+        typed_first,
+        checked_all,
+        "the typed-first reading differs on {}",
+        String::from_utf8_lossy(line)
+    );
     let Some(Ok(raw)) = RawEvent::from_agent_payload(line) else { return };
     let Some(AgentMsg::Event(event)) = general else {
         panic!("the raw path took what serde refuses: {}", String::from_utf8_lossy(line))

@@ -26,7 +26,9 @@ pub const WINDOW_ID_NONE: WindowId = -1;
 
 /// A `tabs.Tab`: Thunderbird's fields, Firefox's extras, and whatever else came.
 /// Read by hand ([`tab_fields`]), the most frequent object on the wire: a
-/// field added here is added to the list there too (a test compares them).
+/// field added here is added to the list there too (a test compares them),
+/// and one that holds a `Value` to [`Tab::json_values`] (a test nests each
+/// field too deep: `raw_event::tests`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tab {
@@ -101,6 +103,12 @@ impl Tab {
     /// A bare tab, for tests and for windows known only by an event.
     pub fn new(id: TabId, window_id: WindowId, index: usize) -> Self {
         Tab { id, window_id, index, ..Tab::default() }
+    }
+
+    /// Every field that holds JSON as it came (`mutedInfo`, `sharingState`,
+    /// and the fields no document lists): what may nest deep.
+    pub fn json_values(&self) -> impl Iterator<Item = &Value> {
+        self.muted_info.iter().chain(&self.sharing_state).chain(self.extra.values())
     }
 
     /// What a person calls this tab: its title, else its url, else its type
@@ -540,20 +548,25 @@ pub enum ClientMsg {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn every_field_can_be_set_by_its_api_name() {
-        // Every field of `Tab`, none at its default.
-        let all = json!({"id": 5, "index": 2, "windowId": 3, "active": true, "highlighted": true,
+    /// Every field of `Tab`, none at its default (the test below keeps
+    /// this list whole).
+    pub(crate) fn every_tab_field() -> Value {
+        json!({"id": 5, "index": 2, "windowId": 3, "active": true, "highlighted": true,
             "status": "loading", "title": "t", "url": "u", "favIconUrl": "f", "type": "mail",
             "mailTab": true, "spaceId": 1, "width": 10, "height": 20, "cookieStoreId": "c",
             "groupId": 4, "incognito": true, "pinned": true, "hidden": true, "discarded": true,
             "audible": true, "mutedInfo": {"muted": true}, "attention": true, "autoDiscardable": true,
             "isArticle": true, "isInReaderMode": true, "lastAccessed": 1.5, "openerTabId": 6,
-            "successorTabId": 7, "sessionId": "s", "sharingState": {"camera": false}});
+            "successorTabId": 7, "sessionId": "s", "sharingState": {"camera": false}})
+    }
+
+    #[test]
+    fn every_field_can_be_set_by_its_api_name() {
+        let all = every_tab_field();
         let full: Tab = serde_json::from_value(all.clone()).unwrap();
         assert!(full.extra.is_empty(), "not a field of Tab: {:?}", full.extra);
         assert_eq!(serde_json::to_value(&full).unwrap(), all, "a field of Tab is missing above");

@@ -10,7 +10,8 @@ use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::protocol::EventRecord;
+use crate::event::{BrowserEvent, EventError};
+use crate::protocol::{EventRecord, Tab};
 
 /// Deepest nesting of an event's arguments (the arguments array counts as
 /// one). Inspectors and trace readers parse an event inside two more levels
@@ -44,8 +45,9 @@ struct Unchecked<'a> {
 }
 
 impl RawEvent {
-    /// Joins checked arguments into one array.
-    fn from_parts<'a, I>(seq: u64, time: f64, name: String, each: I) -> Result<Self, String>
+    /// Joins arguments into one array, checking each but the first
+    /// `proven`, which a typed reading has already taken as strictly.
+    fn from_parts<'a, I>(seq: u64, time: f64, name: String, each: I, proven: usize) -> Result<Self, String>
     where
         I: ExactSizeIterator<Item = &'a str> + Clone,
     {
@@ -53,7 +55,9 @@ impl RawEvent {
         let mut parts = Vec::with_capacity(each.len());
         args.push('[');
         for (i, arg) in each.enumerate() {
-            check_arg(arg).map_err(|e| format!("event {name}: argument {}: {e}", i + 1))?;
+            if i >= proven {
+                check_arg(arg).map_err(|e| format!("event {name}: argument {}: {e}", i + 1))?;
+            }
             if i > 0 {
                 args.push(',');
             }
@@ -72,9 +76,28 @@ impl RawEvent {
             return None;
         }
         Some(match serde_json::from_slice::<Unchecked>(payload) {
-            Ok(u) => RawEvent::from_parts(u.seq, u.time, u.name, u.args.iter().map(|a| a.get())),
+            Ok(u) => RawEvent::from_parts(u.seq, u.time, u.name, u.args.iter().map(|a| a.get()), 0),
             Err(e) => Err(e.to_string()),
         })
+    }
+
+    /// [`RawEvent::from_agent_payload`] and [`BrowserEvent::from_raw`] in
+    /// one: the same event, the same errors, with less reading. The typed
+    /// reading comes first, and the arguments it took as strictly as
+    /// [`check_arg`] would (a whole tab, most of the traffic) are not read
+    /// a third time.
+    pub fn typed_from_agent_payload(payload: &[u8]) -> Option<Result<(Self, Typed), String>> {
+        if !payload.starts_with(br#"{"type":"event","#) {
+            return None;
+        }
+        let u = match serde_json::from_slice::<Unchecked>(payload) {
+            Ok(u) => u,
+            Err(e) => return Some(Err(e.to_string())),
+        };
+        let typed = BrowserEvent::parse_args(&u.name, u.args.as_slice());
+        let proven = typed.as_ref().map_or(0, proven_args);
+        let raw = RawEvent::from_parts(u.seq, u.time, u.name, u.args.iter().map(|a| a.get()), proven);
+        Some(raw.map(|raw| (raw, typed)))
     }
 
     /// Argument `i`, as JSON text.
@@ -116,8 +139,40 @@ impl TryFrom<EventRecord> for RawEvent {
     /// type was not first).
     fn try_from(e: EventRecord) -> Result<Self, String> {
         let each: Vec<String> = e.args.iter().map(Value::to_string).collect();
-        RawEvent::from_parts(e.seq, e.time, e.name, each.iter().map(String::as_str))
+        RawEvent::from_parts(e.seq, e.time, e.name, each.iter().map(String::as_str), 0)
     }
+}
+
+/// An event typed for the model, or why it cannot be.
+pub type Typed = Result<BrowserEvent, EventError>;
+
+/// How many leading arguments `typed` proves [`check_arg`] would take.
+/// Reading into these types is at least as strict as reading a `Value`
+/// (every byte is read, numbers and strings as strictly, nothing skipped),
+/// so what is left to check is the depth of the `Value`s they hold.
+fn proven_args(typed: &BrowserEvent) -> usize {
+    // Each argument is at depth 2 (in the arguments array), its fields at 3.
+    let tab_ok = |tab: &Tab| tab.json_values().all(|v| within_depth(v, 3));
+    match typed {
+        BrowserEvent::TabCreated(tab) if tab_ok(tab) => 1,
+        BrowserEvent::TabUpdated { change, tab, .. }
+            if change.values().all(|v| within_depth(v, 3)) && tab_ok(tab) =>
+        {
+            3
+        }
+        _ => 0,
+    }
+}
+
+/// Whether `v`, found at `depth`, is within [`MAX_ARGS_DEPTH`], counted as
+/// [`Checked`] counts it.
+fn within_depth(v: &Value, depth: usize) -> bool {
+    depth <= MAX_ARGS_DEPTH
+        && match v {
+            Value::Array(a) => a.iter().all(|v| within_depth(v, depth + 1)),
+            Value::Object(o) => o.values().all(|v| within_depth(v, depth + 1)),
+            _ => true,
+        }
 }
 
 /// Checks that one argument parses as a `serde_json::Value` would, nested
@@ -219,6 +274,98 @@ mod tests {
         let bad = RawEvent::from_agent_payload(br#"{"type":"event","seq":1,"time":1,"name":"x"}"#).unwrap();
         assert!(bad.unwrap_err().contains("missing field `args`"));
         assert!(event("{}").unwrap_err().starts_with("invalid type: map, expected a sequence"));
+    }
+
+    /// The bridge's typed-first reading against checking every argument
+    /// and then typing the event: the same event, or the same error.
+    fn same_as_checking_all(payload: &[u8]) -> Result<(), String> {
+        let old = RawEvent::from_agent_payload(payload).map(|r| {
+            r.map(|raw| {
+                let typed = BrowserEvent::from_raw(&raw);
+                (raw.to_json(), typed)
+            })
+        });
+        let new =
+            RawEvent::typed_from_agent_payload(payload).map(|r| r.map(|(raw, typed)| (raw.to_json(), typed)));
+        assert_eq!(new, old, "{}", String::from_utf8_lossy(payload));
+        old.expect("an event").map(|_| ())
+    }
+
+    #[test]
+    fn a_typed_tab_is_checked_as_deep_as_every_other_argument() {
+        // n levels: n arrays, or n - 1 objects around a number.
+        let arrays = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let objects = |n: usize| format!("{}1{}", r#"{"a":"#.repeat(n - 1), "}".repeat(n - 1));
+        let mut keys: Vec<String> =
+            crate::protocol::tests::every_tab_field().as_object().unwrap().keys().cloned().collect();
+        keys.push("splitViewId".into());
+        // A tab's field is at depth 3: n levels below it reach 2 + n.
+        let limit = MAX_ARGS_DEPTH - 2;
+        for key in &keys {
+            for n in [limit - 1, limit, limit + 1] {
+                for nested in [arrays(n), objects(n)] {
+                    let tab = format!(r#"{{"id":1,"index":0,"windowId":2,"{key}":{nested}}}"#);
+                    let change = format!(r#"{{"{key}":{nested}}}"#);
+                    let payloads = [
+                        format!(
+                            r#"{{"type":"event","seq":1,"time":0,"name":"tabs.onCreated","args":[{tab}]}}"#
+                        ),
+                        format!(
+                            r#"{{"type":"event","seq":1,"time":0,"name":"tabs.onUpdated","args":[1,{{}},{tab}]}}"#
+                        ),
+                        format!(
+                            r#"{{"type":"event","seq":1,"time":0,"name":"tabs.onUpdated","args":[1,{change},{{"id":1,"index":0,"windowId":2}}]}}"#
+                        ),
+                    ];
+                    for p in payloads {
+                        let taken = same_as_checking_all(p.as_bytes());
+                        if n > limit {
+                            let err = taken.expect_err("too deep");
+                            assert!(err.contains("nested deeper than 100 levels"), "{key}: {err}");
+                        }
+                    }
+                }
+            }
+        }
+        // Within the limit, the fields that hold JSON take it, so the typed
+        // reading was the one that decided.
+        let p = format!(
+            r#"{{"type":"event","seq":1,"time":0,"name":"tabs.onUpdated","args":[1,{{"x":{}}},{{"id":1,"index":0,"windowId":2,"mutedInfo":{},"y":{}}}]}}"#,
+            arrays(limit),
+            objects(limit),
+            arrays(limit)
+        );
+        same_as_checking_all(p.as_bytes()).expect("within the limit");
+    }
+
+    #[test]
+    fn the_typed_first_reading_refuses_and_takes_what_checking_all_does() {
+        let event = |name: &str, args: &str| {
+            format!(r#"{{"type":"event","seq":3,"time":1.5,"name":"{name}","args":{args}}}"#)
+        };
+        let tab = r#"{"id":1,"index":0,"windowId":2,"title":"t"}"#;
+        for (name, args) in [
+            ("tabs.onUpdated", format!(r#"[1,{{"title":"t"}},{tab}]"#)),
+            // An argument past the typed ones is still checked.
+            ("tabs.onUpdated", format!(r#"[1,{{}},{tab},1e400]"#)),
+            ("tabs.onUpdated", format!(r#"[1,{{}},{tab},"\ud800"]"#)),
+            ("tabs.onUpdated", format!(r#"[1,{{}},{tab},{{"a":1}}]"#)),
+            // Typed arguments that do not type: the check decides, as before.
+            ("tabs.onUpdated", r#"[1,{"title":"\ud800"},{"id":1}]"#.into()),
+            ("tabs.onUpdated", r#"[1e400,{},{"id":1,"index":0,"windowId":2}]"#.into()),
+            ("tabs.onUpdated", r#"[1.5,{},{"id":1,"index":0,"windowId":2,"lastAccessed":1e400}]"#.into()),
+            ("tabs.onUpdated", r#"[1,{},{"id":1,"index":0,"windowId":2,"title":"a","title":"b"}]"#.into()),
+            ("tabs.onCreated", format!(r#"[{tab},[1,2]]"#)),
+            ("tabs.onCreated", r#"[{"id":1,"index":-1,"windowId":2}]"#.into()),
+            ("tabs.onCreated", "[]".into()),
+            ("tabs.onActivated", r#"[{"tabId":1,"windowId":2}]"#.into()),
+            ("tabscope.onAddonActivity", r#"[{"extensionId":"a@b","x":1e400}]"#.into()),
+            ("no.such.event", r#"[1, "\ud83d\ude00"]"#.into()),
+        ] {
+            let _ = same_as_checking_all(event(name, &args).as_bytes());
+        }
+        assert!(RawEvent::typed_from_agent_payload(br#"{"type":"hello"}"#).is_none());
+        assert!(RawEvent::typed_from_agent_payload(br#"{"type":"event","seq":1}"#).unwrap().is_err());
     }
 
     #[test]
