@@ -43,7 +43,7 @@ fn events(n: usize) -> Vec<BrowserEvent> {
                     BrowserEvent::TabUpdated {
                         tab_id: tab,
                         change: [("title".to_owned(), json!(format!("t{i}")))].into_iter().collect(),
-                        tab: t,
+                        tab: Box::new(t),
                     }
                 }
                 6 | 7 => parse("tabs.onActivated", json!([{"tabId": tab, "windowId": 1}])),

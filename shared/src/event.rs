@@ -22,11 +22,13 @@ pub const WINDOW_UPDATED: &str = "tabscope.onWindowUpdated";
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum BrowserEvent {
-    TabCreated(Tab),
+    // Tabs boxed: an event is moved through several layers (parsed, queued,
+    // applied), and a tab is over 500 bytes where every other event is small.
+    TabCreated(Box<Tab>),
     TabUpdated {
         tab_id: TabId,
         change: Map<String, Value>,
-        tab: Tab,
+        tab: Box<Tab>,
     },
     TabActivated {
         tab_id: TabId,

@@ -209,7 +209,7 @@ impl Model {
                     return drift(format!("tabs.onCreated for tab {id}, which already exists"));
                 }
                 let (w, at) = (tab.window_id, tab.index);
-                self.insert_tab(tab, w, at);
+                self.insert_tab(*tab, w, at);
             }
             E::TabUpdated { tab_id, change, mut tab } => {
                 tab.id = tab_id;
@@ -221,7 +221,7 @@ impl Model {
                 }
                 if !self.tabs.contains_key(&tab_id) {
                     let (w, at) = (tab.window_id, tab.index);
-                    self.insert_tab(tab, w, at);
+                    self.insert_tab(*tab, w, at);
                     return drift(format!("tabs.onUpdated for unknown tab {tab_id}"));
                 }
                 self.update_tab(tab);
@@ -330,7 +330,7 @@ impl Model {
                 }
                 for tab in tabs.unwrap_or_default() {
                     if self.tabs.contains_key(&tab.id) {
-                        self.update_tab(tab);
+                        self.update_tab(Box::new(tab));
                     } else {
                         let at = tab.index;
                         self.insert_tab(tab, id, at);
@@ -477,12 +477,14 @@ impl Model {
     }
 
     /// Replaces a known tab's fields, keeping its place and activity.
-    fn update_tab(&mut self, mut tab: Tab) {
-        let old = &self.tabs[&tab.id];
-        tab.index = old.index;
-        tab.window_id = old.window_id;
-        tab.active = old.active;
-        self.tabs.insert(tab.id, tab);
+    fn update_tab(&mut self, tab: Box<Tab>) {
+        let slot = self.tabs.get_mut(&tab.id).expect("a known tab");
+        let (index, window_id, active) = (slot.index, slot.window_id, slot.active);
+        // Written in place: the tab is copied once, out of its box.
+        *slot = *tab;
+        slot.index = index;
+        slot.window_id = window_id;
+        slot.active = active;
     }
 
     /// Takes a tab out of its window's order (it stays in `tabs`).

@@ -114,11 +114,25 @@ impl Tab {
     /// What a person calls this tab: its title, else its url, else its type
     /// (Thunderbird's mail and address book tabs have neither).
     pub fn label(&self) -> String {
+        let mut out = String::new();
+        self.push_label(&mut out);
+        out
+    }
+
+    /// [`Tab::label`], appended to `out` (a trace being opened relabels a
+    /// tab's lane on every title change).
+    pub fn push_label(&self, out: &mut String) {
         match (self.title.as_deref().filter(|t| !t.is_empty()).or(self.url.as_deref()), self.kind.as_deref())
         {
-            (Some(l), _) => l.to_owned(),
-            (None, Some(kind)) => format!("{kind} tab"),
-            (None, None) => format!("tab {}", self.id),
+            (Some(l), _) => out.push_str(l),
+            (None, Some(kind)) => {
+                out.push_str(kind);
+                out.push_str(" tab");
+            }
+            (None, None) => {
+                use std::fmt::Write;
+                let _ = write!(out, "tab {}", self.id);
+            }
         }
     }
 }

@@ -166,7 +166,7 @@ impl Sim {
                 let len = m.tabs_of(w).count();
                 let mut t = Tab::new(id, w, at % (len + 1));
                 t.active = active;
-                out.push(BrowserEvent::TabCreated(t));
+                out.push(BrowserEvent::TabCreated(Box::new(t)));
                 if active {
                     out.push(parse("tabs.onActivated", json!([{"tabId": id, "windowId": w}])));
                 }
@@ -212,7 +212,7 @@ impl Sim {
                     out.push(BrowserEvent::TabUpdated {
                         tab_id: t.id,
                         change: [("title".to_owned(), json!(format!("title {i}")))].into_iter().collect(),
-                        tab: nt,
+                        tab: Box::new(nt),
                     });
                 }
             }
@@ -274,7 +274,7 @@ impl Sim {
                     3 => parse("tabs.onAttached", json!([a, {"newWindowId": b, "newPosition": 2}])),
                     4 => parse("tabs.onDetached", json!([a, {"oldWindowId": b, "oldPosition": 0}])),
                     5 => parse("windows.onRemoved", json!([a])),
-                    6 => BrowserEvent::TabCreated(Tab::new(a, b, b.unsigned_abs() as usize)),
+                    6 => BrowserEvent::TabCreated(Box::new(Tab::new(a, b, b.unsigned_abs() as usize))),
                     _ => parse("tabs.onReplaced", json!([a, b])),
                 };
                 out.push(e);

@@ -3,6 +3,7 @@
 //! at any moment is one checkpoint plus a few thousand events read back
 //! from the file. Records themselves stay on disk.
 
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -403,7 +404,7 @@ impl Builder {
         let t = item.t();
         let (kind, name, lane) = match item {
             Item::Event { event, .. } => self.add_event(event),
-            Item::Other(Record::Event { event, .. }) => self.add_event(Box::new(event.into())),
+            Item::Other(Record::Event { event, .. }) => self.add_event(event.into()),
             Item::Other(record) => self.add_other(record),
         };
         self.index.lanes[lane as usize].marks.push(k as u32);
@@ -412,7 +413,7 @@ impl Builder {
     }
 
     /// An event's mark kind, name and lane, once the model has it.
-    fn add_event(&mut self, event: Box<TypedEvent>) -> (MarkKind, u32, u32) {
+    fn add_event(&mut self, event: TypedEvent) -> (MarkKind, u32, u32) {
         let name = self.name(&event.name);
         if event.name == ADDON_ACTIVITY {
             // A lane per add-on, whatever tab the call was about.
@@ -438,7 +439,11 @@ impl Builder {
             && retitled
             && let Some(tab) = self.model.tab(t)
         {
-            self.index.lanes[lane as usize].label = format!("tab {t} {}", tab.label());
+            // Written over the old label: no allocation once it is long enough.
+            let label = &mut self.index.lanes[lane as usize].label;
+            label.clear();
+            let _ = write!(label, "tab {t} ");
+            tab.push_label(label);
         }
         (kind, name, lane)
     }

@@ -20,11 +20,7 @@ use crate::protocol::{EventRecord, Tab, TabId};
 /// One line of a trace after the header.
 #[derive(Debug)]
 pub enum Item {
-    /// Boxed: a tab is most of it, and every other record is much smaller.
-    Event {
-        t: Micros,
-        event: Box<TypedEvent>,
-    },
+    Event { t: Micros, event: TypedEvent },
     Other(Record),
 }
 
@@ -42,9 +38,9 @@ pub struct TypedEvent {
 #[derive(Debug)]
 pub enum EventArgs {
     /// tabs.onCreated's tab.
-    Created(Tab),
+    Created(Box<Tab>),
     /// tabs.onUpdated's tab id, changeInfo and tab.
-    Updated { tab_id: TabId, change: Map<String, Value>, tab: Tab },
+    Updated { tab_id: TabId, change: Map<String, Value>, tab: Box<Tab> },
     /// Any other event's, as values (they are small).
     Values(Vec<Value>),
 }
@@ -60,7 +56,7 @@ impl Item {
             && let Ok(text) = std::str::from_utf8(line)
             && let Ok(quick) = serde_json::from_str::<EventLine>(text)
         {
-            return Ok(Item::Event { t: quick.t, event: Box::new(quick.event) });
+            return Ok(Item::Event { t: quick.t, event: quick.event });
         }
         Record::from_line(line).map(Item::from)
     }
@@ -76,7 +72,7 @@ impl Item {
 impl From<Record> for Item {
     fn from(r: Record) -> Item {
         match r {
-            Record::Event { t, event } => Item::Event { t, event: Box::new(event.into()) },
+            Record::Event { t, event } => Item::Event { t, event: event.into() },
             other => Item::Other(other),
         }
     }
@@ -90,7 +86,7 @@ impl From<EventRecord> for TypedEvent {
 
 impl TypedEvent {
     /// The event as the model takes it.
-    pub fn into_browser_event(self: Box<Self>) -> Result<BrowserEvent, event::EventError> {
+    pub fn into_browser_event(self) -> Result<BrowserEvent, event::EventError> {
         match self.args {
             EventArgs::Created(tab) => Ok(BrowserEvent::TabCreated(tab)),
             EventArgs::Updated { tab_id, change, tab } => {
