@@ -2,7 +2,8 @@
 //! checkpoints and the event log in one pass), its memory, and the time to
 //! rebuild any moment for time travel.
 //! `cargo bench -p tabscope --bench trace_open` (add `-- EVENTS` to change the size,
-//! `-- --keep FILE` to keep the trace)
+//! `-- --keep FILE` to keep the trace; `-- --open-alone FILE` opens FILE only and prints its peak
+//! memory in KiB, which the benchmark runs in a fresh process)
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -75,7 +76,34 @@ fn rss_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Opens `path` as the inspector does (index, checkpoints and log in one
+/// pass) and returns this process's peak resident memory, in KiB: run in a
+/// fresh process, it is the open's own peak, without what the allocator
+/// keeps from the phases measured before it.
+fn open_alone(path: &std::path::Path) -> u64 {
+    let log = RefCell::new(EventLog::default());
+    // The trace read so far, every 300 ms, held as the screen holds it.
+    let (mut shown, mut last) = (None, None::<Instant>);
+    let index = TraceIndex::build(
+        path,
+        |h, k, r| log_record(&mut log.borrow_mut(), h, k, r),
+        |p| {
+            if last.is_none_or(|t| t.elapsed().as_millis() >= 300) && p.share < 1.0 {
+                last = Some(Instant::now());
+                shown = Some(p.index());
+            }
+        },
+    )
+    .unwrap();
+    std::hint::black_box((index.len(), log.borrow().len(), shown.map(|s| s.len())));
+    rss_kib("VmHWM:")
+}
+
 fn main() {
+    if let Some(path) = std::env::args().skip_while(|a| a != "--open-alone").nth(1) {
+        println!("{}", open_alone(path.as_ref()));
+        return;
+    }
     let events: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
     // `--keep FILE` keeps the trace, to open it in the inspector by hand.
@@ -190,7 +218,24 @@ fn main() {
         log.len()
     )
     .unwrap();
-    writeln!(out, "| peak resident memory | {:.0} MiB |", rss_kib("VmHWM:") as f64 / 1024.0).unwrap();
+    writeln!(
+        out,
+        "| peak resident memory, this process (every phase above) | {:.0} MiB |",
+        rss_kib("VmHWM:") as f64 / 1024.0
+    )
+    .unwrap();
+    let alone = std::process::Command::new(std::env::current_exe().unwrap())
+        .arg("--open-alone")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let alone: u64 = String::from_utf8_lossy(&alone.stdout).trim().parse().expect("the open's peak");
+    writeln!(
+        out,
+        "| **peak resident memory of the open alone** (a fresh process, as the inspector opens a trace) | **{:.0} MiB** |",
+        alone as f64 / 1024.0
+    )
+    .unwrap();
     writeln!(
         out,
         "| time travel to any moment | p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms |",
