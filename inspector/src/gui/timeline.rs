@@ -223,8 +223,8 @@ fn draw_marks(
             color,
         );
         let next_t = t0 + ((x - plot.left() + 2.0) as f64 / w) * (t1 - t0);
-        let skip = marks[j..].partition_point(|&m| (index.marks[m as usize].t as f64) < next_t);
-        j += skip.max(1);
+        let next = marks.partition_point_from(j, |&m| (index.marks[m as usize].t as f64) < next_t);
+        j = next.max(j + 1);
     }
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::tail::Following;
-use super::{Item, Micros, Record, TraceError, TraceHeader, TraceReader, TypedEvent};
+use super::{Chunked, Item, Micros, Record, TraceError, TraceHeader, TraceReader, TypedEvent};
 use crate::event::{ADDON_ACTIVITY, SESSION_VALUE_CHANGED};
 use crate::model::Model;
 use crate::protocol::{TabId, WindowId};
@@ -59,6 +59,7 @@ impl Partial<'_> {
             marks: b.index.marks.clone(),
             names: b.index.names.clone(),
             lanes: b.index.lanes.clone(),
+            lane_rows: Vec::new(),
             offsets: b.offsets.clone(),
             checkpoints: b.index.checkpoints.clone(),
             checkpoint_every: b.index.checkpoint_every,
@@ -90,8 +91,10 @@ pub struct Mark {
     pub kind: MarkKind,
     /// Index into [`TraceIndex::names`].
     pub name: u32,
-    /// Index into [`TraceIndex::lanes`].
-    pub lane: u32,
+    /// The lane's number in the order lanes were first seen (lanes are
+    /// shown in another order: [`TraceIndex::lane_of`] finds it), so that
+    /// ordering lanes never rewrites the marks, which copies share.
+    lane: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -111,7 +114,7 @@ pub struct Lane {
     pub window: Option<WindowId>,
     pub label: String,
     /// Indexes of this lane's marks, in time order.
-    pub marks: Vec<u32>,
+    pub marks: Chunked<u32>,
 }
 
 #[derive(Clone)]
@@ -126,11 +129,14 @@ pub struct TraceIndex {
     pub header: TraceHeader,
     /// Set when the last line was cut off.
     pub warning: Option<String>,
-    pub marks: Vec<Mark>,
+    pub marks: Chunked<Mark>,
     pub names: Vec<Arc<str>>,
+    /// In the order they are shown: windows by id, each followed by its tabs.
     pub lanes: Vec<Lane>,
+    /// For each lane by the number its marks carry, where it is in `lanes`.
+    lane_rows: Vec<u32>,
     /// Byte offset of each record's line, and the end of the last one.
-    offsets: Vec<u64>,
+    offsets: Chunked<u64>,
     checkpoints: Vec<Checkpoint>,
     checkpoint_every: usize,
 }
@@ -313,7 +319,7 @@ pub(crate) fn apply(model: &mut Model, item: Item) {
 
 struct Builder {
     index: TraceIndex,
-    offsets: Vec<u64>,
+    offsets: Chunked<u64>,
     model: Model,
     // foldhash: looked up for every record; seeded per process, as std's
     // SipHash is, and several times faster on these short keys.
@@ -332,14 +338,15 @@ impl Builder {
                 path,
                 header,
                 warning: None,
-                marks: Vec::new(),
+                marks: Chunked::default(),
                 names: Vec::new(),
                 lanes: Vec::new(),
-                offsets: Vec::new(),
+                lane_rows: Vec::new(),
+                offsets: Chunked::default(),
                 checkpoints: vec![Checkpoint { at: 0, model: Arc::new(Model::new()) }],
                 checkpoint_every: CHECKPOINT_EVERY,
             },
-            offsets: Vec::new(),
+            offsets: Chunked::default(),
             model: Model::new(),
             lane_of: Default::default(),
             name_of: Default::default(),
@@ -377,7 +384,7 @@ impl Builder {
             },
             LaneKey::Addon(id) => format!("add-on {}", self.index.names[id as usize]),
         };
-        self.index.lanes.push(Lane { key, window, label, marks: Vec::new() });
+        self.index.lanes.push(Lane { key, window, label, marks: Chunked::default() });
         self.lane_of.insert(key, i);
         if let LaneKey::Tab(_) = key
             && let Some(w) = window
@@ -520,6 +527,11 @@ impl Builder {
 }
 
 impl TraceIndex {
+    /// The lane mark `m` is on.
+    pub fn lane_of(&self, m: &Mark) -> &Lane {
+        &self.lanes[self.lane_rows[m.lane as usize] as usize]
+    }
+
     /// Windows in id order, each followed by its tabs; the global lane first.
     fn order_lanes(&mut self) {
         let mut order: Vec<usize> = (0..self.lanes.len()).collect();
@@ -537,9 +549,7 @@ impl TraceIndex {
         }
         let mut lanes: Vec<Option<Lane>> = self.lanes.drain(..).map(Some).collect();
         self.lanes = order.iter().map(|&i| lanes[i].take().expect("each once")).collect();
-        for m in &mut self.marks {
-            m.lane = new_of_old[m.lane as usize];
-        }
+        self.lane_rows = new_of_old;
     }
 }
 
@@ -693,9 +703,9 @@ mod tests {
         for (n, part) in &parts {
             assert_eq!(part.len(), *n);
             assert_eq!(part.end(), whole.time_of(*n));
-            for (a, b) in part.marks.iter().zip(&whole.marks) {
+            for (a, b) in part.marks.iter().zip(whole.marks.iter()) {
                 assert_eq!((a.t, a.kind, part.name(a)), (b.t, b.kind, whole.name(b)));
-                assert_eq!(part.lanes[a.lane as usize].key, whole.lanes[b.lane as usize].key);
+                assert_eq!(part.lane_of(a).key, whole.lane_of(b).key);
             }
             assert_eq!(part.state_at(*n).unwrap(), whole.state_at(*n).unwrap());
             assert_eq!(part.state_at(usize::MAX).unwrap().tab_count(), 1 + (n - 1) % 2);
@@ -710,8 +720,8 @@ mod tests {
         let labels: Vec<&str> = index.lanes.iter().map(|l| l.label.as_str()).collect();
         assert_eq!(labels, ["browser", "window 1 (normal)", "tab 1 Inbox", "tab 7 t7", "tab 8 t8"]);
         let lane7 = &index.lanes[3];
-        assert_eq!(lane7.marks, vec![1]);
-        assert_eq!(index.marks[1].lane, 3);
+        assert_eq!(lane7.marks.iter().collect::<Vec<_>>(), [&1]);
+        assert_eq!(index.lane_of(&index.marks[1]).key, LaneKey::Tab(7));
         assert_eq!(index.name(&index.marks[1]), "tabs.onCreated");
         assert_eq!(index.moment_at(15), 2);
         assert_eq!(index.time_of(2), 10);

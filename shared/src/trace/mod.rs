@@ -7,6 +7,7 @@
 //! would parse every event twice).
 
 mod chrome;
+mod chunked;
 mod diff;
 pub(crate) mod index;
 pub(crate) mod item;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use chrome::{Exported, export_chrome};
+pub use chunked::Chunked;
 pub use diff::{Change, diff};
 pub use index::{Lane, LaneKey, Mark, MarkKind, Partial, TraceIndex};
 pub use item::{EventArgs, Item, TypedEvent};
