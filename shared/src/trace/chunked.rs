@@ -1,14 +1,14 @@
 //! An append-only list whose full chunks are shared between its copies.
 //!
 //! A trace being opened hands the screen a copy of its index every 300 ms
-//! (marks, each lane's marks, line offsets: 28 bytes a record). Copied
+//! (marks, each lane's marks, line offsets: 36 bytes a record). Copied
 //! whole, the screen's copy and the next one doubled that memory while a
 //! big trace loaded; shared by chunk, a copy costs the chunk being filled.
 
 use std::ops::Index;
 use std::sync::Arc;
 
-/// Items per shared chunk: 16,384 (256 KiB of marks).
+/// Items per shared chunk: a copy costs at most this many.
 const CHUNK: usize = 1 << 14;
 
 #[derive(Clone, Debug)]
