@@ -313,6 +313,10 @@ pub(crate) fn apply(model: &mut Model, item: Item) {
         Item::Event { event, .. } => {
             let _ = model.apply_parsed(event.into_browser_event());
         }
+        // Not made by `Item::from`, but applied as `Builder::add` indexes it.
+        Item::Other(Record::Event { event, .. }) => {
+            let _ = model.apply_record(&event);
+        }
         Item::Other(_) => {}
     }
 }
@@ -710,6 +714,19 @@ mod tests {
             assert_eq!(part.state_at(*n).unwrap(), whole.state_at(*n).unwrap());
             assert_eq!(part.state_at(usize::MAX).unwrap().tab_count(), 1 + (n - 1) % 2);
         }
+    }
+
+    #[test]
+    fn an_event_held_as_another_record_is_still_applied() {
+        let mut by_item = Model::from_snapshot(match snapshot() {
+            Record::Snapshot { snapshot, .. } => snapshot,
+            _ => unreachable!(),
+        });
+        let mut as_other = by_item.clone();
+        apply(&mut by_item, created(10, 1, 7, 1).into());
+        apply(&mut as_other, Item::Other(created(10, 1, 7, 1)));
+        assert_eq!(by_item.tab_count(), 2);
+        assert_eq!(as_other, by_item);
     }
 
     #[test]

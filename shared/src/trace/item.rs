@@ -20,7 +20,12 @@ use crate::protocol::{EventRecord, Tab, TabId};
 /// One line of a trace after the header.
 #[derive(Debug)]
 pub enum Item {
-    Event { t: Micros, event: TypedEvent },
+    Event {
+        t: Micros,
+        event: TypedEvent,
+    },
+    /// Any other record: `Item::from` and the readings here make every
+    /// event an `Event` (one given here anyway is still taken as one).
     Other(Record),
 }
 
