@@ -5,7 +5,8 @@
 //   node tests/node/agent-host.js /path/to/tabscope-bridge [flavor]
 //
 // Control on stdin, one JSON object a line: {"op":"startUp"},
-// {"op":"killHost"}, {"op":"scriptInjection","on":false},
+// {"op":"killHost"} ({"op":"killHost","thenWrite":true}: and a message
+// written to it before its exit is seen), {"op":"scriptInjection","on":false},
 // {"op":"hostAccess","on":true} (the user allows page access), {"op":"quit"}.
 // Status lines go to stdout as JSON.
 "use strict";
@@ -34,6 +35,10 @@ class NativePort {
       stdio: ["pipe", "pipe", "inherit"],
     });
     say({ event: "hostStarted", pid: this.child.pid });
+    // Writing to a host that has just died fails with EPIPE; Gecko drops the
+    // message and disconnects the port once it sees the exit (below). Without
+    // a listener, Node would throw the error and end the harness.
+    this.child.stdin.on("error", () => {});
     let buf = Buffer.alloc(0);
     this.child.stdout.on("data", (chunk) => {
       buf = Buffer.concat([buf, chunk]);
@@ -76,7 +81,17 @@ agent.start().then(() => say({ event: "agentStarted" }));
 readline.createInterface({ input: process.stdin }).on("line", (line) => {
   const cmd = JSON.parse(line);
   if (cmd.op === "startUp") say({ event: "startedUp", ...fake.startUp() });
-  else if (cmd.op === "killHost") fake.ports.at(-1).child.kill("SIGKILL");
+  else if (cmd.op === "killHost") {
+    const port = fake.ports.at(-1);
+    port.child.kill("SIGKILL");
+    if (cmd.thenWrite) {
+      // The host is dead, its exit not yet seen: as when the agent posts
+      // at the moment the host dies.
+      const until = Date.now() + 50;
+      while (Date.now() < until) {}
+      port.postMessage({ type: "log", level: "info", message: "after the host died" });
+    }
+  }
   else if (cmd.op === "setBehindBack") { fake.values.tab.get(cmd.tabId) || fake.values.tab.set(cmd.tabId, {}); fake.values.tab.get(cmd.tabId)[cmd.key] = cmd.value; say({ event: "set" }); }
   else if (cmd.op === "scriptInjection") { agent.setScriptInjection(cmd.on); say({ event: "scriptInjection", on: cmd.on }); }
   else if (cmd.op === "hostAccess") { fake.setHostAccess(cmd.on); say({ event: "hostAccess", on: cmd.on }); }
