@@ -29,11 +29,14 @@ fn run(browser: &str) {
     let mut o = Observer::new(TestSession::connect(&launched.bridge.socket));
     let tab =
         o.call("tabs.create", json!({"createProperties": {"url": URL}})).unwrap()["id"].as_i64().unwrap();
-    o.until("the add-on's value on the new tab", |m, _| {
-        m.addons()
-            .and_then(|a| a.values_of(Scope::Tab, tab))
-            .and_then(|v| v.get(OTHER)?.get("mine").cloned())
-            .is_some()
+    // The value may come before the tab's URL (Thunderbird reports the tab
+    // at about:blank first): the live listing below needs both.
+    o.until("the add-on's value on the new tab at its URL", |m, _| {
+        m.tab(tab).is_some_and(|t| t.url.as_deref() == Some(URL))
+            && m.addons()
+                .and_then(|a| a.values_of(Scope::Tab, tab))
+                .and_then(|v| v.get(OTHER)?.get("mine").cloned())
+                .is_some()
     });
     drop(o);
     // Without --profile: the same values from the running browser.
