@@ -99,11 +99,18 @@ pub struct FrameReader<R> {
     inner: R,
     max: usize,
     skip_oversized: bool,
+    /// The body [`FrameReader::next_frame`] lends out, kept between frames
+    /// so that a stream of messages costs no allocation per frame.
+    body: Vec<u8>,
 }
+
+/// What a reader keeps of its body buffer between frames: one huge frame
+/// (a snapshot of thousands of tabs) is not held for the life of the stream.
+const KEEP_BODY: usize = 1024 * 1024;
 
 impl<R: Read> FrameReader<R> {
     pub fn new(inner: R) -> Self {
-        Self { inner, max: DEFAULT_READ_CAP, skip_oversized: false }
+        Self { inner, max: DEFAULT_READ_CAP, skip_oversized: false, body: Vec::new() }
     }
 
     /// Reads past a frame over the cap instead of giving up on the stream
@@ -123,10 +130,30 @@ impl<R: Read> FrameReader<R> {
 
     /// The next frame's payload, or `None` on a clean end of stream between frames.
     pub fn read_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
+        let mut body = Vec::new();
+        Ok(self.read_into(&mut body)?.then_some(body))
+    }
+
+    /// [`FrameReader::read_frame`] into a buffer the reader keeps: the
+    /// payload is lent until the next call.
+    pub fn next_frame(&mut self) -> Result<Option<&[u8]>, FrameError> {
+        let mut body = std::mem::take(&mut self.body);
+        if body.capacity() > KEEP_BODY {
+            body = Vec::new();
+        }
+        let read = self.read_into(&mut body);
+        self.body = body;
+        Ok(read?.then_some(&self.body[..]))
+    }
+
+    /// Reads one frame's payload into `body` (emptied first); false on a
+    /// clean end of stream between frames.
+    fn read_into(&mut self, body: &mut Vec<u8>) -> Result<bool, FrameError> {
+        body.clear();
         let mut header = [0u8; 4];
         let got = read_full(&mut self.inner, &mut header)?;
         match got {
-            0 => return Ok(None),
+            0 => return Ok(false),
             4 => {}
             got => return Err(FrameError::TruncatedHeader { got }),
         }
@@ -147,25 +174,41 @@ impl<R: Read> FrameReader<R> {
         }
         // Grow with the data, not with the claim: a truncated stream with a
         // large header costs only what really arrived.
-        let mut body = Vec::with_capacity(len.min(64 * 1024));
-        let got = (&mut self.inner).take(len as u64).read_to_end(&mut body)?;
+        body.reserve(len.min(64 * 1024));
+        let got = (&mut self.inner).take(len as u64).read_to_end(body)?;
         if got < len {
             return Err(FrameError::TruncatedBody { expected: len, got });
         }
-        Ok(Some(body))
+        Ok(true)
     }
 
     /// The next frame decoded as `T`, or `None` on a clean end of stream.
     /// A payload error (UTF-8, JSON, shape) leaves the reader usable.
     pub fn read_message<T: DeserializeOwned>(&mut self) -> Result<Option<T>, FrameError> {
-        match self.read_frame()? {
+        match self.next_frame()? {
             None => Ok(None),
-            Some(body) => decode(&body).map(Some),
+            Some(body) => decode(body).map(Some),
         }
     }
 
     pub fn get_ref(&self) -> &R {
         &self.inner
+    }
+}
+
+impl<R: Read> FrameReader<io::BufReader<R>> {
+    /// Whether the next frame is already whole in the buffer, so that
+    /// reading it will not wait on the stream. An oversized one counts as
+    /// not buffered (it is read past, from the stream).
+    pub fn frame_buffered(&self) -> bool {
+        let buf = self.inner.buffer();
+        match buf.first_chunk::<4>() {
+            Some(header) => {
+                let len = u32::from_ne_bytes(*header) as usize;
+                len <= self.max && buf.len() - 4 >= len
+            }
+            None => false,
+        }
     }
 }
 
@@ -432,6 +475,38 @@ mod tests {
         assert_eq!(r.read_message::<Value>().unwrap(), Some(json!({"type":"hello"})));
         assert_eq!(r.read_message::<Value>().unwrap(), Some(json!([1, 2, 3])));
         assert_eq!(r.read_message::<Value>().unwrap(), None);
+    }
+
+    /// The lent body is kept between frames, but not after a huge one.
+    #[test]
+    fn a_huge_frame_is_not_held_after_the_next_one() {
+        let mut stream = frame(&vec![b' '; 3 * KEEP_BODY]);
+        stream.extend(frame(b"1"));
+        stream.extend(frame(b"22"));
+        let mut r = FrameReader::new(&stream[..]);
+        assert_eq!(r.next_frame().unwrap().unwrap().len(), 3 * KEEP_BODY);
+        assert_eq!(r.next_frame().unwrap().unwrap(), b"1");
+        assert!(r.body.capacity() <= KEEP_BODY, "{}", r.body.capacity());
+        let kept = r.body.as_ptr();
+        assert_eq!(r.next_frame().unwrap().unwrap(), b"22");
+        assert_eq!(r.body.as_ptr(), kept, "a small frame reuses the buffer");
+        assert_eq!(r.next_frame().unwrap(), None);
+    }
+
+    /// Whole in the buffer or not: reading a buffered frame never waits.
+    #[test]
+    fn a_frame_counts_as_buffered_only_when_whole_and_within_the_cap() {
+        let stream = [frame(b"1"), frame(b"22"), frame(&[b' '; 20])].concat();
+        let mut r = FrameReader::new(io::BufReader::with_capacity(16, &stream[..])).with_max_len(10);
+        assert!(!r.frame_buffered(), "nothing read yet");
+        assert_eq!(r.next_frame().unwrap().unwrap(), b"1");
+        assert!(r.frame_buffered(), "the 16 bytes read hold all of the second frame");
+        assert_eq!(r.next_frame().unwrap().unwrap(), b"22");
+        assert!(!r.frame_buffered(), "5 of the third frame's 24 bytes, and it is over the cap");
+        let mut r = FrameReader::new(io::BufReader::with_capacity(64, &stream[..])).with_max_len(10);
+        r.next_frame().unwrap();
+        r.next_frame().unwrap();
+        assert!(!r.frame_buffered(), "whole, but over the cap: read past from the stream");
     }
 
     #[test]

@@ -66,6 +66,36 @@ proptest! {
         prop_assert_eq!(back, msgs);
     }
 
+    /// The lent body (`next_frame`) and the owned one (`read_frame`), in any
+    /// order over one stream: each frame exactly as written, nothing left
+    /// over from a longer frame before it.
+    #[test]
+    fn lent_and_owned_frames_read_the_same(
+        payloads in prop::collection::vec(prop::collection::vec(any::<u8>(), 1..300), 0..20),
+        lend in prop::collection::vec(any::<bool>(), 1..8),
+        sizes in prop::collection::vec(1usize..64, 1..8),
+    ) {
+        let mut w = FrameWriter::new(Vec::new());
+        for p in &payloads {
+            w.write_frame(p).unwrap();
+        }
+        let bytes = w.get_ref().clone();
+        let mut r = FrameReader::new(Chunked { data: &bytes, sizes, turn: 0 });
+        let mut back = Vec::new();
+        for i in 0.. {
+            let next = if lend[i % lend.len()] {
+                r.next_frame().unwrap().map(<[u8]>::to_vec)
+            } else {
+                r.read_frame().unwrap()
+            };
+            match next {
+                Some(p) => back.push(p),
+                None => break,
+            }
+        }
+        prop_assert_eq!(back, payloads);
+    }
+
     #[test]
     fn any_cut_of_a_stream_is_an_error_or_a_clean_end(
         msgs in prop::collection::vec(json_value(), 1..5),
