@@ -30,6 +30,9 @@ use crate::stdio::{Event, FromBrowser, Outgoing, SendState, TO_BROWSER_QUEUE};
 
 pub enum Input {
     Browser(FromBrowser),
+    /// Frames the stdin thread read one after the other, in their order:
+    /// under load the router is woken once for many events, not for each.
+    FromStdin(Vec<FromBrowser>),
     ClientConnected(ClientHandle),
     ClientMsg {
         id: ClientId,
@@ -127,6 +130,31 @@ pub struct Router {
     recorders: Recorders,
     /// Told when the first inspector connects (a replay waits for one).
     first_client: Option<Sender<()>>,
+    scratch: Scratch,
+    /// The clients a broadcast goes to, kept between broadcasts.
+    client_ids: Vec<ClientId>,
+}
+
+/// Buffers kept between events, so that an event costs the router two
+/// allocations (its line in the flight recorder, its shared payload for
+/// the inspectors) whatever it passes through.
+#[derive(Default)]
+struct Scratch {
+    json: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl Scratch {
+    /// What a buffer keeps after an event: a rare huge one is not held.
+    const KEEP: usize = 256 * 1024;
+
+    fn trim(&mut self) {
+        for b in [&mut self.json, &mut self.out] {
+            if b.capacity() > Self::KEEP {
+                *b = Vec::new();
+            }
+        }
+    }
 }
 
 impl Router {
@@ -174,6 +202,8 @@ impl Router {
             to_browser,
             recorders,
             first_client: None,
+            scratch: Scratch::default(),
+            client_ids: Vec::new(),
         };
         r.write_discovery();
         Ok(r)
@@ -210,6 +240,13 @@ impl Router {
 
     fn handle(&mut self, input: Input) -> Option<Exit> {
         match input {
+            Input::FromStdin(items) => {
+                for item in items {
+                    if let Some(exit) = self.handle(Input::Browser(item)) {
+                        return Some(exit);
+                    }
+                }
+            }
             Input::Browser(FromBrowser::Eof) => return Some(Exit::Eof),
             Input::Browser(FromBrowser::Fatal(why)) => return Some(Exit::Fatal(why)),
             Input::Signal(sig) => return Some(Exit::Signal(sig)),
@@ -344,8 +381,12 @@ impl Router {
     /// into the trace line and into the inspectors' message.
     fn on_event(&mut self, received: f64, Event { raw: e, typed }: Event) {
         let t = self.clock.mono();
-        let json = e.to_json();
-        self.record_line(Kind::Event, &Record::event_line(t, &json));
+        let mut s = std::mem::take(&mut self.scratch);
+        s.json.clear();
+        e.write_json(&mut s.json);
+        s.out.clear();
+        Record::write_event_line(&mut s.out, t, &s.json);
+        self.record_line(Kind::Event, &s.out);
         if let Some(last) = self.last_seq
             && e.seq != last + 1
             && e.seq > 1
@@ -367,9 +408,13 @@ impl Router {
         }
         self.model_received = received;
         if !self.clients.is_empty() {
-            let payload: Payload = ServerMsg::event_payload(received, &json).into();
+            s.out.clear();
+            ServerMsg::write_event_payload(&mut s.out, received, &s.json);
+            let payload = Payload::from(&s.out[..]);
             self.broadcast_payload(&payload);
         }
+        s.trim();
+        self.scratch = s;
     }
 
     fn reply(&mut self, r: Reply) {
@@ -534,10 +579,13 @@ impl Router {
     }
 
     fn broadcast_payload(&mut self, payload: &Payload) {
-        let ids: Vec<ClientId> = self.clients.keys().copied().collect();
-        for id in ids {
+        let mut ids = std::mem::take(&mut self.client_ids);
+        ids.clear();
+        ids.extend(self.clients.keys());
+        for &id in &ids {
             self.push(id, payload.clone());
         }
+        self.client_ids = ids;
     }
 
     fn send_to(&mut self, id: ClientId, msg: &ServerMsg) {

@@ -414,20 +414,26 @@ impl ServerMsg {
     /// The encoded [`ServerMsg::Event`] for an event already serialised:
     /// the bytes `encode` makes, without serialising the event again.
     pub fn event_payload(received: f64, event_json: &[u8]) -> Vec<u8> {
-        event_object(br#"{"type":"event","received":"#, &received, event_json)
+        let mut out = Vec::with_capacity(event_json.len() + 64);
+        Self::write_event_payload(&mut out, received, event_json);
+        out
+    }
+
+    /// [`ServerMsg::event_payload`], appended to `out`.
+    pub fn write_event_payload(out: &mut Vec<u8>, received: f64, event_json: &[u8]) {
+        write_event_object(out, br#"{"type":"event","received":"#, &received, event_json)
     }
 }
 
-/// `{<head><number>,"event":<event_json>}`: a message around an event that is
-/// already serialised (`head` opens the object up to the number's key).
-pub(crate) fn event_object(head: &[u8], number: &impl Serialize, event_json: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(head.len() + event_json.len() + 32);
+/// Appends `{<head><number>,"event":<event_json>}`: a message around an
+/// event that is already serialised (`head` opens the object up to the
+/// number's key).
+pub(crate) fn write_event_object(out: &mut Vec<u8>, head: &[u8], number: &impl Serialize, event_json: &[u8]) {
     out.extend_from_slice(head);
-    serde_json::to_writer(&mut out, number).expect("a number serialises");
+    serde_json::to_writer(&mut *out, number).expect("a number serialises");
     out.extend_from_slice(br#","event":"#);
     out.extend_from_slice(event_json);
     out.push(b'}');
-    out
 }
 
 impl AgentMsg {

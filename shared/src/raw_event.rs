@@ -109,16 +109,21 @@ impl RawEvent {
     /// `{"seq":..,"time":..,"name":..,"args":[..]}`.
     pub fn to_json(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.args.len() + self.name.len() + 64);
+        self.write_json(&mut out);
+        out
+    }
+
+    /// [`RawEvent::to_json`], appended to `out`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(br#"{"seq":"#);
-        serde_json::to_writer(&mut out, &self.seq).expect("a number serialises");
+        serde_json::to_writer(&mut *out, &self.seq).expect("a number serialises");
         out.extend_from_slice(br#","time":"#);
-        serde_json::to_writer(&mut out, &self.time).expect("a number serialises");
+        serde_json::to_writer(&mut *out, &self.time).expect("a number serialises");
         out.extend_from_slice(br#","name":"#);
-        serde_json::to_writer(&mut out, &self.name).expect("a string serialises");
+        serde_json::to_writer(&mut *out, &self.name).expect("a string serialises");
         out.extend_from_slice(br#","args":"#);
         out.extend_from_slice(self.args.as_bytes());
         out.push(b'}');
-        out
     }
 
     /// The parsed form, for readers that want a tree (tests, fuzzing).

@@ -259,7 +259,14 @@ impl Record {
     /// bytes [`Record::to_line`] makes, without serialising the event again
     /// (the bridge sends the same bytes to inspectors).
     pub fn event_line(t: Micros, event_json: &[u8]) -> Vec<u8> {
-        crate::protocol::event_object(br#"{"kind":"event","t":"#, &t, event_json)
+        let mut out = Vec::with_capacity(event_json.len() + 48);
+        Self::write_event_line(&mut out, t, event_json);
+        out
+    }
+
+    /// [`Record::event_line`], appended to `out`.
+    pub fn write_event_line(out: &mut Vec<u8>, t: Micros, event_json: &[u8]) {
+        crate::protocol::write_event_object(out, br#"{"kind":"event","t":"#, &t, event_json)
     }
 
     /// Parses one line (without its newline).
