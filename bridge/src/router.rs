@@ -30,9 +30,6 @@ use crate::stdio::{Event, FromBrowser, Outgoing, SendState, TO_BROWSER_QUEUE};
 
 pub enum Input {
     Browser(FromBrowser),
-    /// Frames the stdin thread read one after the other, in their order:
-    /// under load the router is woken once for many events, not for each.
-    FromStdin(Vec<FromBrowser>),
     ClientConnected(ClientHandle),
     ClientMsg {
         id: ClientId,
@@ -240,13 +237,6 @@ impl Router {
 
     fn handle(&mut self, input: Input) -> Option<Exit> {
         match input {
-            Input::FromStdin(items) => {
-                for item in items {
-                    if let Some(exit) = self.handle(Input::Browser(item)) {
-                        return Some(exit);
-                    }
-                }
-            }
             Input::Browser(FromBrowser::Eof) => return Some(Exit::Eof),
             Input::Browser(FromBrowser::Fatal(why)) => return Some(Exit::Fatal(why)),
             Input::Signal(sig) => return Some(Exit::Signal(sig)),

@@ -45,16 +45,12 @@ impl From<RawEvent> for Event {
     }
 }
 
-/// Frames handed to the router at once, at most.
-const BATCH: usize = 64;
-
 pub fn spawn_stdin(tx: Sender<Input>) -> io::Result<()> {
     thread::Builder::new().name("stdin".into()).spawn(move || {
         // An over-limit message is skipped and reported; ending here would
         // only make the agent reconnect and send it again, for ever.
         let mut reader =
             FrameReader::new(BufReader::with_capacity(256 * 1024, io::stdin().lock())).skip_oversized();
-        let mut batch = Vec::new();
         loop {
             let item = match reader.next_frame() {
                 Ok(None) => FromBrowser::Eof,
@@ -64,14 +60,8 @@ pub fn spawn_stdin(tx: Sender<Input>) -> io::Result<()> {
                 Err(e) => FromBrowser::Fatal(e.to_string()),
             };
             let last = matches!(item, FromBrowser::Eof | FromBrowser::Fatal(_));
-            batch.push(item);
-            // A frame already read in waits for the next one only if that
-            // one is whole in the buffer too: nothing waits on the browser.
-            if last || batch.len() >= BATCH || !reader.frame_buffered() {
-                let items = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                if tx.send(Input::FromStdin(items)).is_err() || last {
-                    return;
-                }
+            if tx.send(Input::Browser(item)).is_err() || last {
+                return;
             }
         }
     })?;

@@ -196,22 +196,6 @@ impl<R: Read> FrameReader<R> {
     }
 }
 
-impl<R: Read> FrameReader<io::BufReader<R>> {
-    /// Whether the next frame is already whole in the buffer, so that
-    /// reading it will not wait on the stream. An oversized one counts as
-    /// not buffered (it is read past, from the stream).
-    pub fn frame_buffered(&self) -> bool {
-        let buf = self.inner.buffer();
-        match buf.first_chunk::<4>() {
-            Some(header) => {
-                let len = u32::from_ne_bytes(*header) as usize;
-                len <= self.max && buf.len() - 4 >= len
-            }
-            None => false,
-        }
-    }
-}
-
 /// Reads until `buf` is full or the stream ends; returns how many bytes came.
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;
@@ -491,22 +475,6 @@ mod tests {
         assert_eq!(r.next_frame().unwrap().unwrap(), b"22");
         assert_eq!(r.body.as_ptr(), kept, "a small frame reuses the buffer");
         assert_eq!(r.next_frame().unwrap(), None);
-    }
-
-    /// Whole in the buffer or not: reading a buffered frame never waits.
-    #[test]
-    fn a_frame_counts_as_buffered_only_when_whole_and_within_the_cap() {
-        let stream = [frame(b"1"), frame(b"22"), frame(&[b' '; 20])].concat();
-        let mut r = FrameReader::new(io::BufReader::with_capacity(16, &stream[..])).with_max_len(10);
-        assert!(!r.frame_buffered(), "nothing read yet");
-        assert_eq!(r.next_frame().unwrap().unwrap(), b"1");
-        assert!(r.frame_buffered(), "the 16 bytes read hold all of the second frame");
-        assert_eq!(r.next_frame().unwrap().unwrap(), b"22");
-        assert!(!r.frame_buffered(), "5 of the third frame's 24 bytes, and it is over the cap");
-        let mut r = FrameReader::new(io::BufReader::with_capacity(64, &stream[..])).with_max_len(10);
-        r.next_frame().unwrap();
-        r.next_frame().unwrap();
-        assert!(!r.frame_buffered(), "whole, but over the cap: read past from the stream");
     }
 
     #[test]
