@@ -118,7 +118,9 @@ fn run(args: &[String]) -> anyhow::Result<Exit> {
         }
         _ => {
             stdio::spawn_stdout(out_rx)?;
-            stdio::spawn_stdin(tx.clone())?;
+            let (spent_tx, spent_rx) = crossbeam_channel::unbounded();
+            router.free_spent_on(spent_tx);
+            stdio::spawn_stdin(tx.clone(), spent_rx)?;
         }
     }
     server::spawn_accept(listener, tx)?;

@@ -26,7 +26,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::recorder::{FlightRecorder, Kind, Owner, Recorders, Stopped, snapshot_record};
 use crate::server::{ClientHandle, ClientId, Payload, Queued};
-use crate::stdio::{Event, FromBrowser, Outgoing, SendState, TO_BROWSER_QUEUE};
+use crate::stdio::{Event, FromBrowser, Outgoing, SendState, Spent, TO_BROWSER_QUEUE};
 
 pub enum Input {
     Browser(FromBrowser),
@@ -130,6 +130,9 @@ pub struct Router {
     scratch: Scratch,
     /// The clients a broadcast goes to, kept between broadcasts.
     client_ids: Vec<ClientId>,
+    /// Events and replaced tabs done with, and where to free them.
+    spent: Spent,
+    free_on: Option<Sender<Spent>>,
 }
 
 /// Buffers kept between events, so that an event costs the router two
@@ -201,9 +204,17 @@ impl Router {
             first_client: None,
             scratch: Scratch::default(),
             client_ids: Vec::new(),
+            spent: Spent::default(),
+            free_on: None,
         };
         r.write_discovery();
         Ok(r)
+    }
+
+    /// Sends what the router is done with to `tx`, to be freed by the
+    /// thread that allocated it (the stdin thread); without, it is freed here.
+    pub fn free_spent_on(&mut self, tx: Sender<Spent>) {
+        self.free_on = Some(tx);
     }
 
     /// Signals `tx` when the first inspector connects.
@@ -385,7 +396,13 @@ impl Router {
             self.ask_resync();
         }
         self.last_seq = Some(e.seq);
-        match self.model.apply_parsed(typed) {
+        let applied = match typed {
+            Ok(event) => {
+                self.model.apply_keeping_spent(event, &mut self.spent.tabs).map_err(ApplyError::from)
+            }
+            Err(e) => Err(ApplyError::from(e)),
+        };
+        match applied {
             Ok(()) => {}
             Err(ApplyError::Event(EventError::Unknown(name))) => {
                 debug!("event {name} is forwarded but not modelled")
@@ -405,6 +422,14 @@ impl Router {
         }
         s.trim();
         self.scratch = s;
+        self.spent.events.push(e);
+        if self.spent.is_full() {
+            let spent = std::mem::take(&mut self.spent);
+            // Freed here when there is no stdin thread (a replay) or it has ended.
+            if let Some(tx) = &self.free_on {
+                let _ = tx.send(spent);
+            }
+        }
     }
 
     fn reply(&mut self, r: Reply) {

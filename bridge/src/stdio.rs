@@ -10,7 +10,7 @@ use crossbeam_channel::{Receiver, Sender};
 use serde::de::IgnoredAny;
 use tabscope_shared::codec::{FrameReader, FrameWriter, decode};
 use tabscope_shared::event::{BrowserEvent, EventError};
-use tabscope_shared::protocol::AgentMsg;
+use tabscope_shared::protocol::{AgentMsg, Tab};
 use tabscope_shared::raw_event::RawEvent;
 use tracing::warn;
 
@@ -45,7 +45,31 @@ impl From<RawEvent> for Event {
     }
 }
 
-pub fn spawn_stdin(tx: Sender<Input>) -> io::Result<()> {
+/// What the router is done with, sent back to the stdin thread to be freed
+/// where it was allocated. glibc gives each thread its own arena; memory
+/// freed by another thread goes back under that arena's lock and never into
+/// the allocating thread's cache, so each allocation of the stdin thread
+/// (a dozen per tab event) took the slow path, against the router's frees.
+#[derive(Default)]
+pub struct Spent {
+    pub events: Vec<RawEvent>,
+    /// Boxed: the box too was allocated on the stdin thread.
+    #[allow(clippy::vec_box)]
+    pub tabs: Vec<Box<Tab>>,
+}
+
+impl Spent {
+    /// Events gathered before they are sent back: one message per batch.
+    pub const BATCH: usize = 64;
+
+    pub fn is_full(&self) -> bool {
+        self.events.len() >= Self::BATCH
+    }
+}
+
+/// Reads frames until the stream ends; frees what comes back on `spent`
+/// (at most what the router took from it since, in batches).
+pub fn spawn_stdin(tx: Sender<Input>, spent: Receiver<Spent>) -> io::Result<()> {
     thread::Builder::new().name("stdin".into()).spawn(move || {
         // An over-limit message is skipped and reported; ending here would
         // only make the agent reconnect and send it again, for ever.
@@ -59,6 +83,7 @@ pub fn spawn_stdin(tx: Sender<Input>) -> io::Result<()> {
                 // Any other error reading a frame loses the stream.
                 Err(e) => FromBrowser::Fatal(e.to_string()),
             };
+            spent.try_iter().for_each(drop);
             let last = matches!(item, FromBrowser::Eof | FromBrowser::Fatal(_));
             if tx.send(Input::Browser(item)).is_err() || last {
                 return;

@@ -200,12 +200,29 @@ impl Model {
 
     /// Applies one event. On [`Drift`] the model is still consistent.
     pub fn apply(&mut self, event: BrowserEvent) -> Result<(), Drift> {
+        self.apply_to(event, None)
+    }
+
+    /// [`Model::apply`], handing each tab's box back with the contents the
+    /// event replaced instead of freeing them here: the bridge frees them
+    /// on the thread that allocated them (see `tabscope-bridge`'s `Spent`).
+    pub fn apply_keeping_spent(
+        &mut self,
+        event: BrowserEvent,
+        spent: &mut Vec<Box<Tab>>,
+    ) -> Result<(), Drift> {
+        self.apply_to(event, Some(spent))
+    }
+
+    // The boxes themselves go back, to be freed where they were allocated.
+    #[allow(clippy::vec_box)]
+    fn apply_to(&mut self, event: BrowserEvent, spent: Option<&mut Vec<Box<Tab>>>) -> Result<(), Drift> {
         use BrowserEvent as E;
         match event {
             E::TabCreated(tab) => {
                 let id = tab.id;
                 if self.tabs.contains_key(&id) {
-                    self.update_tab(tab);
+                    self.update_tab(tab, spent);
                     return drift(format!("tabs.onCreated for tab {id}, which already exists"));
                 }
                 let (w, at) = (tab.window_id, tab.index);
@@ -224,7 +241,7 @@ impl Model {
                     self.insert_tab(*tab, w, at);
                     return drift(format!("tabs.onUpdated for unknown tab {tab_id}"));
                 }
-                self.update_tab(tab);
+                self.update_tab(tab, spent);
             }
             E::TabActivated { tab_id, window_id, .. } => {
                 match self.tabs.get(&tab_id) {
@@ -330,7 +347,7 @@ impl Model {
                 }
                 for tab in tabs.unwrap_or_default() {
                     if self.tabs.contains_key(&tab.id) {
-                        self.update_tab(Box::new(tab));
+                        self.update_tab(Box::new(tab), None);
                     } else {
                         let at = tab.index;
                         self.insert_tab(tab, id, at);
@@ -476,15 +493,20 @@ impl Model {
         }
     }
 
-    /// Replaces a known tab's fields, keeping its place and activity.
-    fn update_tab(&mut self, tab: Box<Tab>) {
+    /// Replaces a known tab's fields, keeping its place and activity; the
+    /// box, now holding what was replaced, goes to `spent` if given.
+    #[allow(clippy::vec_box)]
+    fn update_tab(&mut self, mut tab: Box<Tab>, spent: Option<&mut Vec<Box<Tab>>>) {
         let slot = self.tabs.get_mut(&tab.id).expect("a known tab");
         let (index, window_id, active) = (slot.index, slot.window_id, slot.active);
-        // Written in place: the tab is copied once, out of its box.
-        *slot = *tab;
+        // Swapped in place: the tab is copied once, out of its box.
+        std::mem::swap(slot, &mut *tab);
         slot.index = index;
         slot.window_id = window_id;
         slot.active = active;
+        if let Some(spent) = spent {
+            spent.push(tab);
+        }
     }
 
     /// Takes a tab out of its window's order (it stays in `tabs`).
@@ -609,6 +631,28 @@ mod tests {
         m.apply(ev("windows.onFocusChanged", json!([1]))).unwrap();
         m.check().unwrap();
         m
+    }
+
+    /// The bridge's way of applying gives the same model, and hands back
+    /// what an update replaced instead of freeing it.
+    #[test]
+    fn an_update_hands_back_the_replaced_tab_when_asked() {
+        let mut tab = tb_mail_tab();
+        tab["title"] = json!("Inbox (3)");
+        let update = || ev("tabs.onUpdated", json!([1, {"title": "Inbox (3)"}, tab.clone()]));
+        let (mut plain, mut keeping) = (thunderbird_started(), thunderbird_started());
+        plain.apply(update()).unwrap();
+        let mut spent = Vec::new();
+        keeping.apply_keeping_spent(update(), &mut spent).unwrap();
+        assert_eq!(keeping, plain);
+        assert_eq!(keeping.tab(1).unwrap().title.as_deref(), Some("Inbox (3)"));
+        assert_eq!(spent.len(), 1);
+        assert_eq!((spent[0].id, spent[0].title.as_deref()), (1, None), "the tab as it was");
+        // A new tab replaces nothing.
+        keeping
+            .apply_keeping_spent(ev("tabs.onCreated", json!([content_tab(2, 1, false)])), &mut spent)
+            .unwrap();
+        assert_eq!(spent.len(), 1);
     }
 
     #[test]
