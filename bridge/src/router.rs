@@ -255,7 +255,7 @@ impl Router {
                 self.browser_error(format!("bad message from the browser: {why}"));
             }
             Input::ReplayedError(message) => self.browser_error(message),
-            Input::Browser(FromBrowser::Event(e)) => self.on_event(self.clock.now(), *e),
+            Input::Browser(FromBrowser::Event(e)) => self.on_event(self.clock.now(), e),
             Input::Browser(FromBrowser::BadEvent(why)) => {
                 self.browser_error(format!("bad event from the agent: {why}"))
             }
@@ -323,7 +323,7 @@ impl Router {
             // RawEvent), or a replayed one.
             AgentMsg::Event(event) => {
                 return match RawEvent::try_from(event) {
-                    Ok(e) => self.on_event(received, e.into()),
+                    Ok(e) => self.on_event(received, Box::new(e.into())),
                     Err(why) => self.browser_error(format!("bad event from the agent: {why}")),
                 };
             }
@@ -380,7 +380,11 @@ impl Router {
     /// Events are most of the traffic: each is serialised once (its
     /// arguments copied as the browser wrote them), and the same bytes go
     /// into the trace line and into the inspectors' message.
-    fn on_event(&mut self, received: f64, Event { raw: e, typed }: Event) {
+    fn on_event(&mut self, received: f64, mut event: Box<Event>) {
+        // The box and the event's text go back to the stdin thread (`Spent`);
+        // the typed event, to the model.
+        let typed = std::mem::replace(&mut event.typed, Err(EventError::Unknown(String::new())));
+        let e = &event.raw;
         let t = self.clock.mono();
         let mut s = std::mem::take(&mut self.scratch);
         s.json.clear();
@@ -398,7 +402,7 @@ impl Router {
         self.last_seq = Some(e.seq);
         let applied = match typed {
             Ok(event) => {
-                self.model.apply_keeping_spent(event, &mut self.spent.tabs).map_err(ApplyError::from)
+                self.model.apply_keeping_spent(event, &mut self.spent.model).map_err(ApplyError::from)
             }
             Err(e) => Err(ApplyError::from(e)),
         };
@@ -422,7 +426,7 @@ impl Router {
         }
         s.trim();
         self.scratch = s;
-        self.spent.events.push(e);
+        self.spent.events.push(event);
         if self.spent.is_full() {
             let spent = std::mem::take(&mut self.spent);
             // Freed here when there is no stdin thread (a replay) or it has ended.

@@ -10,7 +10,8 @@ use crossbeam_channel::{Receiver, Sender};
 use serde::de::IgnoredAny;
 use tabscope_shared::codec::{FrameReader, FrameWriter, decode};
 use tabscope_shared::event::{BrowserEvent, EventError};
-use tabscope_shared::protocol::{AgentMsg, Tab};
+use tabscope_shared::model;
+use tabscope_shared::protocol::AgentMsg;
 use tabscope_shared::raw_event::RawEvent;
 use tracing::warn;
 
@@ -52,10 +53,11 @@ impl From<RawEvent> for Event {
 /// (a dozen per tab event) took the slow path, against the router's frees.
 #[derive(Default)]
 pub struct Spent {
-    pub events: Vec<RawEvent>,
-    /// Boxed: the box too was allocated on the stdin thread.
+    /// Events as the stdin thread made them, box and text.
     #[allow(clippy::vec_box)]
-    pub tabs: Vec<Box<Tab>>,
+    pub events: Vec<Box<Event>>,
+    /// What the model replaced or emptied.
+    pub model: model::Spent,
 }
 
 impl Spent {

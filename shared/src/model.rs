@@ -15,6 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde_json::{Map, Value};
 use thiserror::Error;
 
 use crate::addons::AddonStore;
@@ -55,6 +56,17 @@ pub struct Model {
     window_values: BTreeMap<WindowId, SessionValues>,
     /// x-ray: every other add-on's values; `None` when the agent has no x-ray.
     addons: Option<AddonStore>,
+}
+
+/// What applying events replaced or emptied, handed back by
+/// [`Model::apply_keeping_spent`] to be freed by its owner.
+#[derive(Default)]
+pub struct Spent {
+    /// Boxes holding the tabs updates replaced (the box too goes back).
+    #[allow(clippy::vec_box)]
+    pub tabs: Vec<Box<Tab>>,
+    /// `changeInfo` maps, their values moved into the tab.
+    pub changes: Vec<Map<String, Value>>,
 }
 
 fn drift<T>(msg: String) -> Result<T, Drift> {
@@ -203,20 +215,14 @@ impl Model {
         self.apply_to(event, None)
     }
 
-    /// [`Model::apply`], handing each tab's box back with the contents the
-    /// event replaced instead of freeing them here: the bridge frees them
-    /// on the thread that allocated them (see `tabscope-bridge`'s `Spent`).
-    pub fn apply_keeping_spent(
-        &mut self,
-        event: BrowserEvent,
-        spent: &mut Vec<Box<Tab>>,
-    ) -> Result<(), Drift> {
+    /// [`Model::apply`], handing back what the event replaced or emptied
+    /// instead of freeing it here: the bridge frees it on the thread that
+    /// allocated it (see `tabscope-bridge`'s `stdio::Spent`).
+    pub fn apply_keeping_spent(&mut self, event: BrowserEvent, spent: &mut Spent) -> Result<(), Drift> {
         self.apply_to(event, Some(spent))
     }
 
-    // The boxes themselves go back, to be freed where they were allocated.
-    #[allow(clippy::vec_box)]
-    fn apply_to(&mut self, event: BrowserEvent, spent: Option<&mut Vec<Box<Tab>>>) -> Result<(), Drift> {
+    fn apply_to(&mut self, event: BrowserEvent, mut spent: Option<&mut Spent>) -> Result<(), Drift> {
         use BrowserEvent as E;
         match event {
             E::TabCreated(tab) => {
@@ -228,13 +234,16 @@ impl Model {
                 let (w, at) = (tab.window_id, tab.index);
                 self.insert_tab(*tab, w, at);
             }
-            E::TabUpdated { tab_id, change, mut tab } => {
+            E::TabUpdated { tab_id, mut change, mut tab } => {
                 tab.id = tab_id;
                 // changeInfo is authoritative for what changed (Thunderbird's
                 // `tab` argument can be stale); `tab` for the rest.
-                for (key, value) in change {
+                for (key, value) in change.iter_mut() {
                     // A value of the wrong type is left out; the tab stands.
-                    let _ = tab.set_property(&key, value);
+                    let _ = tab.set_property(key, std::mem::take(value));
+                }
+                if let Some(s) = spent.as_mut() {
+                    s.changes.push(change);
                 }
                 if !self.tabs.contains_key(&tab_id) {
                     let (w, at) = (tab.window_id, tab.index);
@@ -495,8 +504,7 @@ impl Model {
 
     /// Replaces a known tab's fields, keeping its place and activity; the
     /// box, now holding what was replaced, goes to `spent` if given.
-    #[allow(clippy::vec_box)]
-    fn update_tab(&mut self, mut tab: Box<Tab>, spent: Option<&mut Vec<Box<Tab>>>) {
+    fn update_tab(&mut self, mut tab: Box<Tab>, spent: Option<&mut Spent>) {
         let slot = self.tabs.get_mut(&tab.id).expect("a known tab");
         let (index, window_id, active) = (slot.index, slot.window_id, slot.active);
         // Swapped in place: the tab is copied once, out of its box.
@@ -505,7 +513,7 @@ impl Model {
         slot.window_id = window_id;
         slot.active = active;
         if let Some(spent) = spent {
-            spent.push(tab);
+            spent.tabs.push(tab);
         }
     }
 
@@ -642,17 +650,19 @@ mod tests {
         let update = || ev("tabs.onUpdated", json!([1, {"title": "Inbox (3)"}, tab.clone()]));
         let (mut plain, mut keeping) = (thunderbird_started(), thunderbird_started());
         plain.apply(update()).unwrap();
-        let mut spent = Vec::new();
+        let mut spent = Spent::default();
         keeping.apply_keeping_spent(update(), &mut spent).unwrap();
         assert_eq!(keeping, plain);
         assert_eq!(keeping.tab(1).unwrap().title.as_deref(), Some("Inbox (3)"));
-        assert_eq!(spent.len(), 1);
-        assert_eq!((spent[0].id, spent[0].title.as_deref()), (1, None), "the tab as it was");
+        assert_eq!(spent.tabs.len(), 1);
+        assert_eq!((spent.tabs[0].id, spent.tabs[0].title.as_deref()), (1, None), "the tab as it was");
+        assert_eq!(spent.changes.len(), 1);
+        assert_eq!(spent.changes[0]["title"], Value::Null, "its value went into the tab");
         // A new tab replaces nothing.
         keeping
             .apply_keeping_spent(ev("tabs.onCreated", json!([content_tab(2, 1, false)])), &mut spent)
             .unwrap();
-        assert_eq!(spent.len(), 1);
+        assert_eq!((spent.tabs.len(), spent.changes.len()), (1, 1));
     }
 
     #[test]
