@@ -381,8 +381,9 @@ impl Router {
     /// arguments copied as the browser wrote them), and the same bytes go
     /// into the trace line and into the inspectors' message.
     fn on_event(&mut self, received: f64, mut event: Box<Event>) {
-        // The box and the event's text go back to the stdin thread (`Spent`);
-        // the typed event, to the model.
+        // The typed event goes to the model; the box and the event's text go
+        // back to the stdin thread (`Spent`), which only frees them. What is
+        // left in `typed` there is an empty placeholder (no allocation).
         let typed = std::mem::replace(&mut event.typed, Err(EventError::Unknown(String::new())));
         let e = &event.raw;
         let t = self.clock.mono();

@@ -255,16 +255,9 @@ impl Record {
         serde_json::to_vec(&WireRef::from(self)).expect("records always serialise")
     }
 
-    /// The line of an event record whose event is already serialised: the
-    /// bytes [`Record::to_line`] makes, without serialising the event again
-    /// (the bridge sends the same bytes to inspectors).
-    pub fn event_line(t: Micros, event_json: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(event_json.len() + 48);
-        Self::write_event_line(&mut out, t, event_json);
-        out
-    }
-
-    /// [`Record::event_line`], appended to `out`.
+    /// Appends the line of an event record whose event is already
+    /// serialised: the bytes [`Record::to_line`] makes, without serialising
+    /// the event again (the bridge sends the same bytes to inspectors).
     pub fn write_event_line(out: &mut Vec<u8>, t: Micros, event_json: &[u8]) {
         crate::protocol::write_event_object(out, br#"{"kind":"event","t":"#, &t, event_json)
     }
@@ -752,7 +745,10 @@ pub(crate) mod tests {
     fn an_event_line_from_its_serialised_event_is_the_same_line() {
         let Record::Event { event, .. } = event(1234, 7) else { unreachable!() };
         let record = Record::Event { t: 1234, event: event.clone() };
-        assert_eq!(Record::event_line(1234, &serde_json::to_vec(&event).unwrap()), record.to_line());
+        // Appended: what the buffer held stays (the bridge reuses its buffers).
+        let mut line = b"kept".to_vec();
+        Record::write_event_line(&mut line, 1234, &serde_json::to_vec(&event).unwrap());
+        assert_eq!(line, [&b"kept"[..], &record.to_line()].concat());
         let msg = crate::protocol::ServerMsg::Event { received: 1.7637e12 + 0.25, event: event.clone() };
         assert_eq!(
             crate::protocol::ServerMsg::event_payload(1.7637e12 + 0.25, &serde_json::to_vec(&event).unwrap()),
