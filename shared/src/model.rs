@@ -673,7 +673,7 @@ mod tests {
         let tabs: Vec<_> = m.tabs_of(1).collect();
         assert_eq!(tabs.len(), 1);
         assert_eq!(tabs[0].kind.as_deref(), Some("mail"));
-        assert_eq!(tabs[0].extra["splitViewId"], json!(-1));
+        assert_eq!(tabs[0].split_view_id, Some(-1));
     }
 
     #[test]

@@ -63,6 +63,10 @@ pub struct Tab {
     pub cookie_store_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_id: Option<i64>,
+    /// Firefox's split view (-1: none); Thunderbird 153 sends it on every
+    /// tab, so it is a field rather than an entry of `extra`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_view_id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incognito: Option<bool>,
     // Firefox extras.
@@ -94,7 +98,7 @@ pub struct Tab {
     pub session_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sharing_state: Option<Value>,
-    /// Fields no document lists (`splitViewId`, ...), kept as they came.
+    /// Fields no document lists, kept as they came.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -578,7 +582,7 @@ pub(crate) mod tests {
         json!({"id": 5, "index": 2, "windowId": 3, "active": true, "highlighted": true,
             "status": "loading", "title": "t", "url": "u", "favIconUrl": "f", "type": "mail",
             "mailTab": true, "spaceId": 1, "width": 10, "height": 20, "cookieStoreId": "c",
-            "groupId": 4, "incognito": true, "pinned": true, "hidden": true, "discarded": true,
+            "groupId": 4, "splitViewId": 8, "incognito": true, "pinned": true, "hidden": true, "discarded": true,
             "audible": true, "mutedInfo": {"muted": true}, "attention": true, "autoDiscardable": true,
             "isArticle": true, "isInReaderMode": true, "lastAccessed": 1.5, "openerTabId": 6,
             "successorTabId": 7, "sessionId": "s", "sharingState": {"camera": false}})
@@ -595,8 +599,8 @@ pub(crate) mod tests {
             tab.set_property(k, v.clone()).unwrap();
         }
         assert_eq!(tab, full);
-        tab.set_property("splitViewId", json!(-1)).unwrap();
-        assert_eq!(tab.extra["splitViewId"], json!(-1));
+        tab.set_property("nextYearsField", json!(-1)).unwrap();
+        assert_eq!(tab.extra["nextYearsField"], json!(-1));
         assert!(tab.set_property("index", json!("first")).is_err());
         assert_eq!(tab.index, 2, "a refused value leaves the tab as it was");
         tab.set_property("title", Value::Null).unwrap();
@@ -605,12 +609,12 @@ pub(crate) mod tests {
 
     #[test]
     fn a_tab_reads_as_serde_json_value_would_read_it() {
-        let text = r#"{"id":1,"index":0,"windowId":2,"title":"old","title":"new","splitViewId":-1}"#;
+        let text = r#"{"id":1,"index":0,"windowId":2,"title":"old","title":"new","nextYearsField":-1}"#;
         let tab: Tab = serde_json::from_str(text).unwrap();
         let via_value: Tab = serde_json::from_value(serde_json::from_str(text).unwrap()).unwrap();
         assert_eq!(tab, via_value);
         assert_eq!(tab.title.as_deref(), Some("new"), "the last of a repeated key, as Value keeps");
-        assert_eq!(tab.extra["splitViewId"], json!(-1));
+        assert_eq!(tab.extra["nextYearsField"], json!(-1));
         let missing = serde_json::from_str::<Tab>(r#"{"id":1,"index":0}"#).unwrap_err();
         assert!(missing.to_string().starts_with("missing field `windowId`"), "{missing}");
         let wrong = serde_json::from_str::<Tab>(r#"{"id":"one","index":0,"windowId":2}"#).unwrap_err();
@@ -623,10 +627,11 @@ pub(crate) mod tests {
         let raw = json!({"id":1,"index":0,"windowId":1,"highlighted":true,"active":true,
             "status":"complete","width":0,"height":0,"groupId":-1,"splitViewId":-1,
             "cookieStoreId":"firefox-default","favIconUrl":"chrome://messenger/skin/icons/new/compact/folder.svg",
-            "spaceId":1,"type":"mail","mailTab":true});
+            "spaceId":1,"type":"mail","mailTab":true,"nextYearsField":{"a":[1]}});
         let tab: Tab = serde_json::from_value(raw.clone()).unwrap();
         assert_eq!(tab.kind.as_deref(), Some("mail"));
-        assert_eq!(tab.extra.get("splitViewId"), Some(&json!(-1)));
+        assert_eq!(tab.split_view_id, Some(-1));
+        assert_eq!(tab.extra.get("nextYearsField"), Some(&json!({"a":[1]})));
         assert_eq!(serde_json::to_value(&tab).unwrap(), raw);
     }
 

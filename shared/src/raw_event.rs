@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
+use smallvec::SmallVec;
 
 use crate::event::{BrowserEvent, EventError};
 use crate::protocol::{EventRecord, Tab};
@@ -29,8 +30,11 @@ pub struct RawEvent {
     /// The arguments array as JSON text; `parts[i]` is argument i in it,
     /// so that nothing needs to find the arguments again.
     args: String,
-    parts: Vec<Range<usize>>,
+    parts: SmallVec<[Range<usize>; ARGS_INLINE]>,
 }
+
+/// Arguments held without a heap allocation: `tabs.onUpdated` has three.
+const ARGS_INLINE: usize = 3;
 
 /// The same fields as they arrive, each argument borrowed unchecked.
 #[derive(Deserialize)]
@@ -41,7 +45,17 @@ struct Unchecked<'a> {
     time: f64,
     name: String,
     #[serde(borrow)]
-    args: Vec<&'a RawValue>,
+    args: SmallVec<[&'a RawValue; ARGS_INLINE]>,
+}
+
+/// Reads an event's fields. UTF-8 is checked once for the whole payload,
+/// not string by string; a payload that is not UTF-8 is read as bytes, so
+/// that its error says where, as it always did.
+fn read_unchecked(payload: &[u8]) -> serde_json::Result<Unchecked<'_>> {
+    match std::str::from_utf8(payload) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(payload),
+    }
 }
 
 impl RawEvent {
@@ -52,7 +66,7 @@ impl RawEvent {
         I: ExactSizeIterator<Item = &'a str> + Clone,
     {
         let mut args = String::with_capacity(each.clone().map(|a| a.len() + 1).sum::<usize>() + 2);
-        let mut parts = Vec::with_capacity(each.len());
+        let mut parts = SmallVec::with_capacity(each.len());
         args.push('[');
         for (i, arg) in each.enumerate() {
             if i >= proven {
@@ -75,7 +89,7 @@ impl RawEvent {
         if !payload.starts_with(br#"{"type":"event","#) {
             return None;
         }
-        Some(match serde_json::from_slice::<Unchecked>(payload) {
+        Some(match read_unchecked(payload) {
             Ok(u) => RawEvent::from_parts(u.seq, u.time, u.name, u.args.iter().map(|a| a.get()), 0),
             Err(e) => Err(e.to_string()),
         })
@@ -90,7 +104,7 @@ impl RawEvent {
         if !payload.starts_with(br#"{"type":"event","#) {
             return None;
         }
-        let u = match serde_json::from_slice::<Unchecked>(payload) {
+        let u = match read_unchecked(payload) {
             Ok(u) => u,
             Err(e) => return Some(Err(e.to_string())),
         };
@@ -281,6 +295,24 @@ mod tests {
         assert!(event("{}").unwrap_err().starts_with("invalid type: map, expected a sequence"));
     }
 
+    #[test]
+    fn a_payload_that_is_not_utf8_is_refused_with_its_place() {
+        // Read as text once it is known to be UTF-8; bytes that are not must
+        // still be refused, inside the arguments and outside them.
+        for payload in [
+            &b"{\"type\":\"event\",\"seq\":1,\"time\":0,\"name\":\"x\",\"args\":[\"\xff\"]}"[..],
+            b"{\"type\":\"event\",\"seq\":1,\"time\":0,\"name\":\"\xc3\",\"args\":[]}",
+        ] {
+            for got in [
+                RawEvent::from_agent_payload(payload).unwrap().map(|_| ()),
+                RawEvent::typed_from_agent_payload(payload).unwrap().map(|_| ()),
+            ] {
+                let e = got.unwrap_err();
+                assert!(e.starts_with("invalid unicode code point at line 1 column"), "{e}");
+            }
+        }
+    }
+
     /// The bridge's typed-first reading against checking every argument
     /// and then typing the event: the same event, or the same error.
     fn same_as_checking_all(payload: &[u8]) -> Result<(), String> {
@@ -303,7 +335,7 @@ mod tests {
         let objects = |n: usize| format!("{}1{}", r#"{"a":"#.repeat(n - 1), "}".repeat(n - 1));
         let mut keys: Vec<String> =
             crate::protocol::tests::every_tab_field().as_object().unwrap().keys().cloned().collect();
-        keys.push("splitViewId".into());
+        keys.push("nextYearsField".into());
         // A tab's field is at depth 3: n levels below it reach 2 + n.
         let limit = MAX_ARGS_DEPTH - 2;
         for key in &keys {

@@ -34,7 +34,7 @@ fn set_field<'de, D: Deserializer<'de>>(tab: &mut Tab, key: &str, d: D) -> Resul
         "highlighted" => highlighted, "status" => status, "title" => title, "url" => url,
         "favIconUrl" => fav_icon_url, "type" => kind, "mailTab" => mail_tab, "spaceId" => space_id,
         "width" => width, "height" => height, "cookieStoreId" => cookie_store_id,
-        "groupId" => group_id, "incognito" => incognito, "pinned" => pinned, "hidden" => hidden,
+        "groupId" => group_id, "splitViewId" => split_view_id, "incognito" => incognito, "pinned" => pinned, "hidden" => hidden,
         "discarded" => discarded, "audible" => audible, "mutedInfo" => muted_info,
         "attention" => attention, "autoDiscardable" => auto_discardable, "isArticle" => is_article,
         "isInReaderMode" => is_in_reader_mode, "lastAccessed" => last_accessed,
