@@ -26,8 +26,8 @@ fn big_live() -> Live {
                         let mut t = Tab::new(w * 10_000 + i + 1, w + 1, i as usize);
                         t.active = i == 0;
                         t.kind = Some(if i == 0 { "mail".into() } else { "content".into() });
-                        t.url = Some(format!("https://example.org/{w}/{i}"));
-                        t.title = Some(format!("Example page {i}"));
+                        t.url = Some(format!("https://example.org/{w}/{i}").into());
+                        t.title = Some(format!("Example page {i}").into());
                         t
                     })
                     .collect(),

@@ -18,7 +18,7 @@ fn model() -> Model {
                 .map(|i| {
                     let mut t = Tab::new(w * 1000 + i + 1, w + 1, i as usize);
                     t.active = i == 0;
-                    t.url = Some(format!("https://example.org/{i}"));
+                    t.url = Some(format!("https://example.org/{i}").into());
                     t.kind = Some("content".into());
                     t
                 })
@@ -39,7 +39,7 @@ fn events(n: usize) -> Vec<BrowserEvent> {
             match i % 10 {
                 0..=5 => {
                     let mut t = Tab::new(tab, 1, 0);
-                    t.title = Some(format!("t{i}"));
+                    t.title = Some(format!("t{i}").into());
                     BrowserEvent::TabUpdated {
                         tab_id: tab,
                         change: [("title".to_owned(), json!(format!("t{i}")))].into_iter().collect(),

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -40,17 +41,17 @@ pub struct Tab {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub highlighted: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
+    pub title: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
+    pub url: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fav_icon_url: Option<String>,
+    pub fav_icon_url: Option<CompactString>,
     /// Thunderbird's tab type: mail, addressBook, calendar, tasks, chat,
     /// content, special, messageCompose, messageDisplay, ...
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    pub kind: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mail_tab: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,7 +61,7 @@ pub struct Tab {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub height: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cookie_store_id: Option<String>,
+    pub cookie_store_id: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_id: Option<i64>,
     /// Firefox's split view (-1: none); Thunderbird 153 sends it on every
@@ -95,7 +96,7 @@ pub struct Tab {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub successor_tab_id: Option<TabId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_id: Option<String>,
+    pub session_id: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sharing_state: Option<Value>,
     /// Fields no document lists, kept as they came.

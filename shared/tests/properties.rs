@@ -238,7 +238,7 @@ impl Sim {
             Step::Update(i) => {
                 if let Some(t) = pick(&tabs, i).and_then(|id| m.tab(id)) {
                     let mut nt = t.clone();
-                    nt.title = Some(format!("title {i}"));
+                    nt.title = Some(format!("title {i}").into());
                     out.push(BrowserEvent::TabUpdated {
                         tab_id: t.id,
                         change: [("title".to_owned(), json!(format!("title {i}")))].into_iter().collect(),

@@ -110,7 +110,7 @@ fn snapshot_events_and_commands_flow_both_ways() {
                 snapshot.windows.iter().flat_map(|w| w.tabs.iter().flatten()).next().map(|t| t.kind.clone())
             }
             ServerMsg::Event { event, .. } if event.name == "tabs.onCreated" => {
-                Some(event.args[0]["type"].as_str().map(str::to_owned))
+                Some(event.args[0]["type"].as_str().map(Into::into))
             }
             _ => None,
         })

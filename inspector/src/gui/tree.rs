@@ -52,7 +52,7 @@ impl TreeView {
                     .is_some_and(|t| t.to_lowercase().contains(&needle));
             for t in model.tabs_of(w) {
                 if let Some(k) = &t.kind {
-                    kinds.insert(k.clone());
+                    kinds.insert(k.to_string());
                 }
                 if (title_hit && kind.is_none()) || matches(t, &needle, kind) {
                     self.rows.push(Row::Tab(t.id));
@@ -213,7 +213,7 @@ fn tab_row(ui: &mut egui::Ui, m: &Model, id: i64, selected: bool, stale: bool) -
             t.index,
             t.url.as_deref().unwrap_or("no url")
         ));
-        let mut facts = vec![t.kind.clone().unwrap_or_else(|| "tab".into())];
+        let mut facts = vec![t.kind.as_deref().unwrap_or("tab").to_owned()];
         if let Some(s) = t.status.as_deref().filter(|s| *s != "complete") {
             facts.push(s.to_owned());
         }

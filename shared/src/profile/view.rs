@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use compact_str::{CompactString, format_compact};
 use serde_json::Value;
 
 use super::edit::{Edit, Target};
@@ -162,7 +163,7 @@ fn thunderbird_tabs(tabs: &ThunderbirdTabs) -> Vec<(Tab, Option<usize>, bool)> {
         .enumerate()
         .map(|(t, tab)| {
             let mode = tab.mode.as_deref().unwrap_or("tab");
-            let url = tab.state.as_ref().and_then(|s| s.tab_uri.clone());
+            let url = tab.state.as_ref().and_then(|s| s.tab_uri.as_deref().map(CompactString::from));
             let kind = match mode {
                 "mail3PaneTab" => "mail",
                 "contentTab" => "content",
@@ -172,9 +173,9 @@ fn thunderbird_tabs(tabs: &ThunderbirdTabs) -> Vec<(Tab, Option<usize>, bool)> {
             let tab = Tab {
                 active: tabs.selected == Some(t as u64),
                 // Thunderbird's session keeps no titles.
-                title: Some(url.clone().unwrap_or_else(|| mode.to_owned())),
+                title: Some(url.clone().unwrap_or_else(|| mode.into())),
                 url,
-                kind: Some(kind.to_owned()),
+                kind: Some(kind.into()),
                 ..Default::default()
             };
             (tab, Some(t), false)
@@ -191,8 +192,8 @@ fn firefox_tabs(win: &SessionWindow, closed: bool) -> Vec<(Tab, Option<usize>, b
         let (title, url) = tab.page();
         let tab = Tab {
             active: win.selected == Some(t as u64 + 1),
-            title: title.or_else(|| url.clone()),
-            url,
+            title: title.or_else(|| url.clone()).map(Into::into),
+            url: url.map(Into::into),
             pinned: tab.pinned,
             kind: Some("content".into()),
             ..Default::default()
@@ -202,8 +203,8 @@ fn firefox_tabs(win: &SessionWindow, closed: bool) -> Vec<(Tab, Option<usize>, b
     let gone = win.closed_tabs.iter().enumerate().map(|(t, entry)| {
         let (title, url) = entry.state.page();
         let tab = Tab {
-            title: Some(format!("(closed) {}", title.or_else(|| url.clone()).unwrap_or_default())),
-            url,
+            title: Some(format_compact!("(closed) {}", title.or_else(|| url.clone()).unwrap_or_default())),
+            url: url.map(Into::into),
             kind: Some("content".into()),
             ..Default::default()
         };
