@@ -3,10 +3,11 @@
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use thiserror::Error;
 
 use crate::addons::{ActivityHead, AddonValueChange};
+pub use crate::change_info::ChangeInfo;
 use crate::protocol::{EventRecord, Scope, SessionValue, Tab, TabId, Window, WindowId};
 use crate::raw_event::RawEvent;
 
@@ -27,7 +28,7 @@ pub enum BrowserEvent {
     TabCreated(Box<Tab>),
     TabUpdated {
         tab_id: TabId,
-        change: Map<String, Value>,
+        change: ChangeInfo,
         tab: Box<Tab>,
     },
     TabActivated {
@@ -347,7 +348,11 @@ pub(crate) fn summary_of(name: &str, args: &[Value]) -> String {
             s(first, "type").as_deref(),
             s(first, "url").or_else(|| s(first, "title")).as_deref(),
         ),
-        "tabs.onUpdated" => args.get(1).and_then(Value::as_object).map(change_summary).unwrap_or_default(),
+        "tabs.onUpdated" => args
+            .get(1)
+            .and_then(Value::as_object)
+            .map(|c| change_summary(c.iter().map(|(k, v)| (k.as_str(), v))))
+            .unwrap_or_default(),
         "tabs.onMoved" => format!(
             "{} -> {}",
             s(args.get(1), "fromIndex").unwrap_or_default(),
@@ -419,9 +424,9 @@ pub(crate) fn created_summary(kind: Option<&str>, place: Option<&str>) -> String
 
 /// tabs.onUpdated's summary: what changed. Written into one string: this
 /// runs for most records of a trace being opened.
-pub(crate) fn change_summary(change: &Map<String, Value>) -> String {
+pub(crate) fn change_summary<'a>(change: impl Iterator<Item = (&'a str, &'a Value)>) -> String {
     let mut out = String::new();
-    for (i, (k, v)) in change.iter().enumerate() {
+    for (i, (k, v)) in change.enumerate() {
         if i > 0 {
             out.push(' ');
         }
@@ -505,9 +510,15 @@ mod tests {
 
     #[test]
     fn values_are_cut_to_a_cell() {
-        let change = |v: Value| json!({"title": v, "n": 5}).as_object().unwrap().clone();
-        assert_eq!(change_summary(&change(json!("é".repeat(80)))), format!("title={} n=5", "é".repeat(80)));
-        assert_eq!(change_summary(&change(json!("é".repeat(81)))), format!("title={}… n=5", "é".repeat(79)));
+        let change = |v: Value| ChangeInfo::from(json!({"title": v, "n": 5}).as_object().unwrap().clone());
+        assert_eq!(
+            change_summary(change(json!("é".repeat(80))).iter()),
+            format!("title={} n=5", "é".repeat(80))
+        );
+        assert_eq!(
+            change_summary(change(json!("é".repeat(81))).iter()),
+            format!("title={}… n=5", "é".repeat(79))
+        );
         assert_eq!(short(&json!([1, 2])), "[1,2]");
         assert_eq!(short(&json!("x".repeat(100))).chars().count(), 80);
     }

@@ -3,6 +3,7 @@
 //! format, bridge discovery and the bridge client.
 
 pub mod addons;
+pub mod change_info;
 pub mod child;
 pub mod client;
 pub mod codec;

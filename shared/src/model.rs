@@ -15,11 +15,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{Map, Value};
 use thiserror::Error;
 
 use crate::addons::AddonStore;
-use crate::event::{BrowserEvent, EventError};
+use crate::event::{BrowserEvent, ChangeInfo, EventError};
 use crate::protocol::{
     EventRecord, Scope, SessionValue, SessionValues, Snapshot, Tab, TabId, WINDOW_ID_NONE, Window, WindowId,
 };
@@ -66,7 +65,7 @@ pub struct Spent {
     #[allow(clippy::vec_box)]
     pub tabs: Vec<Box<Tab>>,
     /// `changeInfo` maps, their values moved into the tab.
-    pub changes: Vec<Map<String, Value>>,
+    pub changes: Vec<ChangeInfo>,
 }
 
 fn drift<T>(msg: String) -> Result<T, Drift> {
@@ -657,7 +656,7 @@ mod tests {
         assert_eq!(spent.tabs.len(), 1);
         assert_eq!((spent.tabs[0].id, spent.tabs[0].title.as_deref()), (1, None), "the tab as it was");
         assert_eq!(spent.changes.len(), 1);
-        assert_eq!(spent.changes[0]["title"], Value::Null, "its value went into the tab");
+        assert_eq!(spent.changes[0].get("title"), Some(&Value::Null), "its value went into the tab");
         // A new tab replaces nothing.
         keeping
             .apply_keeping_spent(ev("tabs.onCreated", json!([content_tab(2, 1, false)])), &mut spent)

@@ -5,6 +5,7 @@
 
 use std::ops::Range;
 
+use compact_str::CompactString;
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
@@ -26,7 +27,8 @@ pub const MAX_ARGS_DEPTH: usize = 100;
 pub struct RawEvent {
     pub seq: u64,
     pub time: f64,
-    pub name: String,
+    /// Inline up to 24 bytes (`tabs.onUpdated`, `tabscope.onAddonActivity`).
+    pub name: CompactString,
     /// The arguments array as JSON text; `parts[i]` is argument i in it,
     /// so that nothing needs to find the arguments again.
     args: String,
@@ -43,7 +45,7 @@ struct Unchecked<'a> {
     _type: IgnoredAny,
     seq: u64,
     time: f64,
-    name: String,
+    name: CompactString,
     #[serde(borrow)]
     args: SmallVec<[&'a RawValue; ARGS_INLINE]>,
 }
@@ -61,7 +63,13 @@ fn read_unchecked(payload: &[u8]) -> serde_json::Result<Unchecked<'_>> {
 impl RawEvent {
     /// Joins arguments into one array, checking each but the first
     /// `proven`, which a typed reading has already taken as strictly.
-    fn from_parts<'a, I>(seq: u64, time: f64, name: String, each: I, proven: usize) -> Result<Self, String>
+    fn from_parts<'a, I>(
+        seq: u64,
+        time: f64,
+        name: CompactString,
+        each: I,
+        proven: usize,
+    ) -> Result<Self, String>
     where
         I: ExactSizeIterator<Item = &'a str> + Clone,
     {
@@ -145,7 +153,7 @@ impl RawEvent {
         Ok(EventRecord {
             seq: self.seq,
             time: self.time,
-            name: self.name.clone(),
+            name: self.name.to_string(),
             args: serde_json::from_str(&self.args)?,
         })
     }
@@ -158,7 +166,7 @@ impl TryFrom<EventRecord> for RawEvent {
     /// type was not first).
     fn try_from(e: EventRecord) -> Result<Self, String> {
         let each: Vec<String> = e.args.iter().map(Value::to_string).collect();
-        RawEvent::from_parts(e.seq, e.time, e.name, each.iter().map(String::as_str), 0)
+        RawEvent::from_parts(e.seq, e.time, e.name.into(), each.iter().map(String::as_str), 0)
     }
 }
 

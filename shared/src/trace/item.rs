@@ -11,10 +11,10 @@ use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{Micros, Record};
-use crate::event::{self, BrowserEvent, Target};
+use crate::event::{self, BrowserEvent, ChangeInfo, Target};
 use crate::protocol::{EventRecord, Tab, TabId};
 
 /// One line of a trace after the header.
@@ -45,7 +45,7 @@ pub enum EventArgs {
     /// tabs.onCreated's tab.
     Created(Box<Tab>),
     /// tabs.onUpdated's tab id, changeInfo and tab.
-    Updated { tab_id: TabId, change: Map<String, Value>, tab: Box<Tab> },
+    Updated { tab_id: TabId, change: ChangeInfo, tab: Box<Tab> },
     /// Any other event's, as values (they are small).
     Values(Vec<Value>),
 }
@@ -118,7 +118,7 @@ impl TypedEvent {
             EventArgs::Created(tab) => {
                 event::created_summary(tab.kind.as_deref(), tab.url.as_deref().or(tab.title.as_deref()))
             }
-            EventArgs::Updated { change, .. } => event::change_summary(change),
+            EventArgs::Updated { change, .. } => event::change_summary(change.iter()),
             EventArgs::Values(args) => event::summary_of(&self.name, args),
         }
     }
