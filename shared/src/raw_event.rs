@@ -15,6 +15,8 @@ use smallvec::SmallVec;
 use crate::event::{BrowserEvent, EventError};
 use crate::protocol::{EventRecord, Tab};
 
+mod one_pass;
+
 /// Deepest nesting of an event's arguments (the arguments array counts as
 /// one). Inspectors and trace readers parse an event inside two more levels
 /// of message, under serde_json's limit of 128; Thunderbird's go to 4.
@@ -107,10 +109,16 @@ impl RawEvent {
     /// one: the same event, the same errors, with less reading. The typed
     /// reading comes first, and the arguments it took as strictly as
     /// [`check_arg`] would (a whole tab, most of the traffic) are not read
-    /// a third time.
+    /// a third time. The agent's own layout is read in one pass
+    /// ([`one_pass`]); any other payload, and any error, as before.
     pub fn typed_from_agent_payload(payload: &[u8]) -> Option<Result<(Self, Typed), String>> {
         if !payload.starts_with(br#"{"type":"event","#) {
             return None;
+        }
+        if let Ok(text) = std::str::from_utf8(payload)
+            && let Some(read) = one_pass::read(text)
+        {
+            return Some(Ok(read));
         }
         let u = match read_unchecked(payload) {
             Ok(u) => u,
