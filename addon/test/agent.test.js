@@ -81,6 +81,8 @@ test("events carry a gapless sequence and the browser's time", async () => {
   const evs = events(port);
   evs.forEach((e, i) => assert.equal(e.seq, i + 1));
   assert.ok(evs.every((e) => typeof e.time === "number" && e.time > 1.6e12));
+  // The bridge reads this layout in one pass (shared/src/raw_event/one_pass.rs).
+  for (const e of evs) assert.deepEqual(Object.keys(e), ["type", "seq", "time", "name", "args"]);
   const names = evs.map((e) => e.name);
   const created = names.indexOf("tabs.onCreated", 2);
   assert.deepEqual(names.slice(created, created + 3), ["tabs.onCreated", "tabs.onActivated", "tabs.onUpdated"]);

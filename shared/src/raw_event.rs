@@ -54,11 +54,12 @@ struct Unchecked<'a> {
 
 /// Reads an event's fields. UTF-8 is checked once for the whole payload,
 /// not string by string; a payload that is not UTF-8 is read as bytes, so
-/// that its error says where, as it always did.
-fn read_unchecked(payload: &[u8]) -> serde_json::Result<Unchecked<'_>> {
-    match std::str::from_utf8(payload) {
-        Ok(text) => serde_json::from_str(text),
-        Err(_) => serde_json::from_slice(payload),
+/// that its error says where, as it always did. `text` is the payload
+/// when the caller found it UTF-8, so that nothing checks it twice.
+fn read_unchecked<'a>(payload: &'a [u8], text: Option<&'a str>) -> serde_json::Result<Unchecked<'a>> {
+    match text {
+        Some(text) => serde_json::from_str(text),
+        None => serde_json::from_slice(payload),
     }
 }
 
@@ -99,7 +100,7 @@ impl RawEvent {
         if !payload.starts_with(br#"{"type":"event","#) {
             return None;
         }
-        Some(match read_unchecked(payload) {
+        Some(match read_unchecked(payload, std::str::from_utf8(payload).ok()) {
             Ok(u) => RawEvent::from_parts(u.seq, u.time, u.name, u.args.iter().map(|a| a.get()), 0),
             Err(e) => Err(e.to_string()),
         })
@@ -115,12 +116,11 @@ impl RawEvent {
         if !payload.starts_with(br#"{"type":"event","#) {
             return None;
         }
-        if let Ok(text) = std::str::from_utf8(payload)
-            && let Some(read) = one_pass::read(text)
-        {
+        let text = std::str::from_utf8(payload).ok();
+        if let Some(read) = text.and_then(one_pass::read) {
             return Some(Ok(read));
         }
-        let u = match read_unchecked(payload) {
+        let u = match read_unchecked(payload, text) {
             Ok(u) => u,
             Err(e) => return Some(Err(e.to_string())),
         };
