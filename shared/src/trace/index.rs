@@ -12,9 +12,9 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::tail::Following;
-use super::{Chunked, Item, Micros, Record, TraceError, TraceHeader, TraceReader, TypedEvent};
+use super::{Chunked, EventArgs, Item, Micros, Record, TraceError, TraceHeader, TraceReader, TypedEvent};
 use crate::event::{ADDON_ACTIVITY, SESSION_VALUE_CHANGED};
-use crate::model::Model;
+use crate::model::{self, Model};
 use crate::protocol::{TabId, WindowId};
 
 /// Records between checkpoints at first; doubled whenever the checkpoints'
@@ -26,6 +26,48 @@ const CHECKPOINT_BUDGET: usize = 256 << 20;
 const TAB_COST: usize = 1500;
 /// Records between two calls of `build`'s progress.
 const PROGRESS_EVERY: usize = 8192;
+/// Records the reading thread sends at once, and the index gives back.
+const BATCH: usize = 256;
+/// Batches read ahead of the index at most.
+const READ_AHEAD: usize = 8;
+
+/// What reading a trace brings the index.
+enum Step {
+    /// A record, and the offset of the line after it.
+    Read(Item, u64),
+    /// At the end of a trace still being written; more may come.
+    Waiting,
+    /// The end of the trace, with the reader's warning if its last line was cut off.
+    End(Option<String>),
+}
+
+/// The reading thread of [`TraceIndex::build`]: reads and parses records
+/// in batches until the trace or the index ends, and frees what the index
+/// gives back.
+fn read_ahead<R: std::io::BufRead>(
+    mut reader: TraceReader<R>,
+    steps: &crossbeam_channel::Sender<Vec<Result<Step, TraceError>>>,
+    spent: &crossbeam_channel::Receiver<Spent>,
+) {
+    loop {
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut last = false;
+        while batch.len() < BATCH && !last {
+            let step = match reader.next_item() {
+                Ok(Some(item)) => Ok(Step::Read(item, reader.offset())),
+                Ok(None) => Ok(Step::End(reader.warning().map(str::to_owned))),
+                Err(e) => Err(e),
+            };
+            last = !matches!(step, Ok(Step::Read(..)));
+            batch.push(step);
+        }
+        spent.try_iter().for_each(drop);
+        // The index stopped (an error, or it is gone): nothing more to read.
+        if steps.send(batch).is_err() || last {
+            return;
+        }
+    }
+}
 
 /// How far [`TraceIndex::build`] got; [`Partial::index`] is the trace read so
 /// far, usable at once, so a viewer can show a big trace while it is read.
@@ -153,7 +195,21 @@ impl TraceIndex {
         let file = File::open(path)?;
         let total = file.metadata()?.len().max(1);
         let reader = TraceReader::new(BufReader::with_capacity(1 << 18, file))?;
-        Self::build_from(path, reader, Some(total), None, each, progress)
+        let header = reader.header().clone();
+        let start = reader.offset();
+        // Two threads: this one indexes while the other reads and parses
+        // ahead, which is most of the work. What the reader allocated goes
+        // back to it to be freed: glibc frees another thread's memory under
+        // that thread's arena lock, which made an earlier attempt without
+        // this twice as costly (BENCHMARKS.md).
+        std::thread::scope(|scope| {
+            let (steps_tx, steps_rx) = crossbeam_channel::bounded(READ_AHEAD);
+            let (spent_tx, spent_rx) = crossbeam_channel::unbounded();
+            scope.spawn(move || read_ahead(reader, &steps_tx, &spent_rx));
+            let steps = steps_rx.into_iter().flatten();
+            let give_back = |spent| drop(spent_tx.send(spent));
+            Self::index_steps(path, header, start, Some(total), steps, give_back, each, progress)
+        })
     }
 
     /// The index alone, without a log or progress.
@@ -171,45 +227,70 @@ impl TraceIndex {
         each: impl FnMut(&TraceHeader, usize, &Item),
         progress: impl FnMut(&Partial<'_>),
     ) -> Result<TraceIndex, TraceError> {
-        let (reader, following) = Following::open(path, alive)?;
-        Self::build_from(path, reader, None, Some(&following), each, progress)
+        let (mut reader, following) = Following::open(path, alive)?;
+        let header = reader.header().clone();
+        let start = reader.offset();
+        // One thread: a growing trace comes as fast as its writer makes it.
+        let mut waited = false;
+        let steps = std::iter::from_fn(|| {
+            if std::mem::take(&mut waited) && !following.wait() {
+                return Some(Ok(Step::End(reader.warning().map(str::to_owned))));
+            }
+            Some(match reader.next_item() {
+                Ok(Some(item)) => Ok(Step::Read(item, reader.offset())),
+                Ok(None) => {
+                    waited = true;
+                    Ok(Step::Waiting)
+                }
+                Err(e) => Err(e),
+            })
+        });
+        Self::index_steps(path, header, start, None, steps, drop, each, progress)
     }
 
-    fn build_from(
+    /// Indexes `steps` (the records after the header at `start`) until one
+    /// ends them; `give_back` takes, now and then, what the index has done with.
+    #[allow(clippy::too_many_arguments)]
+    fn index_steps(
         path: &Path,
-        mut reader: TraceReader<impl std::io::BufRead>,
+        header: TraceHeader,
+        start: u64,
         total: Option<u64>,
-        following: Option<&Following<'_>>,
+        steps: impl Iterator<Item = Result<Step, TraceError>>,
+        mut give_back: impl FnMut(Spent),
         mut each: impl FnMut(&TraceHeader, usize, &Item),
         mut progress: impl FnMut(&Partial<'_>),
     ) -> Result<TraceIndex, TraceError> {
-        let mut b = Builder::new(path.to_path_buf(), reader.header().clone());
-        b.offsets.push(reader.offset());
+        let mut b = Builder::new(path.to_path_buf(), header);
+        b.offsets.push(start);
         let share = |offset: u64| total.map_or(0.0, |t| offset as f32 / t as f32);
         let mut shown = 0;
-        // One thread: parsing on others measured slower here, twice the
-        // CPU (BENCHMARKS.md): what a worker allocates, this thread frees.
-        loop {
-            let Some(item) = reader.next_item()? else {
-                let Some(following) = following else { break };
-                if b.index.marks.len() != shown {
-                    shown = b.index.marks.len();
-                    progress(&Partial { builder: &b, share: 0.0, waiting: true });
+        for step in steps {
+            match step? {
+                Step::Read(item, offset) => {
+                    let k = b.index.marks.len();
+                    each(&b.index.header, k, &item);
+                    b.add(item);
+                    b.offsets.push(offset);
+                    if (k + 1).is_multiple_of(BATCH) {
+                        give_back(std::mem::take(&mut b.spent));
+                    }
+                    if (k + 1).is_multiple_of(PROGRESS_EVERY) {
+                        progress(&Partial { builder: &b, share: share(offset), waiting: false });
+                    }
                 }
-                if !following.wait() {
+                Step::Waiting => {
+                    if b.index.marks.len() != shown {
+                        shown = b.index.marks.len();
+                        progress(&Partial { builder: &b, share: 0.0, waiting: true });
+                    }
+                }
+                Step::End(warning) => {
+                    b.index.warning = warning;
                     break;
                 }
-                continue;
-            };
-            let k = b.index.marks.len();
-            each(&b.index.header, k, &item);
-            b.add(item);
-            b.offsets.push(reader.offset());
-            if (k + 1).is_multiple_of(PROGRESS_EVERY) {
-                progress(&Partial { builder: &b, share: share(reader.offset()), waiting: false });
             }
         }
-        b.index.warning = reader.warning().map(str::to_owned);
         progress(&Partial { builder: &b, share: 1.0, waiting: false });
         Ok(b.finish())
     }
@@ -333,6 +414,17 @@ struct Builder {
     command_lane: foldhash::HashMap<u64, u32>,
     /// Estimated bytes per checkpoint at the current model size.
     checkpoint_bytes: usize,
+    /// What records brought that the index no longer needs, for the
+    /// reading thread to free (see [`read_ahead`]).
+    spent: Spent,
+}
+
+/// Allocations of the reading thread that the index has done with.
+#[derive(Default)]
+struct Spent {
+    model: model::Spent,
+    /// Arguments of events other than tab creations and updates, read.
+    args: Vec<Vec<Value>>,
 }
 
 impl Builder {
@@ -356,6 +448,7 @@ impl Builder {
             name_of: Default::default(),
             command_lane: Default::default(),
             checkpoint_bytes: 0,
+            spent: Spent::default(),
         };
         b.lane(LaneKey::Global, None);
         b
@@ -430,13 +523,18 @@ impl Builder {
             // A lane per add-on, whatever tab the call was about.
             let owner = event.value(0).and_then(|a| a.get("extensionId")).and_then(Value::as_str);
             let id = self.name(owner.unwrap_or("unknown"));
+            if let EventArgs::Values(args) = event.args {
+                self.spent.args.push(args);
+            }
             return (MarkKind::Activity, name, self.lane(LaneKey::Addon(id), None));
         }
         let target = event.target();
         let kind = if event.name == SESSION_VALUE_CHANGED { MarkKind::Value } else { MarkKind::Event };
         let retitled = event.changes_title();
         // Applied first, so a new tab's lane is labelled with its title.
-        let _ = self.model.apply_parsed(event.into_browser_event());
+        if let Ok(event) = event.into_browser_event_sparing(&mut self.spent.args) {
+            let _ = self.model.apply_keeping_spent(event, &mut self.spent.model);
+        }
         let lane = match (target.tab, target.window) {
             (Some(t), w) => {
                 let w = w.or_else(|| self.model.tab(t).map(|t| t.window_id));
@@ -714,6 +812,102 @@ mod tests {
             assert_eq!(part.state_at(*n).unwrap(), whole.state_at(*n).unwrap());
             assert_eq!(part.state_at(usize::MAX).unwrap().tab_count(), 1 + (n - 1) % 2);
         }
+    }
+
+    /// Every kind of record the index treats apart, over several batches.
+    fn mixed_records(n: u64) -> Vec<Record> {
+        let event = |t: u64, name: &str, args: Vec<Value>| Record::Event {
+            t,
+            event: EventRecord { seq: t, time: 0.0, name: name.into(), args },
+        };
+        let mut records = vec![header(), snapshot()];
+        for i in 1..=n {
+            let id = (i % 7) as i64 + 2;
+            records.push(match i % 6 {
+                _ if i <= 7 => created(i, i, id, i as usize),
+                0 => event(i, "tabs.onUpdated", vec![
+                    json!(id),
+                    json!({"title": format!("p{i}")}),
+                    json!({"id": id, "index": 1, "windowId": 1, "title": format!("p{i}")}),
+                ]),
+                1 => event(i, "tabs.onActivated", vec![json!({"tabId": id, "windowId": 1})]),
+                2 => event(i, SESSION_VALUE_CHANGED, vec![
+                    json!({"scope": "tab", "id": id, "key": "k", "value": {"type": "string", "value": "v"}}),
+                ]),
+                3 => event(i, ADDON_ACTIVITY, vec![json!({"extensionId": "a@x", "type": "api_call"})]),
+                4 => event(i, "tabs.onMoved", vec![json!(id), json!({"windowId": 1, "fromIndex": 1, "toIndex": 2})]),
+                _ => Record::Log { t: i, level: crate::protocol::LogLevel::Info, message: format!("m{i}") },
+            });
+        }
+        records
+    }
+
+    /// What `build` (a reading thread ahead of the index) and
+    /// `build_following` (one thread) make of `bytes`: the records each saw,
+    /// and the index or the error. `f` is the file they read.
+    type Reading = (Vec<(usize, Micros)>, Result<TraceIndex, String>);
+    fn both_ways(f: &tempfile::NamedTempFile, bytes: &[u8]) -> [Reading; 2] {
+        std::fs::write(f.path(), bytes).unwrap();
+        let mut seen = [Vec::new(), Vec::new()];
+        let threaded = TraceIndex::build(f.path(), |_, k, r| seen[0].push((k, r.t())), |_| {});
+        let one =
+            TraceIndex::build_following(f.path(), &|| false, |_, k, r| seen[1].push((k, r.t())), |_| {});
+        let [a, b] = seen;
+        [(a, threaded.map_err(|e| e.to_string())), (b, one.map_err(|e| e.to_string()))]
+    }
+
+    fn assert_same_index(a: &TraceIndex, b: &TraceIndex) {
+        assert_eq!(a.marks.iter().collect::<Vec<_>>(), b.marks.iter().collect::<Vec<_>>());
+        assert_eq!(a.names, b.names);
+        assert_eq!(a.lanes, b.lanes);
+        assert_eq!(a.offsets.iter().collect::<Vec<_>>(), b.offsets.iter().collect::<Vec<_>>());
+        assert_eq!(a.warning, b.warning);
+        for k in (0..=a.len()).step_by(97).chain([a.len()]) {
+            assert_eq!(a.state_at(k).unwrap(), b.state_at(k).unwrap(), "moment {k}");
+        }
+    }
+
+    /// The reading thread changes nothing of what is read: every record,
+    /// in order, to the last batch's end; a cut-off last line warned about;
+    /// a broken line the same error after the same records.
+    #[test]
+    fn reading_ahead_reads_as_one_thread_does() {
+        let n = 3 * BATCH as u64 + 17;
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let whole = written(&mixed_records(n));
+        let [(seen_a, a), (seen_b, b)] = both_ways(&f, &whole);
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(seen_a.len() as u64, n + 1, "the snapshot and every event");
+        assert_eq!(seen_a, seen_b);
+        assert_same_index(&a, &b);
+        assert!(
+            a.lanes
+                .iter()
+                .any(|l| l.key == LaneKey::Addon(a.names.iter().position(|n| &**n == "a@x").unwrap() as u32))
+        );
+
+        // Cut in the middle of the last line, as a killed recorder leaves it.
+        let cut = &whole[..whole.len() - 20];
+        let [(seen_a, a), (seen_b, b)] = both_ways(&f, cut);
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!((seen_a.len() as u64, &seen_a), (n, &seen_b));
+        assert!(a.warning.is_some());
+        assert_same_index(&a, &b);
+
+        // A broken line two batches in.
+        let lines: Vec<&[u8]> = whole.split_inclusive(|b| *b == b'\n').collect();
+        let at = 2 * BATCH + 5;
+        let broken: Vec<u8> = lines
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| if i == at { &b"{not json}\n"[..] } else { l })
+            .copied()
+            .collect();
+        let [(seen_a, a), (seen_b, b)] = both_ways(&f, &broken);
+        let (a, b) = (a.err().unwrap(), b.err().unwrap());
+        assert_eq!(a, b);
+        assert!(a.contains(&format!("line {}", at + 1)), "{a}");
+        assert_eq!((seen_a.len(), &seen_a), (at - 1, &seen_b), "every record before it");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use compact_str::CompactString;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
@@ -35,7 +36,8 @@ pub enum Item {
 pub struct TypedEvent {
     pub seq: u64,
     pub time: f64,
-    pub name: String,
+    /// Inline up to 24 bytes: `tabs.onUpdated` needs no allocation.
+    pub name: CompactString,
     pub args: EventArgs,
 }
 
@@ -85,19 +87,33 @@ impl From<Record> for Item {
 
 impl From<EventRecord> for TypedEvent {
     fn from(e: EventRecord) -> TypedEvent {
-        TypedEvent { seq: e.seq, time: e.time, name: e.name, args: EventArgs::Values(e.args) }
+        TypedEvent { seq: e.seq, time: e.time, name: e.name.into(), args: EventArgs::Values(e.args) }
     }
 }
 
 impl TypedEvent {
     /// The event as the model takes it.
     pub fn into_browser_event(self) -> Result<BrowserEvent, event::EventError> {
+        self.into_browser_event_sparing(&mut Vec::new())
+    }
+
+    /// As [`into_browser_event`](Self::into_browser_event), the argument
+    /// values, once read, pushed onto `spare` instead of dropped: to be
+    /// freed by the thread that allocated them.
+    pub fn into_browser_event_sparing(
+        self,
+        spare: &mut Vec<Vec<Value>>,
+    ) -> Result<BrowserEvent, event::EventError> {
         match self.args {
             EventArgs::Created(tab) => Ok(BrowserEvent::TabCreated(tab)),
             EventArgs::Updated { tab_id, change, tab } => {
                 Ok(BrowserEvent::TabUpdated { tab_id, change, tab })
             }
-            EventArgs::Values(args) => BrowserEvent::parse(&self.name, &args),
+            EventArgs::Values(args) => {
+                let event = BrowserEvent::parse(&self.name, &args);
+                spare.push(args);
+                event
+            }
         }
     }
 
@@ -169,7 +185,7 @@ impl<'de> Visitor<'de> for EventVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TypedEvent, A::Error> {
-        let (mut seq, mut time, mut name, mut args) = (None, None, None::<String>, None);
+        let (mut seq, mut time, mut name, mut args) = (None, None, None::<CompactString>, None);
         // A field given twice is refused, as serde's derive does.
         fn once<T, E: de::Error>(field: &mut Option<T>, value: T) -> Result<(), E> {
             match field.replace(value) {
