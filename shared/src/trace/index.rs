@@ -12,7 +12,9 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::tail::Following;
-use super::{Chunked, EventArgs, Item, Micros, Record, TraceError, TraceHeader, TraceReader, TypedEvent};
+use super::{
+    Chunked, Item, ItemOrLine, Micros, RawLine, Record, TraceError, TraceHeader, TraceReader, TypedEvent,
+};
 use crate::event::{ADDON_ACTIVITY, SESSION_VALUE_CHANGED};
 use crate::model::{self, Model};
 use crate::protocol::{TabId, WindowId};
@@ -35,15 +37,17 @@ const READ_AHEAD: usize = 8;
 enum Step {
     /// A record, and the offset of the line after it.
     Read(Item, u64),
+    /// A line for the index's thread to read, and the offset after it.
+    Unread(RawLine, u64),
     /// At the end of a trace still being written; more may come.
     Waiting,
     /// The end of the trace, with the reader's warning if its last line was cut off.
     End(Option<String>),
 }
 
-/// The reading thread of [`TraceIndex::build`]: reads and parses records
-/// in batches until the trace or the index ends, and frees what the index
-/// gives back.
+/// The reading thread of [`TraceIndex::build`]: reads records in batches
+/// until the trace or the index ends, parses those [`Item::is_tab_event`]
+/// takes, and frees what the index gives back.
 fn read_ahead<R: std::io::BufRead>(
     mut reader: TraceReader<R>,
     steps: &crossbeam_channel::Sender<Vec<Result<Step, TraceError>>>,
@@ -53,12 +57,15 @@ fn read_ahead<R: std::io::BufRead>(
         let mut batch = Vec::with_capacity(BATCH);
         let mut last = false;
         while batch.len() < BATCH && !last {
-            let step = match reader.next_item() {
-                Ok(Some(item)) => Ok(Step::Read(item, reader.offset())),
+            // The tabs are two thirds of the parsing: parsed here, the rest
+            // there, the two threads are about as busy (BENCHMARKS.md).
+            let step = match reader.next_item_or_line(Item::is_tab_event) {
+                Ok(Some(ItemOrLine::Item(item))) => Ok(Step::Read(item, reader.offset())),
+                Ok(Some(ItemOrLine::Line(line))) => Ok(Step::Unread(line, reader.offset())),
                 Ok(None) => Ok(Step::End(reader.warning().map(str::to_owned))),
                 Err(e) => Err(e),
             };
-            last = !matches!(step, Ok(Step::Read(..)));
+            last = !matches!(step, Ok(Step::Read(..) | Step::Unread(..)));
             batch.push(step);
         }
         spent.try_iter().for_each(drop);
@@ -197,11 +204,11 @@ impl TraceIndex {
         let reader = TraceReader::new(BufReader::with_capacity(1 << 18, file))?;
         let header = reader.header().clone();
         let start = reader.offset();
-        // Two threads: this one indexes while the other reads and parses
-        // ahead, which is most of the work. What the reader allocated goes
-        // back to it to be freed: glibc frees another thread's memory under
-        // that thread's arena lock, which made an earlier attempt without
-        // this twice as costly (BENCHMARKS.md).
+        // Two threads: the other reads ahead and parses the tab events,
+        // the costliest records; this one parses the rest and indexes. What
+        // the reader allocated goes back to it to be freed: glibc frees
+        // another thread's memory under that thread's arena lock, which made
+        // an earlier attempt without this twice as costly (BENCHMARKS.md).
         std::thread::scope(|scope| {
             let (steps_tx, steps_rx) = crossbeam_channel::bounded(READ_AHEAD);
             let (spent_tx, spent_rx) = crossbeam_channel::unbounded();
@@ -266,29 +273,34 @@ impl TraceIndex {
         let share = |offset: u64| total.map_or(0.0, |t| offset as f32 / t as f32);
         let mut shown = 0;
         for step in steps {
-            match step? {
-                Step::Read(item, offset) => {
-                    let k = b.index.marks.len();
-                    each(&b.index.header, k, &item);
-                    b.add(item);
-                    b.offsets.push(offset);
-                    if (k + 1).is_multiple_of(BATCH) {
-                        give_back(std::mem::take(&mut b.spent));
-                    }
-                    if (k + 1).is_multiple_of(PROGRESS_EVERY) {
-                        progress(&Partial { builder: &b, share: share(offset), waiting: false });
-                    }
+            let (item, offset) = match step? {
+                Step::Read(item, offset) => (item, offset),
+                Step::Unread(line, offset) => {
+                    let item = line.item()?;
+                    b.spent.lines.push(line.text);
+                    (item, offset)
                 }
                 Step::Waiting => {
                     if b.index.marks.len() != shown {
                         shown = b.index.marks.len();
                         progress(&Partial { builder: &b, share: 0.0, waiting: true });
                     }
+                    continue;
                 }
                 Step::End(warning) => {
                     b.index.warning = warning;
                     break;
                 }
+            };
+            let k = b.index.marks.len();
+            each(&b.index.header, k, &item);
+            b.add(item);
+            b.offsets.push(offset);
+            if (k + 1).is_multiple_of(BATCH) {
+                give_back(std::mem::take(&mut b.spent));
+            }
+            if (k + 1).is_multiple_of(PROGRESS_EVERY) {
+                progress(&Partial { builder: &b, share: share(offset), waiting: false });
             }
         }
         progress(&Partial { builder: &b, share: 1.0, waiting: false });
@@ -423,8 +435,8 @@ struct Builder {
 #[derive(Default)]
 struct Spent {
     model: model::Spent,
-    /// Arguments of events other than tab creations and updates, read.
-    args: Vec<Vec<Value>>,
+    /// Lines it handed over unparsed.
+    lines: Vec<Box<[u8]>>,
 }
 
 impl Builder {
@@ -523,16 +535,13 @@ impl Builder {
             // A lane per add-on, whatever tab the call was about.
             let owner = event.value(0).and_then(|a| a.get("extensionId")).and_then(Value::as_str);
             let id = self.name(owner.unwrap_or("unknown"));
-            if let EventArgs::Values(args) = event.args {
-                self.spent.args.push(args);
-            }
             return (MarkKind::Activity, name, self.lane(LaneKey::Addon(id), None));
         }
         let target = event.target();
         let kind = if event.name == SESSION_VALUE_CHANGED { MarkKind::Value } else { MarkKind::Event };
         let retitled = event.changes_title();
         // Applied first, so a new tab's lane is labelled with its title.
-        if let Ok(event) = event.into_browser_event_sparing(&mut self.spent.args) {
+        if let Ok(event) = event.into_browser_event() {
             let _ = self.model.apply_keeping_spent(event, &mut self.spent.model);
         }
         let lane = match (target.tab, target.window) {
@@ -894,20 +903,26 @@ mod tests {
         assert!(a.warning.is_some());
         assert_same_index(&a, &b);
 
-        // A broken line two batches in.
+        // A broken line two batches in: one the reading thread parses (it
+        // looks like a tab's update) and one it leaves to the index's.
         let lines: Vec<&[u8]> = whole.split_inclusive(|b| *b == b'\n').collect();
-        let at = 2 * BATCH + 5;
-        let broken: Vec<u8> = lines
-            .iter()
-            .enumerate()
-            .flat_map(|(i, l)| if i == at { &b"{not json}\n"[..] } else { l })
-            .copied()
-            .collect();
-        let [(seen_a, a), (seen_b, b)] = both_ways(&f, &broken);
-        let (a, b) = (a.err().unwrap(), b.err().unwrap());
-        assert_eq!(a, b);
-        assert!(a.contains(&format!("line {}", at + 1)), "{a}");
-        assert_eq!((seen_a.len(), &seen_a), (at - 1, &seen_b), "every record before it");
+        let tab_like =
+            br#"{"kind":"event","t":1,"event":{"seq":1,"time":0,"name":"tabs.onUpdated","args":[oops]}}"#;
+        assert!(Item::is_tab_event(tab_like));
+        for (at, bad) in [(2 * BATCH + 5, &tab_like[..]), (2 * BATCH + 6, b"{not json}")] {
+            let mut broken: Vec<u8> = Vec::new();
+            for (i, l) in lines.iter().enumerate() {
+                broken.extend_from_slice(if i == at { bad } else { l });
+                if i == at {
+                    broken.push(b'\n');
+                }
+            }
+            let [(seen_a, a), (seen_b, b)] = both_ways(&f, &broken);
+            let (a, b) = (a.err().unwrap(), b.err().unwrap());
+            assert_eq!(a, b);
+            assert!(a.contains(&format!("line {}", at + 1)), "{a}");
+            assert_eq!((seen_a.len(), &seen_a), (at - 1, &seen_b), "every record before it");
+        }
     }
 
     #[test]

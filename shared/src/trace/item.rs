@@ -68,6 +68,22 @@ impl Item {
         Record::from_line(line).map(Item::from)
     }
 
+    /// Whether `line` looks like a tabs.onCreated or tabs.onUpdated as
+    /// tabscope writes it: the records whose whole tab makes them the
+    /// costliest to read. A guess, for sharing the reading between threads;
+    /// what a line reads as does not depend on it.
+    pub fn is_tab_event(line: &[u8]) -> bool {
+        static NAME: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+            std::sync::LazyLock::new(|| memchr::memmem::Finder::new(br#""name":""#));
+        // The name comes before the arguments, within the first bytes.
+        let head = &line[..line.len().min(128)];
+        line.starts_with(br#"{"kind":"event","#)
+            && NAME.find(head).is_some_and(|at| {
+                let name = &head[at + 8..];
+                name.starts_with(br#"tabs.onUpdated""#) || name.starts_with(br#"tabs.onCreated""#)
+            })
+    }
+
     pub fn t(&self) -> Micros {
         match self {
             Item::Event { t, .. } => *t,
@@ -94,26 +110,12 @@ impl From<EventRecord> for TypedEvent {
 impl TypedEvent {
     /// The event as the model takes it.
     pub fn into_browser_event(self) -> Result<BrowserEvent, event::EventError> {
-        self.into_browser_event_sparing(&mut Vec::new())
-    }
-
-    /// As [`into_browser_event`](Self::into_browser_event), the argument
-    /// values, once read, pushed onto `spare` instead of dropped: to be
-    /// freed by the thread that allocated them.
-    pub fn into_browser_event_sparing(
-        self,
-        spare: &mut Vec<Vec<Value>>,
-    ) -> Result<BrowserEvent, event::EventError> {
         match self.args {
             EventArgs::Created(tab) => Ok(BrowserEvent::TabCreated(tab)),
             EventArgs::Updated { tab_id, change, tab } => {
                 Ok(BrowserEvent::TabUpdated { tab_id, change, tab })
             }
-            EventArgs::Values(args) => {
-                let event = BrowserEvent::parse(&self.name, &args);
-                spare.push(args);
-                event
-            }
+            EventArgs::Values(args) => BrowserEvent::parse(&self.name, &args),
         }
     }
 
@@ -306,6 +308,19 @@ mod tests {
 
     /// Target, summary and what the model makes of an event are the same
     /// whichever way its line was read.
+    /// The records the trace index reads on its reading thread are
+    /// recognised as tabscope writes them, and nothing else is.
+    #[test]
+    fn tab_events_are_recognised_as_written() {
+        let t = tab(json!({}));
+        assert!(Item::is_tab_event(&line(CREATED, json!([t]))));
+        assert!(Item::is_tab_event(&line(UPDATED, json!([3, {"title": "t"}, t]))));
+        assert!(!Item::is_tab_event(&line("tabs.onActivated", json!([{"tabId": 1, "windowId": 1}]))));
+        assert!(!Item::is_tab_event(&line("tabs.onUpdatedX", json!([]))));
+        assert!(!Item::is_tab_event(br#"{"kind":"log","t":1,"name":"tabs.onUpdated"}"#));
+        assert!(!Item::is_tab_event(b""));
+    }
+
     #[test]
     fn quick_reading_matches_the_general_one() {
         let cases = [

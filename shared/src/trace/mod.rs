@@ -568,6 +568,24 @@ impl<R: BufRead> TraceReader<R> {
         self.parse_buf(Item::from_line)
     }
 
+    /// As [`next_item`](Self::next_item), but a whole line that `parse_here`
+    /// declines is handed over unparsed, for another thread to read as
+    /// `next_item` would have.
+    pub fn next_item_or_line(
+        &mut self,
+        parse_here: impl Fn(&[u8]) -> bool,
+    ) -> Result<Option<ItemOrLine>, TraceError> {
+        if !self.read_line()? {
+            return Ok(None);
+        }
+        // A cut-off line is parsed here, where the warning for it is made.
+        if self.buf.ends_with(b"\n") && !parse_here(trim_line(&self.buf)) {
+            let text = trim_line(&self.buf).into();
+            return Ok(Some(ItemOrLine::Line(RawLine { text, line: self.line })));
+        }
+        Ok(self.parse_buf(Item::from_line)?.map(ItemOrLine::Item))
+    }
+
     /// Reads the next non-empty line into `buf`; false at the end.
     fn read_line(&mut self) -> Result<bool, TraceError> {
         loop {
@@ -629,6 +647,27 @@ impl<R: BufRead> TraceReader<R> {
             }
             Err(message) => Err(TraceError::Corrupt { line: self.line, message }),
         }
+    }
+}
+
+/// What [`TraceReader::next_item_or_line`] read.
+pub enum ItemOrLine {
+    Item(Item),
+    Line(RawLine),
+}
+
+/// A whole line of a trace, not yet parsed.
+pub struct RawLine {
+    /// Without its line end.
+    pub text: Box<[u8]>,
+    /// Its number in the file, from 1.
+    line: u64,
+}
+
+impl RawLine {
+    /// The record, or the error [`TraceReader::next_item`] gives for it.
+    pub fn item(&self) -> Result<Item, TraceError> {
+        Item::from_line(&self.text).map_err(|message| TraceError::Corrupt { line: self.line, message })
     }
 }
 
