@@ -215,7 +215,14 @@ impl TraceIndex {
             scope.spawn(move || read_ahead(reader, &steps_tx, &spent_rx));
             let steps = steps_rx.into_iter().flatten();
             let give_back = |spent| drop(spent_tx.send(spent));
-            Self::index_steps(path, header, start, Some(total), steps, give_back, each, progress)
+            Self::index_steps(
+                Builder::new(path, header, start),
+                Some(total),
+                steps,
+                give_back,
+                each,
+                progress,
+            )
         })
     }
 
@@ -252,24 +259,19 @@ impl TraceIndex {
                 Err(e) => Err(e),
             })
         });
-        Self::index_steps(path, header, start, None, steps, drop, each, progress)
+        Self::index_steps(Builder::new(path, header, start), None, steps, drop, each, progress)
     }
 
-    /// Indexes `steps` (the records after the header at `start`) until one
+    /// Indexes `steps` (the records after the header) into `b` until one
     /// ends them; `give_back` takes, now and then, what the index has done with.
-    #[allow(clippy::too_many_arguments)]
     fn index_steps(
-        path: &Path,
-        header: TraceHeader,
-        start: u64,
+        mut b: Builder,
         total: Option<u64>,
         steps: impl Iterator<Item = Result<Step, TraceError>>,
         mut give_back: impl FnMut(Spent),
         mut each: impl FnMut(&TraceHeader, usize, &Item),
         mut progress: impl FnMut(&Partial<'_>),
     ) -> Result<TraceIndex, TraceError> {
-        let mut b = Builder::new(path.to_path_buf(), header);
-        b.offsets.push(start);
         let share = |offset: u64| total.map_or(0.0, |t| offset as f32 / t as f32);
         let mut shown = 0;
         for step in steps {
@@ -440,10 +442,11 @@ struct Spent {
 }
 
 impl Builder {
-    fn new(path: PathBuf, header: TraceHeader) -> Self {
+    /// A builder for the records of `path` after its header, which ends at `start`.
+    fn new(path: &Path, header: TraceHeader, start: u64) -> Self {
         let mut b = Builder {
             index: TraceIndex {
-                path,
+                path: path.to_path_buf(),
                 header,
                 warning: None,
                 marks: Chunked::default(),
@@ -462,6 +465,7 @@ impl Builder {
             checkpoint_bytes: 0,
             spent: Spent::default(),
         };
+        b.offsets.push(start);
         b.lane(LaneKey::Global, None);
         b
     }

@@ -306,8 +306,6 @@ mod tests {
         t
     }
 
-    /// Target, summary and what the model makes of an event are the same
-    /// whichever way its line was read.
     /// The records the trace index reads on its reading thread are
     /// recognised as tabscope writes them, and nothing else is.
     #[test]
@@ -321,6 +319,8 @@ mod tests {
         assert!(!Item::is_tab_event(b""));
     }
 
+    /// Target, summary and what the model makes of an event are the same
+    /// whichever way its line was read.
     #[test]
     fn quick_reading_matches_the_general_one() {
         let cases = [

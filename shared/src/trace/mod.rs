@@ -578,10 +578,10 @@ impl<R: BufRead> TraceReader<R> {
         if !self.read_line()? {
             return Ok(None);
         }
+        let text = trim_line(&self.buf);
         // A cut-off line is parsed here, where the warning for it is made.
-        if self.buf.ends_with(b"\n") && !parse_here(trim_line(&self.buf)) {
-            let text = trim_line(&self.buf).into();
-            return Ok(Some(ItemOrLine::Line(RawLine { text, line: self.line })));
+        if self.buf.ends_with(b"\n") && !parse_here(text) {
+            return Ok(Some(ItemOrLine::Line(RawLine { text: text.into(), line: self.line })));
         }
         Ok(self.parse_buf(Item::from_line)?.map(ItemOrLine::Item))
     }
