@@ -18,6 +18,8 @@
   // x-ray's events: another add-on's value changed; another add-on's API activity.
   const ADDON_VALUE_CHANGED = "tabscope.onAddonValueChanged";
   const ADDON_ACTIVITY = "tabscope.onAddonActivity";
+  // x-ray: another add-on's console call, error or rejection; a reload of one.
+  const ADDON_CONSOLE = "tabscope.onAddonConsole";
   const XRAY_SESSION_FN = /^sessions\.(get|set|remove)(Tab|Window)Value$/;
 
   // Parameter names per function, as the API reference names them. Must
@@ -80,6 +82,7 @@
     "agent.probeKey": ["key"],
     "agent.forgetKey": ["key"],
     "agent.addons": [],
+    "agent.reloadAddon": ["extensionId"],
   };
 
   // What each parameter must hold, by name: the same table as kind_of in
@@ -562,31 +565,32 @@
     }
 
     /** Never stops the agent: a failing x-ray is reported in the hello instead. */
-    // Activity is history, not state: a snapshot cannot bring it back, so
-    // records that arrive while no bridge is connected wait here (x-ray
-    // hands over what it saw since browser start-up before the first connect).
-    const MAX_UNSENT_ACTIVITY = 20000;
-    let unsentActivity = [];
-    let lostActivity = 0;
+    // Activity and console records are history, not state: a snapshot
+    // cannot bring them back, so records that arrive while no bridge is
+    // connected wait here (x-ray hands over what it saw since browser
+    // start-up before the first connect).
+    const MAX_UNSENT = 20000;
+    let unsent = [];
+    let lost = 0;
 
-    function onActivity(record) {
-      if (port) {
-        emit(ADDON_ACTIVITY, [record]);
-      } else if (unsentActivity.length < MAX_UNSENT_ACTIVITY) {
-        unsentActivity.push(record);
-      } else {
-        lostActivity += 1;
-      }
+    function historyEvent(name) {
+      return (record) => {
+        if (port) emit(name, [record]);
+        else if (unsent.length < MAX_UNSENT) unsent.push([name, record]);
+        else lost += 1;
+      };
     }
+    const onActivity = historyEvent(ADDON_ACTIVITY);
+    const onConsole = historyEvent(ADDON_CONSOLE);
 
     /** After a (re)connect's snapshot: what waited, and how much did not fit. */
-    function sendUnsentActivity() {
-      const waiting = unsentActivity;
-      unsentActivity = [];
-      for (const r of waiting) emit(ADDON_ACTIVITY, [r]);
-      if (lostActivity > 0) {
-        agentLog("warn", `${lostActivity} activity records of other add-ons were lost while no bridge was connected`);
-        lostActivity = 0;
+    function sendUnsent() {
+      const waiting = unsent;
+      unsent = [];
+      for (const [name, r] of waiting) emit(name, [r]);
+      if (lost > 0) {
+        agentLog("warn", `${lost} activity and console records of other add-ons were lost while no bridge was connected`);
+        lost = 0;
       }
     }
 
@@ -595,6 +599,11 @@
       try {
         xray.onActivity.addListener(onActivity);
         listeners.push([xray.onActivity, onActivity]);
+        // An older x-ray (a kept profile's cached schema) has no console.
+        if (xray.onConsole) {
+          xray.onConsole.addListener(onConsole);
+          listeners.push([xray.onConsole, onConsole]);
+        }
         xrayTimer = setInterval(xrayPoll, opts.xrayPollMs);
       } catch (e) {
         xray = null;
@@ -622,6 +631,36 @@
       else await xray.removeValue(scope, id, p.extensionId, p.key);
       await xrayPoll(); // reported now, not at the next poll
       return null;
+    }
+
+    /**
+     * Reloads another add-on from its files, through x-ray. The reload is a
+     * record in that add-on's console (a mark on its timeline lane), with
+     * the browser's error when it did not start again.
+     */
+    async function reloadAddon(extensionId) {
+      if (typeof extensionId !== "string" || extensionId === "") {
+        throw new Error("agent.reloadAddon needs the add-on's id (extensionId)");
+      }
+      if (!xray || !xray.reloadAddon) {
+        const st = xrayState();
+        throw new Error(`reloading an add-on needs x-ray, which is ${xray ? "too old in this profile" : st.xray} in this agent` +
+          (st.xrayWhy ? `: ${st.xrayWhy}` : ": the browser gives add-ons no way to reload another one (tabscope launch adds x-ray)"));
+      }
+      const started = Date.now();
+      let r;
+      try {
+        r = await xray.reloadAddon(extensionId);
+      } catch (e) {
+        r = { extensionId, extensionName: null, ok: false, error: describe(e).replace(/^x-ray: /, ""), ms: Date.now() - started };
+      }
+      onConsole({
+        extensionId, extensionName: r.extensionName || null, source: "reload", level: r.ok ? "info" : "error",
+        text: r.ok ? `reloaded${r.version ? ` version ${r.version}` : ""} in ${r.ms} ms` : `reload failed: ${r.error}`,
+        time: Date.now(), earlier: false,
+      });
+      if (!r.ok) throw new Error(`reload of ${extensionId} failed: ${r.error}`);
+      return r;
     }
 
     // ----- commands -----
@@ -663,6 +702,7 @@
         return probeKey(p.key);
       },
       "agent.addons": async () => (xray ? Object.assign({ xray: "on" }, await xray.info()) : xrayState()),
+      "agent.reloadAddon": (p) => reloadAddon(p.extensionId),
       "agent.forgetKey": async (p) => {
         registry.tab.delete(p.key);
         registry.window.delete(p.key);
@@ -742,7 +782,7 @@
       });
       post(hello());
       sendSnapshot();
-      sendUnsentActivity(); // held by the snapshot's build, so sent after it
+      sendUnsent(); // held by the snapshot's build, so sent after it
     }
 
     function onDisconnect(p, error) {

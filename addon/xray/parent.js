@@ -212,19 +212,52 @@ function summarise(extensionId, names, r) {
   return out;
 }
 
-// ----- every add-on's activity, from browser start-up on -----
+// ----- records for the agent, from browser start-up on -----
 
 // Records that arrive before the agent listens (x-ray starts with the
 // browser, the agent's background page later) wait here, at most this many.
 const MAX_WAITING = 20000;
 
+/** Where records go: the agent's listeners, or a bounded queue until one listens. */
+class Channel {
+  constructor(what) {
+    this.what = what;
+    this.sinks = new Set();
+    this.waiting = [];
+    this.dropped = 0;
+  }
+
+  deliver(record) {
+    if (this.sinks.size === 0) {
+      if (this.waiting.length < MAX_WAITING) this.waiting.push(record);
+      else this.dropped += 1;
+      return;
+    }
+    for (const fire of this.sinks) {
+      try { fire.async(record); } catch (e) { /* that context is closing */ }
+    }
+  }
+
+  /** The agent listens: what waited goes first, then a count of what did not fit. */
+  attach(fire, droppedRecord) {
+    this.sinks.add(fire);
+    const waiting = this.waiting.splice(0);
+    if (this.dropped > 0) {
+      waiting.push(droppedRecord(this.dropped));
+      this.dropped = 0;
+    }
+    for (const r of waiting) fire.async(r);
+    return () => this.sinks.delete(fire);
+  }
+}
+
 const activity = {
   started: false,
   names: new Map(),
   subscribed: new Map(),
-  sinks: new Set(),
-  waiting: [],
-  dropped: 0,
+  channel: new Channel("activity"),
+  // Native host name -> the add-on that connected to it (for its stderr).
+  nativeApps: new Map(),
   timer: null,
 
   /** One listener per id, no wildcard: every add-on known now, and each that appears later. */
@@ -264,45 +297,472 @@ const activity = {
     if (name) this.names.set(id, name);
     if (id === SELF || this.subscribed.has(id)) return;
     const { ExtensionActivityLog } = ChromeUtils.importESModule("resource://gre/modules/ExtensionActivityLog.sys.mjs");
-    const listener = (record) => this.deliver(summarise(id, this.names, record));
+    const listener = (record) => {
+      if (record.type === "api_call" && /^runtime\.(connectNative|sendNativeMessage)$/.test(record.name)) {
+        const app = record.data && record.data.args && record.data.args[0];
+        if (typeof app === "string") this.nativeApps.set(app, id);
+      }
+      this.channel.deliver(summarise(id, this.names, record));
+    };
     ExtensionActivityLog.addListener(id, listener);
     this.subscribed.set(id, listener);
   },
 
-  deliver(record) {
-    if (this.sinks.size === 0) {
-      if (this.waiting.length < MAX_WAITING) this.waiting.push(record);
-      else this.dropped += 1;
+  attach(fire) {
+    return this.channel.attach(fire, (dropped) => ({
+      extensionId: SELF, extensionName: "tabscope x-ray", type: "tabscope_dropped",
+      name: `${dropped} records of other add-ons were dropped before the agent listened`,
+      viewType: null, time: Date.now(), data: { dropped },
+    }));
+  },
+};
+
+// ----- every add-on's console and errors -----
+//
+// Add-ons run out of process (background and extension pages in the
+// extension process, content scripts in the page's), so their console calls
+// and errors never reach this process whole. A process script in every
+// child listens there and sends records here; this process adds the add-ons'
+// own experiment code and the browser's messages about add-ons.
+
+const CONSOLE_MESSAGE = "tabscope:console";
+const CONSOLE_STOP = "tabscope:console-stop";
+// A console record's text and its arguments are each cut to this many
+// characters (as an activity record's arguments are); a stack to STACK_CHARS.
+const MAX_TEXT_CHARS = 16 * 1024;
+const STACK_CHARS = 8 * 1024;
+
+/**
+ * The process script, run in every content and extension process (made a
+ * data: URL from its source). It must not use anything from this file's
+ * scope: it runs in another process.
+ */
+function consoleChild(self, maxText, stackChars, messageName, stopName) {
+  /* global Services, Cc, Ci, Cu, WebExtensionPolicy, WindowGlobalChild, ChromeUtils */
+  const { classes: Cc, interfaces: Ci, utils: Cu } = Components;
+  // The parent process runs process scripts too; it is covered there, and
+  // gets only copies of the children's errors.
+  if (Services.appinfo.processType === Ci.nsIXULRuntime.PROCESS_TYPE_DEFAULT) return;
+  // A second load in this process (x-ray restarted) replaces the first.
+  Services.obs.notifyObservers(null, stopName);
+
+  const wellFormed = (t) => (typeof t.toWellFormed === "function" ? t.toWellFormed() : t);
+  /** Cut on a character boundary, never inside a surrogate pair. */
+  function cut(text, max) {
+    if (text.length <= max) return { text: wellFormed(text), chars: 0 };
+    let end = max;
+    const c = text.charCodeAt(end - 1);
+    if (c >= 0xd800 && c <= 0xdbff) end -= 1;
+    return { text: wellFormed(text.slice(0, end)), chars: text.length };
+  }
+
+  function policyOf(url) {
+    const m = /^moz-extension:\/\/([^/]+)/.exec(url || "");
+    if (!m) return null;
+    try { return WebExtensionPolicy.getByHostname(m[1]); } catch (e) { return null; }
+  }
+  function windowOf(innerId) {
+    try {
+      const id = Number(innerId);
+      return id ? WindowGlobalChild.getByInnerWindowId(id) : null;
+    } catch (e) { return null; }
+  }
+  /** Whose: the add-on id the browser gives, else the file's add-on, else the window's. */
+  function owner(addonId, file, innerId) {
+    let id = addonId || null;
+    let where = null;
+    let doc = null;
+    try { doc = windowOf(innerId).browsingContext.window.document; } catch (e) { /* no window, or gone */ }
+    const pageUrl = doc ? doc.documentURI : null;
+    if (!id) { const p = policyOf(file); if (p) id = p.id; }
+    if (!id && doc) {
+      try { id = doc.nodePrincipal.addonId || null; } catch (e) { /* gone */ }
+    }
+    if (!id) return null;
+    const page = policyOf(pageUrl);
+    if (page && page.id === id) {
+      const path = pageUrl.replace(/^moz-extension:\/\/[^/]+\//, "");
+      where = /_generated_background_page\.html$/.test(path) ? "background" : path.split(/[?#]/)[0];
+    } else if (pageUrl) {
+      where = "content script";
+    }
+    return { id, where, pageUrl: where === "content script" ? pageUrl : null };
+  }
+  const builtIn = (id) => /@(mozilla\.(org|com)|thunderbird\.net)$/.test(id);
+  const wanted = (o) => o && o.id !== self && !builtIn(o.id);
+
+  function show(v, depth) {
+    if (typeof v === "string") return v;
+    if (v === undefined) return "undefined";
+    if (typeof v === "function") return `function ${v.name || "(anonymous)"}()`;
+    if (typeof v === "symbol" || typeof v === "bigint") return String(v);
+    if (v && typeof v === "object" && typeof v.message === "string" && typeof v.name === "string") {
+      return `${v.name}: ${v.message}`;
+    }
+    try {
+      const seen = new WeakSet();
+      const t = JSON.stringify(v, (k, x) => {
+        if (typeof x === "object" && x !== null) {
+          if (seen.has(x)) return "[cycle]";
+          seen.add(x);
+        }
+        if (typeof x === "function") return "[function]";
+        if (typeof x === "bigint") return x.toString();
+        if (x === undefined) return null;
+        return x;
+      });
+      return t === undefined ? String(v) : t;
+    } catch (e) {
+      try { return String(v); } catch (e2) { return "[object]"; }
+    }
+  }
+  /** The arguments as JSON values (objects as JSON, errors by name and message). */
+  function jsonArg(v) {
+    if (v === undefined) return null;
+    if (typeof v === "string" || typeof v === "number" || typeof v === "boolean" || v === null) return v;
+    if (typeof v === "object" && typeof v.message === "string" && typeof v.name === "string") {
+      return { name: v.name, message: v.message, stack: typeof v.stack === "string" ? v.stack : null };
+    }
+    const t = show(v);
+    try { return JSON.parse(t); } catch (e) { return t; }
+  }
+  /** The text the console would show: format specifiers applied, arguments joined by spaces. */
+  function format(args) {
+    const out = [];
+    let i = 0;
+    if (typeof args[0] === "string" && /%[sdifoOc]/.test(args[0])) {
+      i = 1;
+      out.push(args[0].replace(/%([sdifoOc%])/g, (m, f) => {
+        if (f === "%") return "%";
+        if (i >= args.length) return m;
+        const a = args[i++];
+        if (f === "c") return "";
+        if (f === "d" || f === "i") return String(parseInt(a, 10));
+        if (f === "f") return String(Number(a));
+        return show(a);
+      }));
+    }
+    for (; i < args.length; i++) out.push(show(args[i]));
+    return out.join(" ");
+  }
+
+  function stackText(frames) {
+    if (!frames) return null;
+    try {
+      if (Array.isArray(frames)) {
+        return frames.map((f) => `${f.functionName || ""}@${f.filename}:${f.lineNumber}:${f.columnNumber}`).join("\n") || null;
+      }
+      return String(frames) || null;
+    } catch (e) { return null; }
+  }
+
+  function send(r) {
+    const text = cut(r.text, maxText);
+    r.text = text.text;
+    if (text.chars) r.truncated = { chars: text.chars };
+    if (r.stack) r.stack = cut(r.stack, stackChars).text;
+    if (r.args !== undefined) {
+      let json;
+      try { json = JSON.stringify(r.args); } catch (e) { json = null; }
+      if (json === null || json === undefined || json.length > maxText) {
+        r.args = null;
+        r.truncated = Object.assign(r.truncated || { chars: text.chars || 0 }, { args: json ? json.length : 0 });
+      } else {
+        r.args = JSON.parse(wellFormed(json));
+      }
+    }
+    r.process = Services.appinfo.remoteType || "parent";
+    try { Services.cpmm.sendAsyncMessage(messageName, r); } catch (e) { /* the parent is going away */ }
+  }
+
+  function fromConsoleEvent(message, earlier) {
+    const m = message && message.wrappedJSObject ? message.wrappedJSObject : message;
+    if (!m) return;
+    const o = owner(m.addonId, m.filename, m.innerID);
+    if (!wanted(o)) return;
+    let raw = [];
+    try { raw = Array.from(Cu.waiveXrays(m.arguments) || []); } catch (e) { /* none */ }
+    raw = raw.map((a) => { try { return Cu.waiveXrays(a); } catch (e) { return a; } });
+    const level = ["log", "info", "warn", "error", "debug", "trace"].includes(m.level) ? m.level : "log";
+    send({
+      extensionId: o.id, source: "console", level, text: format(raw), args: raw.map(jsonArg),
+      file: m.filename || null, line: m.lineNumber || 0, column: m.columnNumber || 0,
+      functionName: m.functionName || null, time: m.timeStamp || Date.now(),
+      stack: level === "error" || level === "trace" ? stackText(m.stacktrace) : null,
+      where: o.where, page: o.pageUrl, earlier,
+    });
+  }
+
+  // The console service gets some errors twice, with their window and
+  // without (innerWindowID 0): keep the first of such a pair.
+  const recent = new Map(); // signature -> [time, had a window]
+  function repeated(e) {
+    const now = Date.now();
+    const sig = `${e.sourceName}:${e.lineNumber}:${e.columnNumber}:${e.errorMessage}`;
+    const windowed = Boolean(e.innerWindowID);
+    const seen = recent.get(sig);
+    if (recent.size > 200) {
+      for (const [k, [t]] of recent) if (now - t > 5000) recent.delete(k);
+    }
+    if (seen && now - seen[0] < 5000 && seen[1] !== windowed) {
+      recent.delete(sig);
+      return true;
+    }
+    recent.set(sig, [now, windowed]);
+    return false;
+  }
+
+  function fromScriptError(e, earlier) {
+    if (!(e instanceof Ci.nsIScriptError)) return;
+    const o = owner(null, e.sourceName, e.innerWindowID);
+    if (!wanted(o) || repeated(e)) return;
+    let stack = null;
+    try { stack = e.stack ? String(e.stack) : null; } catch (x) { /* none */ }
+    if (!stack) {
+      try {
+        const ex = e.exception;
+        stack = ex && typeof ex.stack === "string" ? ex.stack : null;
+      } catch (x) { /* none */ }
+    }
+    const warning = (e.flags & Ci.nsIScriptError.warningFlag) !== 0;
+    send({
+      extensionId: o.id, source: e.isPromiseRejection ? "rejection" : "error", level: warning ? "warn" : "error",
+      text: e.errorMessage || e.message || "", file: e.sourceName || null, line: e.lineNumber || 0,
+      column: e.columnNumber || 0, time: e.timeStamp || Date.now(), stack, category: e.category || null,
+      where: o.where, page: o.pageUrl, earlier,
+    });
+  }
+
+  const storage = Cc["@mozilla.org/consoleAPI-storage;1"].getService(Ci.nsIConsoleAPIStorage);
+  const onConsole = (message) => { try { fromConsoleEvent(message, false); } catch (e) { /* never break the page's console */ } };
+  const errors = { observe(e) { try { fromScriptError(e, false); } catch (x) { /* as above */ } } };
+
+  // What the browser still holds from before, then everything new: no
+  // message can slip between the two (one thread).
+  try { for (const ev of storage.getEvents()) fromConsoleEvent(ev, true); } catch (e) { /* none kept */ }
+  try { for (const e of Services.console.getMessageArray() || []) fromScriptError(e, true); } catch (e) { /* none */ }
+  storage.addLogEventListener(onConsole, Services.scriptSecurityManager.getSystemPrincipal());
+  Services.console.registerListener(errors);
+
+  const stop = {
+    observe() {
+      try { storage.removeLogEventListener(onConsole); } catch (e) { /* gone */ }
+      try { Services.console.unregisterListener(errors); } catch (e) { /* gone */ }
+      try { Services.obs.removeObserver(stop, stopName); } catch (e) { /* gone */ }
+      try { Services.cpmm.removeMessageListener(stopName, stopMessage); } catch (e) { /* gone */ }
+    },
+  };
+  const stopMessage = { receiveMessage() { stop.observe(); } };
+  Services.obs.addObserver(stop, stopName);
+  Services.cpmm.addMessageListener(stopName, stopMessage);
+}
+
+/** Who owns a file: the add-on whose root (file:, jar:) or moz-extension: host it lies under. */
+function ownerOfFile(file) {
+  if (!file) return null;
+  const m = /^moz-extension:\/\/([^/]+)/.exec(file);
+  if (m) {
+    const p = WebExtensionPolicy.getByHostname(m[1]);
+    return p ? p.id : null;
+  }
+  for (const p of WebExtensionPolicy.getActiveExtensions()) {
+    const root = p.extension && p.extension.rootURI && p.extension.rootURI.spec;
+    if (root && file.startsWith(root)) return p.id;
+  }
+  return null;
+}
+
+const console_ = {
+  started: false,
+  channel: new Channel("console"),
+  scriptUrl: null,
+
+  start() {
+    if (this.started) return;
+    this.started = true;
+    const args = [SELF, MAX_TEXT_CHARS, STACK_CHARS, CONSOLE_MESSAGE, CONSOLE_STOP].map((a) => JSON.stringify(a));
+    this.scriptUrl = `data:application/javascript;charset=utf-8,${encodeURIComponent(`(${consoleChild.toString()})(${args.join(",")});`)}`;
+    this.fromChild = { receiveMessage: (m) => this.deliver(m.data) };
+    Services.ppmm.addMessageListener(CONSOLE_MESSAGE, this.fromChild);
+    // Every child, present and future.
+    Services.ppmm.loadProcessScript(this.scriptUrl, true);
+    // This process: the add-ons' own experiment code, and the browser's
+    // messages about add-ons. Earlier ones first.
+    this.storage = Cc["@mozilla.org/consoleAPI-storage;1"].getService(Ci.nsIConsoleAPIStorage);
+    this.onConsole = (m) => { try { this.parentConsole(m, false); } catch (e) { /* never break the console */ } };
+    this.errors = { observe: (e) => { try { this.parentMessage(e, false); } catch (x) { /* as above */ } } };
+    try { for (const ev of this.storage.getEvents()) this.parentConsole(ev, true); } catch (e) { /* none */ }
+    try { for (const e of Services.console.getMessageArray() || []) this.parentMessage(e, true); } catch (e) { /* none */ }
+    this.storage.addLogEventListener(this.onConsole, Services.scriptSecurityManager.getSystemPrincipal());
+    Services.console.registerListener(this.errors);
+  },
+
+  stop() {
+    if (!this.started) return;
+    this.started = false;
+    try { Services.ppmm.removeDelayedProcessScript(this.scriptUrl); } catch (e) { /* gone */ }
+    // Loaded scripts stay loaded: tell them to stop listening.
+    try { Services.ppmm.broadcastAsyncMessage(CONSOLE_STOP, {}); } catch (e) { /* gone */ }
+    Services.ppmm.removeMessageListener(CONSOLE_MESSAGE, this.fromChild);
+    try { this.storage.removeLogEventListener(this.onConsole); } catch (e) { /* gone */ }
+    try { Services.console.unregisterListener(this.errors); } catch (e) { /* gone */ }
+  },
+
+  deliver(r) {
+    if (!r || typeof r.extensionId !== "string") return;
+    r.extensionName = activity.names.get(r.extensionId) || null;
+    if (!r.extensionName) {
+      const p = WebExtensionPolicy.getByID(r.extensionId);
+      if (p) r.extensionName = p.name;
+    }
+    r.earlier = Boolean(r.earlier);
+    this.channel.deliver(r);
+  },
+
+  /** A record made in this process, cut and sent as a child's would be. */
+  own(r) {
+    const text = String(r.text);
+    if (text.length > MAX_TEXT_CHARS) {
+      const c = text.charCodeAt(MAX_TEXT_CHARS - 1);
+      r.text = text.slice(0, c >= 0xd800 && c <= 0xdbff ? MAX_TEXT_CHARS - 1 : MAX_TEXT_CHARS);
+      r.truncated = { chars: text.length };
+    }
+    if (typeof r.text.toWellFormed === "function") r.text = r.text.toWellFormed();
+    r.process = "parent";
+    this.deliver(r);
+  },
+
+  /** console.* in this process: an add-on's experiment code (by file), or nothing of ours. */
+  parentConsole(message, earlier) {
+    const m = message && message.wrappedJSObject ? message.wrappedJSObject : message;
+    if (!m) return;
+    const id = m.addonId || ownerOfFile(m.filename);
+    if (!id || id === SELF) return;
+    let raw = [];
+    try { raw = Array.from(Cu.waiveXrays(m.arguments) || []); } catch (e) { /* none */ }
+    const text = raw.map((a) => {
+      if (typeof a === "string") return a;
+      try { return JSON.stringify(a); } catch (e) { return String(a); }
+    }).join(" ");
+    this.own({
+      extensionId: id, source: "console", level: m.level || "log", text,
+      file: m.filename || null, line: m.lineNumber || 0, column: m.columnNumber || 0,
+      functionName: m.functionName || null, time: m.timeStamp || Date.now(), where: "experiment", earlier,
+    });
+  },
+
+  /** Errors of experiment code, and the browser's messages about an add-on. */
+  parentMessage(e, earlier) {
+    if (e instanceof Ci.nsIScriptError) {
+      // Children's errors arrive here as degraded copies (not always marked
+      // as forwarded); the child's own record went first. Only when add-ons
+      // run in this process are their pages' errors this process's own.
+      if (e.isForwardedFromContentProcess) return;
+      if (WebExtensionPolicy.useRemoteWebExtensions && /^moz-extension:/.test(e.sourceName || "")) return;
+      const id = ownerOfFile(e.sourceName);
+      if (!id || id === SELF) return;
+      let stack = null;
+      try { stack = e.stack ? String(e.stack) : null; } catch (x) { /* none */ }
+      this.own({
+        extensionId: id, source: e.isPromiseRejection ? "rejection" : "error",
+        level: (e.flags & Ci.nsIScriptError.warningFlag) !== 0 ? "warn" : "error",
+        text: e.errorMessage || "", file: e.sourceName || null, line: e.lineNumber || 0,
+        column: e.columnNumber || 0, time: e.timeStamp || Date.now(), stack, where: "experiment", earlier,
+      });
       return;
     }
-    for (const fire of this.sinks) {
-      try { fire.async(record); } catch (e) { /* that context is closing */ }
+    const text = e && typeof e.message === "string" ? e.message : "";
+    const time = e && e.timeStamp ? e.timeStamp : Date.now();
+    // Log.sys.mjs: "<time>\taddons.webextension.<id>\t<LEVEL>\t<message>".
+    const logged = /addons\.webextension\.(\S+)\t(\w+)\t([\s\S]*)$/.exec(text);
+    if (logged) {
+      const [, id, lvl, msg] = logged;
+      if (id === SELF) return;
+      const level = /^(ERROR|FATAL)$/.test(lvl) ? "error" : /^WARN/.test(lvl) ? "warn" : /^(DEBUG|TRACE)$/.test(lvl) ? "debug" : "info";
+      this.own({ extensionId: id, source: "browser", level, text: msg, time, where: "browser", earlier });
+      return;
+    }
+    const stderr = /^stderr output from native app (\S+): ([\s\S]*)$/.exec(text);
+    if (stderr) {
+      const [, app, msg] = stderr;
+      if (app === "tabscope_bridge") return; // the agent's own host: its log is bridge.log
+      const id = activity.nativeApps.get(app) || `(native app ${app})`;
+      this.own({ extensionId: id, source: "browser", level: "warn", text: msg, time, where: `native app ${app}`, earlier });
     }
   },
 
-  /** The agent listens: what waited goes first, and a count of what did not fit. */
   attach(fire) {
-    this.sinks.add(fire);
-    const waiting = this.waiting.splice(0);
-    if (this.dropped > 0) {
-      waiting.push({ extensionId: SELF, extensionName: "tabscope x-ray", type: "tabscope_dropped",
-        name: `${this.dropped} records of other add-ons were dropped before the agent listened`,
-        viewType: null, time: Date.now(), data: { dropped: this.dropped } });
-      this.dropped = 0;
-    }
-    for (const r of waiting) fire.async(r);
-    return () => this.sinks.delete(fire);
+    return this.channel.attach(fire, (dropped) => ({
+      extensionId: SELF, extensionName: "tabscope x-ray", source: "tabscope", level: "warn",
+      text: `${dropped} console records of other add-ons were dropped before the agent listened`,
+      time: Date.now(), earlier: false, dropped,
+    }));
   },
 };
+
+// ----- reloading an add-on -----
+
+/** Reloads an installed add-on from its files, as about:debugging's Reload does. */
+async function reloadAddon(id) {
+  if (typeof id !== "string" || !id) throw new Error("reloadAddon needs an add-on id");
+  if (id === SELF) throw new Error("the tabscope agent does not reload itself");
+  const { AddonManager } = ChromeUtils.importESModule("resource://gre/modules/AddonManager.sys.mjs");
+  const addon = await AddonManager.getAddonByID(id);
+  if (!addon) throw new Error(`no add-on ${id} is installed in this browser`);
+  // Experiment scripts are loaded through the script cache, keyed by their
+  // URL: without this the old parent code runs again after the reload.
+  Services.obs.notifyObservers(null, "startupcache-invalidate");
+  const started = Date.now();
+  // Messages about the add-on while it restarts: a broken manifest or a
+  // syntax error is said here, in the browser's words.
+  const said = [];
+  const listen = { observe: (e) => {
+    const text = e && typeof e.message === "string" ? e.message : "";
+    if (e instanceof Ci.nsIScriptError) {
+      if (ownerOfFile(e.sourceName) === id) said.push(`${e.errorMessage} (${e.sourceName}:${e.lineNumber})`);
+    } else if (text.includes(id)) {
+      // Log.sys.mjs writes "<time>\t<logger>\t<LEVEL>\t<message>": the message is the browser's words.
+      const logged = /^\d+\t[\w.]+\t\w+\t([\s\S]*)$/.exec(text);
+      said.push(logged ? logged[1] : text);
+    }
+  } };
+  Services.console.registerListener(listen);
+  try {
+    await addon.reload();
+    // Startup continues after reload() resolves; give it a moment to fail.
+    for (let i = 0; i < 20 && !WebExtensionPolicy.getByID(id); i++) await new Promise((r) => setTimeoutish(r, 50));
+  } finally {
+    Services.console.unregisterListener(listen);
+  }
+  const policy = WebExtensionPolicy.getByID(id);
+  const after = await AddonManager.getAddonByID(id);
+  const result = {
+    extensionId: id, extensionName: (after && after.name) || addon.name || null,
+    version: after ? after.version : null, ms: Date.now() - started, ok: Boolean(policy && after && after.isActive),
+  };
+  if (!result.ok) {
+    result.error = said.length ? said.join("\n") : `${id} did not start again after the reload`;
+  }
+  return result;
+}
+
+/** setTimeout for parent code, which has no window. */
+function setTimeoutish(fn, ms) {
+  const t = Cc["@mozilla.org/timer;1"].createInstance(Ci.nsITimer);
+  t.initWithCallback(fn, ms, Ci.nsITimer.TYPE_ONE_SHOT);
+  return t;
+}
 
 var tabscopeXray = class extends ExtensionCommon.ExtensionAPI {
   /** At browser start-up ("events": ["startup"]), before most add-ons start. */
   onStartup() {
     try { activity.start(); } catch (e) { Cu.reportError(e); }
+    try { console_.start(); } catch (e) { Cu.reportError(e); }
   }
 
   onShutdown() {
     activity.stop();
+    console_.stop();
   }
 
   getAPI(context) {
@@ -324,6 +784,15 @@ var tabscopeXray = class extends ExtensionCommon.ExtensionAPI {
         listValues: guard(listValues),
         setValue: guard((scope, id, extensionId, key, value) => change(scope, id, extensionId, key, value, false)),
         removeValue: guard((scope, id, extensionId, key) => change(scope, id, extensionId, key, undefined, true)),
+        reloadAddon: guard(reloadAddon),
+        onConsole: new ExtensionCommon.EventManager({
+          context,
+          name: "tabscopeXray.onConsole",
+          register: (fire) => {
+            console_.start();
+            return console_.attach(fire);
+          },
+        }).api(),
         onActivity: new ExtensionCommon.EventManager({
           context,
           name: "tabscopeXray.onActivity",

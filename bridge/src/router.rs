@@ -12,13 +12,14 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use serde_json::Value;
 use tabscope_shared::codec::{BROWSER_MAX_INCOMING, check_len, encode};
+use tabscope_shared::console::{ConsoleFilter, ConsoleStore};
 use tabscope_shared::discovery::{self, Discovery};
-use tabscope_shared::event::EventError;
+use tabscope_shared::event::{BrowserEvent, EventError};
 use tabscope_shared::methods;
 use tabscope_shared::model::{ApplyError, Model};
 use tabscope_shared::protocol::{
-    AgentHello, AgentMsg, BridgeInfo, BridgeMsg, ClientMsg, Command, LogLevel, Outcome, PROTOCOL_VERSION,
-    Reply, ServerMsg, TraceFileStatus,
+    AgentHello, AgentMsg, BridgeInfo, BridgeMsg, CONSOLE_PART_BYTES, ClientMsg, Command, LogLevel, Outcome,
+    PROTOCOL_VERSION, Reply, ServerMsg, TraceFileStatus,
 };
 use tabscope_shared::raw_event::RawEvent;
 use tabscope_shared::trace::{Micros, Record, Source};
@@ -118,6 +119,8 @@ pub struct Router {
     agent: Option<AgentHello>,
     model: Model,
     model_received: f64,
+    /// Every add-on's console (x-ray), each within its budget.
+    console: ConsoleStore,
     clients: BTreeMap<ClientId, ClientHandle>,
     pending: HashMap<u64, Pending>,
     next_command: u64,
@@ -194,6 +197,7 @@ impl Router {
             agent: None,
             model: Model::new(),
             model_received: received,
+            console: ConsoleStore::default(),
             clients: BTreeMap::new(),
             pending: HashMap::new(),
             next_command: 1,
@@ -304,6 +308,9 @@ impl Router {
                 }
             }
             Input::ClientMsg { id, msg: Ok(ClientMsg::SaveFlight { path }) } => self.save_flight(id, path),
+            Input::ClientMsg { id, msg: Ok(ClientMsg::Console { extension_id, level }) } => {
+                self.send_console(id, ConsoleFilter { extension_id, level, text: None })
+            }
             Input::ClientMsg { id, msg: Err(why) } => {
                 warn!("inspector {id} sent a bad message: {why}");
                 let msg = ServerMsg::Error {
@@ -402,6 +409,10 @@ impl Router {
         }
         self.last_seq = Some(e.seq);
         let applied = match typed {
+            Ok(BrowserEvent::AddonConsole(record)) => {
+                self.console.push(*record);
+                Ok(())
+            }
             Ok(event) => {
                 self.model.apply_keeping_spent(event, &mut self.spent.model).map_err(ApplyError::from)
             }
@@ -435,6 +446,34 @@ impl Router {
                 let _ = tx.send(spent);
             }
         }
+    }
+
+    /// The kept console, in parts, so that a large one neither makes one
+    /// huge message nor holds the router long.
+    fn send_console(&mut self, client: ClientId, filter: ConsoleFilter) {
+        let records = self.console.matching(&filter);
+        let mut part = Vec::new();
+        let mut bytes = 0;
+        for r in records {
+            bytes += r.text.len() + r.stack.as_ref().map_or(0, String::len) + 200;
+            part.push((*r).clone());
+            if bytes >= CONSOLE_PART_BYTES {
+                let msg = ServerMsg::Console {
+                    records: std::mem::take(&mut part),
+                    counts: Vec::new(),
+                    done: false,
+                };
+                self.send_to(client, &msg);
+                bytes = 0;
+            }
+        }
+        let counts = self
+            .console
+            .counts()
+            .into_iter()
+            .filter(|c| filter.extension_id.as_deref().is_none_or(|id| id == c.extension_id))
+            .collect();
+        self.send_to(client, &ServerMsg::Console { records: part, counts, done: true });
     }
 
     fn reply(&mut self, r: Reply) {

@@ -12,6 +12,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::codec::{DEFAULT_READ_CAP, FrameError, FrameReader, FrameWriter};
+use crate::console::{AddonConsoleCounts, ConsoleRecord, Level, Reloaded};
 use crate::protocol::{AgentHello, BridgeInfo, ClientMsg, Command, Outcome, ServerMsg, Snapshot};
 
 /// Reads and writes one stream from two places (a reader thread and a writer).
@@ -197,6 +198,37 @@ impl Client {
 
     pub fn call(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
         self.call_with(method, params, |_| {})
+    }
+
+    /// The console the bridge kept (x-ray), oldest first, and the counts per
+    /// add-on. Other messages that arrive meanwhile go to `on_other`: console
+    /// events among them are already in the answer.
+    pub fn kept_console(
+        &mut self,
+        extension_id: Option<&str>,
+        level: Option<Level>,
+        mut on_other: impl FnMut(ServerMsg),
+    ) -> Result<(Vec<ConsoleRecord>, Vec<AddonConsoleCounts>), ClientError> {
+        self.send(&ClientMsg::Console { extension_id: extension_id.map(str::to_owned), level })?;
+        let mut all = Vec::new();
+        loop {
+            match self.recv()? {
+                ServerMsg::Console { records, counts, done } => {
+                    all.extend(records);
+                    if done {
+                        return Ok((all, counts));
+                    }
+                }
+                other => on_other(other),
+            }
+        }
+    }
+
+    /// Reloads an add-on from its files (x-ray): what the browser said.
+    pub fn reload_addon(&mut self, extension_id: &str) -> Result<Reloaded, ClientError> {
+        let v = self.call("agent.reloadAddon", serde_json::json!({ "extensionId": extension_id }))?;
+        serde_json::from_value(v)
+            .map_err(|e| ClientError::Browser(format!("the agent's answer to a reload: {e}")))
     }
 
     /// Waits for the first snapshot (every connection gets one after hello).

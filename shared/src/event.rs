@@ -8,6 +8,7 @@ use thiserror::Error;
 
 use crate::addons::{ActivityHead, AddonValueChange};
 pub use crate::change_info::ChangeInfo;
+use crate::console::ConsoleRecord;
 use crate::protocol::{EventRecord, Scope, SessionValue, Tab, TabId, Window, WindowId};
 use crate::raw_event::RawEvent;
 
@@ -17,6 +18,9 @@ pub const SESSION_VALUE_CHANGED: &str = "tabscope.onSessionValueChanged";
 pub const ADDON_VALUE_CHANGED: &str = "tabscope.onAddonValueChanged";
 /// x-ray: another add-on called an API, got an event or ran a content script.
 pub const ADDON_ACTIVITY: &str = "tabscope.onAddonActivity";
+/// x-ray: another add-on's console call, error or rejection, the browser's
+/// message about it, or tabscope's reload of it (see [`crate::console`]).
+pub const ADDON_CONSOLE: &str = "tabscope.onAddonConsole";
 /// A window's state, size, position or title changed: WebExtensions have no
 /// event for it, so the agent looks (after `windows.update` and every second).
 pub const WINDOW_UPDATED: &str = "tabscope.onWindowUpdated";
@@ -78,6 +82,9 @@ pub enum BrowserEvent {
     },
     /// x-ray: another add-on's value, set or (`value: None`) removed.
     AddonValueChanged(AddonValueChange),
+    /// x-ray: a record of an add-on's console. The model keeps none: the
+    /// bridge's and inspector's [`crate::console::ConsoleStore`] does.
+    AddonConsole(Box<ConsoleRecord>),
     /// A real event the model has nothing to do with (`tabs.onZoomChange`, ...).
     Unmodelled(String),
 }
@@ -256,6 +263,7 @@ impl BrowserEvent {
                 let _: ActivityHead = arg(name, args, 0)?;
                 E::Unmodelled(name.to_owned())
             }
+            ADDON_CONSOLE => E::AddonConsole(arg(name, args, 0)?),
             "tabs.onZoomChange" => E::Unmodelled(name.to_owned()),
             _ => return Err(EventError::Unknown(name.to_owned())),
         })
@@ -392,6 +400,9 @@ pub(crate) fn summary_of(name: &str, args: &[Value]) -> String {
                 ),
                 _ => format!("{owner}{} removed", s(first, "key").unwrap_or_default()),
             }
+        }
+        ADDON_CONSOLE => {
+            first.and_then(|v| ConsoleRecord::deserialize(v).ok()).map(|r| r.summary()).unwrap_or_default()
         }
         ADDON_ACTIVITY => {
             let data = first.and_then(|v| v.get("data"));

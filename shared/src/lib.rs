@@ -7,6 +7,7 @@ pub mod change_info;
 pub mod child;
 pub mod client;
 pub mod codec;
+pub mod console;
 pub mod discovery;
 pub mod event;
 pub mod files;

@@ -79,6 +79,7 @@ pub const METHODS: &[Method] = methods![
     "agent.probeKey" => ["key"],
     "agent.forgetKey" => ["key"],
     "agent.addons" => [],
+    "agent.reloadAddon" => ["extensionId"],
 ];
 
 pub fn find(name: &str) -> Option<&'static Method> {

@@ -413,7 +413,7 @@ impl Model {
                 // A change before any x-ray snapshot still starts the store.
                 self.addons.get_or_insert_with(AddonStore::default).apply(c);
             }
-            E::Unmodelled(_) => {}
+            E::AddonConsole(_) | E::Unmodelled(_) => {}
         }
         Ok(())
     }

@@ -540,7 +540,19 @@ pub enum ServerMsg {
     RecordingStopped(TraceFileStatus),
     /// The flight recorder was saved (or could not be: `error`).
     FlightSaved(TraceFileStatus),
+    /// The kept console asked for with [`ClientMsg::Console`], oldest first,
+    /// in parts of at most about [`CONSOLE_PART_BYTES`]; the last part has
+    /// `done` and the counts per add-on (kept, seen, errors, dropped).
+    Console {
+        records: Vec<crate::console::ConsoleRecord>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        counts: Vec<crate::console::AddonConsoleCounts>,
+        done: bool,
+    },
 }
+
+/// The size of one [`ServerMsg::Console`] part, about.
+pub const CONSOLE_PART_BYTES: usize = 512 * 1024;
 
 /// A trace file the bridge wrote.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -569,6 +581,15 @@ pub enum ClientMsg {
     /// Writes the flight recorder (what just happened) to `path`.
     SaveFlight {
         path: PathBuf,
+    },
+    /// Asks for the console the bridge kept (x-ray): the records of one
+    /// add-on (all when absent) at least as serious as `level`, answered
+    /// with [`ServerMsg::Console`] messages.
+    Console {
+        #[serde(default, rename = "extensionId", skip_serializing_if = "Option::is_none")]
+        extension_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        level: Option<crate::console::Level>,
     },
 }
 

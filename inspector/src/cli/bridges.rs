@@ -151,7 +151,7 @@ pub fn watch(selector: Option<&str>, json: bool) -> anyhow::Result<()> {
 /// Waits for another bridge of the same browser, profile and agent (a new pid, its
 /// agent connected) and connects to it. Stale discovery files are skipped
 /// by `list_bridges`, so a dead bridge is never connected to.
-fn reconnect(old: &Discovery) -> (Discovery, Client) {
+pub(crate) fn reconnect(old: &Discovery) -> (Discovery, Client) {
     let dir = discovery::runtime_dir_path();
     let same = |d: &Discovery| d.bridge.pid != old.bridge.pid && d.same_agent(old);
     loop {

@@ -58,6 +58,10 @@ pub struct LaunchArgs {
     /// session values only, and no other add-on's API calls.
     #[arg(long)]
     pub no_xray: bool,
+    /// Do not watch the --addon folders: without it, a saved change reloads
+    /// that add-on (x-ray does it; new experiment code runs too).
+    #[arg(long)]
+    pub no_reload: bool,
     /// Set a browser pref in the profile, after tabscope's own (so it wins):
     /// NAME=VALUE, VALUE as in user.js (true, 3, "text"). Repeatable.
     #[arg(long = "pref", value_name = "NAME=VALUE", value_parser = parse_pref)]
@@ -182,14 +186,14 @@ pub fn addon_id(dir: &Path) -> anyhow::Result<String> {
 }
 
 /// Prepares the profile: prefs, the agent, the user's add-ons. Returns the
-/// ids of the user's add-ons.
+/// user's add-ons: each id with its folder, as the browser loads it.
 pub fn prepare_profile(
     profile: &Path,
     browser: Browser,
     addons: &[PathBuf],
     xray: bool,
     prefs: &[(String, String)],
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<Vec<(String, PathBuf)>> {
     fs::create_dir_all(profile.join("extensions"))?;
     fs::write(profile.join("user.js"), user_js(browser, xray, prefs))?;
     let agent_dir = profile.join("tabscope-agent");
@@ -213,7 +217,7 @@ pub fn prepare_profile(
         // Gecko's way to sideload an unpacked add-on.
         fs::write(profile.join("extensions").join(&id), dir.to_string_lossy().as_bytes())?;
         if id != ADDON_ID {
-            ids.push(id);
+            ids.push((id, dir));
         }
     }
     Ok(ids)
@@ -299,6 +303,8 @@ pub struct Launched {
     pub profile: PathBuf,
     /// Ids this launch added to the host manifest, taken out at the end.
     pub added_ids: Vec<String>,
+    /// Reload on save, while the browser runs.
+    _watch: Option<super::reload::AddonWatch>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -335,7 +341,8 @@ pub fn start(args: &LaunchArgs, stop: &AtomicBool) -> anyhow::Result<Launched> {
             (t.path().to_path_buf(), Some(t))
         }
     };
-    let ids = prepare_profile(&profile, args.browser, &args.addons, !args.no_xray, &args.prefs)?;
+    let addons = prepare_profile(&profile, args.browser, &args.addons, !args.no_xray, &args.prefs)?;
+    let ids: Vec<String> = addons.iter().map(|(id, _)| id.clone()).collect();
     let added_ids = ensure_host_manifest(&ids)?;
     // From here on, a failure must not leave them allowed.
     let undo = |e: anyhow::Error| {
@@ -343,7 +350,23 @@ pub fn start(args: &LaunchArgs, stop: &AtomicBool) -> anyhow::Result<Launched> {
         e
     };
     match spawn_and_wait(args, &binary, &profile, stop) {
-        Ok((child, bridge)) => Ok(Launched { child, bridge, profile, added_ids, _temp: temp }),
+        Ok((child, bridge)) => {
+            // Reload on save needs x-ray (no add-on may reload another one).
+            let watch = if args.no_reload || args.no_xray || addons.is_empty() {
+                None
+            } else {
+                match super::reload::watch(addons, bridge.clone()) {
+                    Ok(w) => Some(w),
+                    Err(e) => {
+                        eprintln!(
+                            "tabscope: cannot watch the add-on folders ({e:#}); reload with `tabscope reload ID`"
+                        );
+                        None
+                    }
+                }
+            };
+            Ok(Launched { child, bridge, profile, added_ids, _watch: watch, _temp: temp })
+        }
         Err(e) => Err(undo(e)),
     }
 }
@@ -587,7 +610,7 @@ mod tests {
         let profile = tmp.path().join("profile");
         let ids =
             prepare_profile(&profile, Browser::Thunderbird, std::slice::from_ref(&addon), true, &[]).unwrap();
-        assert_eq!(ids, vec!["mine@example.com".to_owned()]);
+        assert_eq!(ids, vec![("mine@example.com".to_owned(), fs::canonicalize(&addon).unwrap())]);
         let pointer = fs::read_to_string(profile.join("extensions").join(ADDON_ID)).unwrap();
         assert!(Path::new(&pointer).join("manifest.json").is_file());
         let mine = fs::read_to_string(profile.join("extensions/mine@example.com")).unwrap();

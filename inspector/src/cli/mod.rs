@@ -5,6 +5,8 @@ pub mod doctor;
 pub mod input;
 pub mod install;
 pub mod launch;
+pub mod logs;
+pub mod reload;
 pub mod tap;
 pub mod trace;
 pub mod values;
@@ -95,6 +97,25 @@ pub enum Cmd {
         /// values bigger than a command line takes).
         #[arg(default_value = "{}")]
         params: String,
+    },
+    /// Every add-on's console (x-ray): each console call, uncaught error,
+    /// unhandled rejection and browser message, as the bridge kept it.
+    Logs {
+        /// Only this add-on's (its id).
+        #[arg(long, value_name = "ID")]
+        addon: Option<String>,
+        /// Only records at least this serious: debug, log, info, trace, warn, error.
+        #[arg(long, value_name = "LEVEL", value_parser = tabscope_shared::console::Level::parse)]
+        level: Option<tabscope_shared::console::Level>,
+        /// Then print new records as they come, until Ctrl-C.
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Reload an add-on from its files (x-ray), as about:debugging's Reload
+    /// does: new code runs, its experiment's too.
+    Reload {
+        /// The add-on's id (`tabscope call agent.addons` lists them).
+        id: String,
     },
     /// Record a trace (events, commands, replies, errors) until Ctrl-C or --for.
     /// The bridge writes the file as it happens.
@@ -216,6 +237,8 @@ pub fn run(cli: Cli, cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Watch { tap: None } => bridges::watch(sel, cli.json),
         Cmd::Call { method, params } => bridges::call(sel, &method, &params),
         Cmd::Wait { event, matching, timeout } => wait::wait(sel, &event, matching.as_deref(), timeout),
+        Cmd::Logs { addon, level, follow } => logs::logs(sel, addon, level, follow, cli.json),
+        Cmd::Reload { id } => logs::reload(sel, &id, cli.json),
         Cmd::Record { out, duration } => trace::record(sel, &out, duration),
         Cmd::Flight { out } => trace::save_flight(sel, &out),
         Cmd::Values { profile: Some(profile), file, edit: None } => values::values(&profile, file, cli.json),

@@ -127,6 +127,9 @@ impl Link {
         self.label = d.browser_label();
         match Session::spawn(&d.socket, wake.clone()) {
             Ok(s) => {
+                // First of all: what every add-on logged before this window
+                // connected (the bridge kept it).
+                let _ = s.tx.try_send(self.live.ask_console());
                 self.session = Some(s);
                 self.status = Status::Connected;
             }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 use tabscope_shared::addons::XrayState;
+use tabscope_shared::console::ConsoleStore;
 use tabscope_shared::event::BrowserEvent;
 use tabscope_shared::model::{ApplyError, Model};
 use tabscope_shared::protocol::{
@@ -92,6 +93,11 @@ pub struct Live {
     /// A trace the bridge wrote for us that the app should open (a saved
     /// flight recording).
     pub to_open: Option<std::path::PathBuf>,
+    /// Every add-on's console (x-ray): what the bridge kept, then live.
+    pub console: ConsoleStore,
+    /// The kept console was asked for and has not all come: console events
+    /// until then are in it already.
+    console_asked: bool,
 }
 
 /// The bridge-side recording of this browser, as far as this inspector knows.
@@ -212,6 +218,15 @@ impl Live {
                 ),
                 None => self.to_open = Some(st.path),
             },
+            ServerMsg::Console { records, done, .. } => {
+                for r in records {
+                    self.console.push(r);
+                }
+                if done {
+                    self.console_asked = false;
+                }
+                self.generation += 1;
+            }
             ServerMsg::Lagged { dropped } => self.log.push(
                 tabscope_shared::now_ms(),
                 Kind::Error,
@@ -232,6 +247,12 @@ impl Live {
             }
             Ok(BrowserEvent::AddonValueChanged(c)) => {
                 Some((c.scope, c.id, Some(c.extension_id), c.key, c.value))
+            }
+            Ok(BrowserEvent::AddonConsole(r)) => {
+                if !self.console_asked {
+                    self.console.push(*r);
+                }
+                None
             }
             _ => None,
         };
@@ -261,6 +282,13 @@ impl Live {
         self.pending.insert(id, Pending { method: method.to_owned(), origin });
         self.results.remove(&origin);
         ClientMsg::Command(Command { id, method: method.to_owned(), params })
+    }
+
+    /// Asks for the console the bridge kept, in place of what this view had.
+    pub fn ask_console(&mut self) -> ClientMsg {
+        self.console.clear();
+        self.console_asked = true;
+        ClientMsg::Console { extension_id: None, level: None }
     }
 
     /// Commands sent and not yet answered.
