@@ -3,9 +3,11 @@
 //! a browser drives it, and socket clients with timeouts.
 
 use std::collections::HashSet;
-use std::io::{BufReader, Write};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -414,7 +416,6 @@ impl NodeAgent {
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = crossbeam_channel::unbounded();
         std::thread::spawn(move || {
-            use std::io::BufRead;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Ok(v) = serde_json::from_str::<Value>(&line) {
                     let _ = tx.send(v);
@@ -717,4 +718,56 @@ pub fn require_browser(browser: &str) -> bool {
 /// it stores values, echoes what its own getTabValue sees, and calls APIs.
 pub fn other_addon() -> String {
     workspace_root().join("tests/fixtures/other-addon").to_string_lossy().into_owned()
+}
+
+/// A page with a frame, served on 127.0.0.1 until dropped.
+pub struct Site {
+    pub url: String,
+    stop: Arc<AtomicBool>,
+}
+
+impl Site {
+    pub fn start() -> Site {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                let Ok((mut s, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                let _ = s.set_nonblocking(false);
+                let mut first = String::new();
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                if r.read_line(&mut first).is_err() {
+                    continue;
+                }
+                // Read the headers off; the body is fixed by the path.
+                let mut line = String::new();
+                while r.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let body = if first.contains("/frame") {
+                    "<!DOCTYPE html><title>the frame</title><p>in a frame</p>"
+                } else {
+                    "<!DOCTYPE html><title>tabscope page</title><p id=p>hello</p><iframe src=/frame></iframe>"
+                };
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Site { url, stop }
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }

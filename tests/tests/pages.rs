@@ -5,69 +5,14 @@
 //! cannot work from the agent saying why. Under CI=true a missing browser
 //! fails.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
-use tabscope_tests::{Launched, Observer, TestEnv, TestSession, require_browser, tabscope_bin};
+use tabscope_tests::{Launched, Observer, Site, TestEnv, TestSession, require_browser, tabscope_bin};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-/// A page with a frame, served on 127.0.0.1 until dropped.
-struct Site {
-    url: String,
-    stop: Arc<AtomicBool>,
-}
-
-impl Site {
-    fn start() -> Site {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}/", listener.local_addr().unwrap());
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
-        std::thread::spawn(move || {
-            while !stopped.load(Ordering::Relaxed) {
-                let Ok((mut s, _)) = listener.accept() else {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                    continue;
-                };
-                let _ = s.set_nonblocking(false);
-                let mut first = String::new();
-                let mut r = BufReader::new(s.try_clone().unwrap());
-                if r.read_line(&mut first).is_err() {
-                    continue;
-                }
-                // Read the headers off; the body is fixed by the path.
-                let mut line = String::new();
-                while r.read_line(&mut line).is_ok_and(|n| n > 2) {
-                    line.clear();
-                }
-                let body = if first.contains("/frame") {
-                    "<!DOCTYPE html><title>the frame</title><p>in a frame</p>"
-                } else {
-                    "<!DOCTYPE html><title>tabscope page</title><p id=p>hello</p><iframe src=/frame></iframe>"
-                };
-                let _ = write!(
-                    s,
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        Site { url, stop }
-    }
-}
-
-impl Drop for Site {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
 
 /// `tabscope call METHOD -` with `params` on standard input.
 fn call_stdin(env: &TestEnv, method: &str, params: &[u8]) -> (bool, String, String) {
