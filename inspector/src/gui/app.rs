@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::connection::{Connections, Status, Wake};
 use super::live::{Origin, Recording};
 use super::log::LogFilter;
-use super::{Options, console, log_view, panels, timeline, tree, values};
+use super::{Options, addon_console, console, log_view, panels, timeline, tree, values};
 
 /// Remembered between runs (eframe persistence); panel sizes are kept by
 /// egui's own memory.
@@ -62,6 +62,7 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
     ("Up / Down", "select the previous / next row"),
     ("F5", "reload the selected tab"),
     ("Ctrl+K", "the call console: any function, with its result"),
+    ("Ctrl+J", "the add-on console: every add-on's logs, errors and reloads"),
     ("Ctrl+Enter", "in the call console: call"),
     ("Ctrl+T", "open a new tab"),
     ("Ctrl+D", "duplicate the selected tab"),
@@ -83,6 +84,7 @@ pub struct App {
     pub forms: panels::Forms,
     pub editor: values::Editor,
     pub console: console::Console,
+    pub addon_console: addon_console::AddonConsole,
     pub frames: super::frames::FramesView,
     pub note: Option<(String, bool, Instant)>,
     pub focus_tree_filter: bool,
@@ -126,6 +128,7 @@ impl App {
             forms: panels::Forms::default(),
             editor: values::Editor::default(),
             console: console::Console::default(),
+            addon_console: addon_console::AddonConsole::default(),
             frames: Default::default(),
             note,
             focus_tree_filter: false,
@@ -190,6 +193,7 @@ impl App {
                 super::frames::show(ui, &mut self.frames, &index);
             });
             self.console_window(ui.ctx());
+            self.addon_console_window(ui.ctx());
             return;
         }
         egui::Panel::left("tree")
@@ -205,6 +209,35 @@ impl App {
             self.help_window(ui.ctx());
         }
         self.console_window(ui.ctx());
+        self.addon_console_window(ui.ctx());
+    }
+
+    /// Every add-on's console (x-ray), and its Reload button.
+    fn addon_console_window(&mut self, ctx: &egui::Context) {
+        let Some(link) = self.conns.current_mut() else { return };
+        if let Some(r) = link.live.results.remove(&Origin::AddonConsole) {
+            self.addon_console.note = Some((r.text(), r.outcome.is_err()));
+        }
+        if !self.addon_console.open {
+            return;
+        }
+        let link = self.conns.current().expect("checked above");
+        let browser =
+            match link.live.agent.as_ref().map(|a| a.extension_id.as_str()).filter(|e| !e.is_empty()) {
+                Some(ext) => format!("{} (agent {ext})", link.label),
+                None => link.label.clone(),
+            };
+        let view = addon_console::View {
+            store: &link.live.console,
+            generation: link.live.generation,
+            browser: &browser,
+            xray: link.live.xray(),
+            live: link.is_live(),
+        };
+        if let Some(addon_console::Wish::Reload(id)) = self.addon_console.show(ctx, &view) {
+            self.addon_console.note = Some((format!("reloading {id}…"), false));
+            self.send("agent.reloadAddon", json!({ "extensionId": id }), Origin::AddonConsole);
+        }
     }
 
     /// The call console, fed the browser's answers to its calls.
@@ -261,6 +294,9 @@ impl App {
         }
         if pressed(cmd(Key::K)) {
             self.console.open = !self.console.open;
+        }
+        if pressed(cmd(Key::J)) {
+            self.addon_console.open = !self.addon_console.open;
         }
         if pressed(cmd(Key::T)) {
             let window = self.selected_window();
@@ -350,6 +386,19 @@ impl App {
                 ui.toggle_value(&mut self.prefs.show_log, "log");
                 ui.toggle_value(&mut self.console.open, "Console")
                     .on_hover_text("call any function (Ctrl+K)");
+                ui.toggle_value(&mut self.addon_console.open, "Add-on console")
+                    .on_hover_text("every add-on's console.log, errors and reloads (Ctrl+J)");
+                // Errors of any add-on, visible from every view; a click shows them.
+                let badge = self.conns.current().and_then(|l| addon_console::error_badge(&l.live.console));
+                if let Some((n, tip)) = badge {
+                    let text = RichText::new(format!("{n} add-on error{}", if n == 1 { "" } else { "s" }))
+                        .color(ui.visuals().error_fg_color)
+                        .strong();
+                    if ui.button(text).on_hover_text(tip).clicked() {
+                        self.addon_console.open = true;
+                        self.addon_console.level = Some(tabscope_shared::console::Level::Error);
+                    }
+                }
                 if ui
                     .button("Open profile…")
                     .on_hover_text("a browser profile folder: every add-on's saved session values")

@@ -22,6 +22,8 @@ pub enum Origin {
     Values,
     Probe,
     Console,
+    /// The add-on console's Reload button.
+    AddonConsole,
     Other,
 }
 

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use tabscope_shared::event::{ADDON_ACTIVITY, ADDON_VALUE_CHANGED, SESSION_VALUE_CHANGED};
+use tabscope_shared::event::{ADDON_ACTIVITY, ADDON_CONSOLE, ADDON_VALUE_CHANGED, SESSION_VALUE_CHANGED};
 use tabscope_shared::protocol::{EventRecord, LogLevel, Outcome};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -40,7 +40,7 @@ impl Kind {
     pub fn of_event(name: &str) -> Kind {
         match name {
             SESSION_VALUE_CHANGED | ADDON_VALUE_CHANGED => Kind::Value,
-            ADDON_ACTIVITY => Kind::Activity,
+            ADDON_ACTIVITY | ADDON_CONSOLE => Kind::Activity,
             _ => Kind::Event,
         }
     }

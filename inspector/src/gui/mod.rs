@@ -1,6 +1,7 @@
 //! The inspector window: a thin egui layer over `live` (what is known of a
 //! browser) and `connection` (which browsers, how reached).
 
+pub mod addon_console;
 pub mod app;
 pub mod connection;
 pub mod console;

@@ -15,7 +15,7 @@ use super::tail::Following;
 use super::{
     Chunked, Item, ItemOrLine, Micros, RawLine, Record, TraceError, TraceHeader, TraceReader, TypedEvent,
 };
-use crate::event::{ADDON_ACTIVITY, SESSION_VALUE_CHANGED};
+use crate::event::{ADDON_ACTIVITY, ADDON_CONSOLE, SESSION_VALUE_CHANGED};
 use crate::model::{self, Model};
 use crate::protocol::{TabId, WindowId};
 
@@ -535,11 +535,16 @@ impl Builder {
     /// An event's mark kind, name and lane, once the model has it.
     fn add_event(&mut self, event: TypedEvent) -> (MarkKind, u32, u32) {
         let name = self.name(&event.name);
-        if event.name == ADDON_ACTIVITY {
-            // A lane per add-on, whatever tab the call was about.
-            let owner = event.value(0).and_then(|a| a.get("extensionId")).and_then(Value::as_str);
+        if event.name == ADDON_ACTIVITY || event.name == ADDON_CONSOLE {
+            // A lane per add-on, whatever tab the call was about; its
+            // errors (and failed reloads) stand out as errors there.
+            let first = event.value(0);
+            let owner = first.and_then(|a| a.get("extensionId")).and_then(Value::as_str);
             let id = self.name(owner.unwrap_or("unknown"));
-            return (MarkKind::Activity, name, self.lane(LaneKey::Addon(id), None));
+            let error = event.name == ADDON_CONSOLE
+                && first.and_then(|a| a.get("level")).and_then(Value::as_str) == Some("error");
+            let kind = if error { MarkKind::Error } else { MarkKind::Activity };
+            return (kind, name, self.lane(LaneKey::Addon(id), None));
         }
         let target = event.target();
         let kind = if event.name == SESSION_VALUE_CHANGED { MarkKind::Value } else { MarkKind::Event };
