@@ -450,3 +450,37 @@ test("x-ray: activity before the bridge is connected waits for it, after the sna
     agent.stop();
   }
 });
+
+test("x-ray: other add-ons' console records are forwarded, and wait for the bridge like activity", async () => {
+  const fake = createFakeBrowser({ flavor: "thunderbird", xray: "on" });
+  const agent = TabscopeAgent.createAgent({ browser: fake.browser, log: quietLog, snapshotDebounceMs: 1 });
+  try {
+    const starting = agent.start();
+    fake.otherLogs({ extensionId: OTHER, source: "console", level: "log", text: "early", time: 1 });
+    await starting;
+    fake.otherLogs({ extensionId: OTHER, source: "error", level: "error", text: "Error: boom", time: 2 });
+    await settle();
+    const sent = fake.ports[0].sent.filter((m) => m.name === "tabscope.onAddonConsole").map((m) => m.args[0].text);
+    assert.deepEqual(sent, ["early", "Error: boom"]);
+  } finally {
+    agent.stop();
+  }
+});
+
+test("x-ray: reloading an add-on answers, marks the reload in its console, and says why not", async () => {
+  const { fake, port, agent } = await started("thunderbird", {}, { xray: "on" });
+  fake.otherSets(OTHER, "Other", 1, "k", "v");
+  const ok = await call(port, "agent.reloadAddon", { extensionId: OTHER }, 1);
+  assert.equal(ok.result.ok, true);
+  assert.deepEqual(fake.reloaded, [OTHER]);
+  const bad = await call(port, "agent.reloadAddon", { extensionId: "nobody@x" }, 2);
+  assert.match(bad.error, /reload of nobody@x failed: no add-on nobody@x is installed/);
+  await settle();
+  const marks = port.sent.filter((m) => m.name === "tabscope.onAddonConsole").map((m) => m.args[0]);
+  assert.deepEqual(marks.map((r) => [r.extensionId, r.source, r.level]), [[OTHER, "reload", "info"], ["nobody@x", "reload", "error"]]);
+  agent.stop();
+  const off = await started("firefox", {}, { xray: "refused" });
+  const r = await call(off.port, "agent.reloadAddon", { extensionId: OTHER }, 1);
+  assert.match(r.error, /reloading an add-on needs x-ray, which is refused/);
+  off.agent.stop();
+});

@@ -311,6 +311,8 @@ function createFakeBrowser(o = {}) {
   // Other add-ons, as x-ray sees them: id -> { name, tab: Map(tabId -> {key: value}) }.
   const others = new Map();
   const activity = new EventTarget();
+  const consoleEvents = new EventTarget();
+  const reloaded = [];
   const xray = {
     async info() {
       return { app: flavor, extensions: [...others].map(([id, a]) => ({ id, name: a.name, active: true })) };
@@ -331,6 +333,13 @@ function createFakeBrowser(o = {}) {
     },
     async removeValue(scope, id, extensionId, key) { delete (other(extensionId).tab.get(id) || {})[key]; },
     onActivity: activity,
+    onConsole: consoleEvents,
+    /** As the experiment: a known add-on comes back; an unknown one is the browser's error. */
+    async reloadAddon(extensionId) {
+      if (!others.has(extensionId)) throw new Error(`x-ray: no add-on ${extensionId} is installed in this browser`);
+      reloaded.push(extensionId);
+      return { extensionId, extensionName: others.get(extensionId).name, version: "1.0", ms: 5, ok: true };
+    },
   };
   function other(id, name = null) {
     if (!others.has(id)) others.set(id, { name, tab: new Map() });
@@ -367,6 +376,9 @@ function createFakeBrowser(o = {}) {
     otherValue: (extensionId, tabId, key) => (others.get(extensionId)?.tab.get(tabId) || {})[key],
     /** Another add-on's API call, as ExtensionActivityLog reports it. */
     otherCalls(record) { activity.fire(record); },
+    /** Another add-on's console record, as x-ray's process scripts report it. */
+    otherLogs(record) { consoleEvents.fire(record); },
+    reloaded,
     startUp() {
       const w = addWindow({ focused: false, title: null });
       windowsEvents.onCreated.fire(winObj(w, false));

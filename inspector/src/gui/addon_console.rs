@@ -230,6 +230,8 @@ impl AddonConsole {
                     if r.earlier {
                         line.push_str("   (earlier)");
                     }
+                    // Control characters from the add-on, made visible (as `logs` does).
+                    let line = tabscope_shared::terminal::escape(&line).into_owned();
                     let mut text = RichText::new(line).monospace().color(color);
                     if r.is_error() {
                         text = text.strong();
