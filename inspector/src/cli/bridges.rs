@@ -92,22 +92,7 @@ pub fn watch(selector: Option<&str>, json: bool) -> anyhow::Result<()> {
         let msg = match c.recv() {
             Ok(m) => m,
             Err(e) => {
-                let why = match e {
-                    ClientError::Closed => "the bridge closed the connection".to_owned(),
-                    e => format!("lost the bridge: {e}"),
-                };
-                eprintln!(
-                    "tabscope: {} ({}, bridge pid {}); waiting for its add-on to reconnect (Ctrl-C to stop)",
-                    escape(&why),
-                    escape(&d.browser_label()),
-                    d.bridge.pid
-                );
-                (d, c) = reconnect(&d);
-                eprintln!(
-                    "tabscope: reconnected to {} (bridge pid {})",
-                    escape(&d.browser_label()),
-                    d.bridge.pid
-                );
+                (d, c) = resume(e, &d);
                 continue;
             }
         };
@@ -148,10 +133,28 @@ pub fn watch(selector: Option<&str>, json: bool) -> anyhow::Result<()> {
     }
 }
 
+/// The connection to `old` broke with `e`: says so, waits for the same
+/// browser's next bridge (the agent reconnects with backoff), says so.
+pub(crate) fn resume(e: ClientError, old: &Discovery) -> (Discovery, Client) {
+    let why = match e {
+        ClientError::Closed => "the bridge closed the connection".to_owned(),
+        e => format!("lost the bridge: {e}"),
+    };
+    eprintln!(
+        "tabscope: {} ({}, bridge pid {}); waiting for its add-on to reconnect (Ctrl-C to stop)",
+        escape(&why),
+        escape(&old.browser_label()),
+        old.bridge.pid
+    );
+    let (d, c) = reconnect(old);
+    eprintln!("tabscope: reconnected to {} (bridge pid {})", escape(&d.browser_label()), d.bridge.pid);
+    (d, c)
+}
+
 /// Waits for another bridge of the same browser, profile and agent (a new pid, its
 /// agent connected) and connects to it. Stale discovery files are skipped
 /// by `list_bridges`, so a dead bridge is never connected to.
-pub(crate) fn reconnect(old: &Discovery) -> (Discovery, Client) {
+fn reconnect(old: &Discovery) -> (Discovery, Client) {
     let dir = discovery::runtime_dir_path();
     let same = |d: &Discovery| d.bridge.pid != old.bridge.pid && d.same_agent(old);
     loop {

@@ -11,7 +11,7 @@ use tabscope_shared::event::ADDON_CONSOLE;
 use tabscope_shared::protocol::ServerMsg;
 use tabscope_shared::terminal::{escape, escape_json};
 
-use super::bridges::{pick, reconnect};
+use super::bridges::{pick, resume};
 
 /// One record for a terminal: time, level, add-on, text, place; an error's
 /// stack below it, indented. Everything from outside escaped.
@@ -112,16 +112,7 @@ pub fn logs(
         let msg = match c.recv() {
             Ok(m) => m,
             Err(e) => {
-                let why = match e {
-                    ClientError::Closed => "the bridge closed the connection".to_owned(),
-                    e => format!("lost the bridge: {e}"),
-                };
-                eprintln!(
-                    "tabscope: {} ({}); waiting for it to come back",
-                    escape(&why),
-                    escape(&d.browser_label())
-                );
-                (d, c) = reconnect(&d);
+                (d, c) = resume(e, &d);
                 continue;
             }
         };

@@ -741,6 +741,27 @@ mod tests {
         assert_eq!(index.lanes[2].marks.len(), 0, "the tab's lane holds no add-on call");
     }
 
+    /// An add-on's console records go on its lane; its errors (and failed
+    /// reloads) are error marks there.
+    #[test]
+    fn console_errors_are_marked_on_their_add_on_lane() {
+        let console = |t: Micros, level: &str| Record::Event {
+            t,
+            event: EventRecord {
+                seq: t,
+                time: 0.0,
+                name: ADDON_CONSOLE.into(),
+                args: vec![json!({"extensionId": "a@x", "source": "console", "level": level, "text": "x"})],
+            },
+        };
+        let f =
+            file_with(&[header(), snapshot(), console(1, "log"), console(2, "error"), console(3, "warn")]);
+        let index = TraceIndex::open(f.path()).unwrap();
+        let lane = index.lanes.iter().find(|l| l.label == "add-on a@x").expect("the add-on's lane");
+        let kinds: Vec<MarkKind> = lane.marks.iter().map(|&m| index.marks[m as usize].kind).collect();
+        assert_eq!(kinds, [MarkKind::Activity, MarkKind::Error, MarkKind::Activity]);
+    }
+
     /// Following a writer that has made its file but not yet written the
     /// header: the reader waits for it instead of calling the file no trace
     /// (the inspector lost a running tap that way, on a busy machine).
