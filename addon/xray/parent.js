@@ -220,8 +220,7 @@ const MAX_WAITING = 20000;
 
 /** Where records go: the agent's listeners, or a bounded queue until one listens. */
 class Channel {
-  constructor(what) {
-    this.what = what;
+  constructor() {
     this.sinks = new Set();
     this.waiting = [];
     this.dropped = 0;
@@ -255,7 +254,7 @@ const activity = {
   started: false,
   names: new Map(),
   subscribed: new Map(),
-  channel: new Channel("activity"),
+  channel: new Channel(),
   // Native host name -> the add-on that connected to it (for its stderr).
   nativeApps: new Map(),
   timer: null,
@@ -332,10 +331,92 @@ const CONSOLE_STOP = "tabscope:console-stop";
 const MAX_TEXT_CHARS = 16 * 1024;
 const STACK_CHARS = 8 * 1024;
 
+// ----- console text, the same in every process -----
+//
+// These run here and, as source put before the process script, in every
+// child: they may use nothing else of this file.
+
+function wellFormed(t) { return typeof t.toWellFormed === "function" ? t.toWellFormed() : t; }
+/** Cut on a character boundary, never inside a surrogate pair. */
+function cut(text, max) {
+  if (text.length <= max) return { text: wellFormed(text), chars: 0 };
+  let end = max;
+  const c = text.charCodeAt(end - 1);
+  if (c >= 0xd800 && c <= 0xdbff) end -= 1;
+  return { text: wellFormed(text.slice(0, end)), chars: text.length };
+}
+
+function show(v) {
+  if (typeof v === "string") return v;
+  if (v === undefined) return "undefined";
+  if (typeof v === "function") return `function ${v.name || "(anonymous)"}()`;
+  if (typeof v === "symbol" || typeof v === "bigint") return String(v);
+  if (v && typeof v === "object" && typeof v.message === "string" && typeof v.name === "string") {
+    return `${v.name}: ${v.message}`;
+  }
+  try {
+    const seen = new WeakSet();
+    const t = JSON.stringify(v, (k, x) => {
+      if (typeof x === "object" && x !== null) {
+        if (seen.has(x)) return "[cycle]";
+        seen.add(x);
+      }
+      if (typeof x === "function") return "[function]";
+      if (typeof x === "bigint") return x.toString();
+      if (x === undefined) return null;
+      return x;
+    });
+    return t === undefined ? String(v) : t;
+  } catch (e) {
+    try { return String(v); } catch (e2) { return "[object]"; }
+  }
+}
+/** The arguments as JSON values (objects as JSON, errors by name and message). */
+function jsonArg(v) {
+  if (v === undefined) return null;
+  if (typeof v === "string" || typeof v === "number" || typeof v === "boolean" || v === null) return v;
+  if (typeof v === "object" && typeof v.message === "string" && typeof v.name === "string") {
+    return { name: v.name, message: v.message, stack: typeof v.stack === "string" ? v.stack : null };
+  }
+  const t = show(v);
+  try { return JSON.parse(t); } catch (e) { return t; }
+}
+/** The text the console would show: format specifiers applied, arguments joined by spaces. */
+function format(args) {
+  const out = [];
+  let i = 0;
+  if (typeof args[0] === "string" && /%[sdifoOc]/.test(args[0])) {
+    i = 1;
+    out.push(args[0].replace(/%([sdifoOc%])/g, (m, f) => {
+      if (f === "%") return "%";
+      if (i >= args.length) return m;
+      const a = args[i++];
+      if (f === "c") return "";
+      if (f === "d" || f === "i") return String(parseInt(a, 10));
+      if (f === "f") return String(Number(a));
+      return show(a);
+    }));
+  }
+  for (; i < args.length; i++) out.push(show(args[i]));
+  return out.join(" ");
+}
+
+function stackText(frames) {
+  if (!frames) return null;
+  try {
+    if (Array.isArray(frames)) {
+      return frames.map((f) => `${f.functionName || ""}@${f.filename}:${f.lineNumber}:${f.columnNumber}`).join("\n") || null;
+    }
+    return String(frames) || null;
+  } catch (e) { return null; }
+}
+
+const CONSOLE_TEXT_HELPERS = [wellFormed, cut, show, jsonArg, format, stackText];
+
 /**
  * The process script, run in every content and extension process (made a
- * data: URL from its source). It must not use anything from this file's
- * scope: it runs in another process.
+ * data: URL from its source, after CONSOLE_TEXT_HELPERS). It must use
+ * nothing else of this file: it runs in another process.
  */
 function consoleChild(self, maxText, stackChars, messageName, stopName) {
   /* global Services, Cc, Ci, Cu, WebExtensionPolicy, WindowGlobalChild, ChromeUtils */
@@ -345,16 +426,6 @@ function consoleChild(self, maxText, stackChars, messageName, stopName) {
   if (Services.appinfo.processType === Ci.nsIXULRuntime.PROCESS_TYPE_DEFAULT) return;
   // A second load in this process (x-ray restarted) replaces the first.
   Services.obs.notifyObservers(null, stopName);
-
-  const wellFormed = (t) => (typeof t.toWellFormed === "function" ? t.toWellFormed() : t);
-  /** Cut on a character boundary, never inside a surrogate pair. */
-  function cut(text, max) {
-    if (text.length <= max) return { text: wellFormed(text), chars: 0 };
-    let end = max;
-    const c = text.charCodeAt(end - 1);
-    if (c >= 0xd800 && c <= 0xdbff) end -= 1;
-    return { text: wellFormed(text.slice(0, end)), chars: text.length };
-  }
 
   function policyOf(url) {
     const m = /^moz-extension:\/\/([^/]+)/.exec(url || "");
@@ -390,71 +461,6 @@ function consoleChild(self, maxText, stackChars, messageName, stopName) {
   }
   const builtIn = (id) => /@(mozilla\.(org|com)|thunderbird\.net)$/.test(id);
   const wanted = (o) => o && o.id !== self && !builtIn(o.id);
-
-  function show(v, depth) {
-    if (typeof v === "string") return v;
-    if (v === undefined) return "undefined";
-    if (typeof v === "function") return `function ${v.name || "(anonymous)"}()`;
-    if (typeof v === "symbol" || typeof v === "bigint") return String(v);
-    if (v && typeof v === "object" && typeof v.message === "string" && typeof v.name === "string") {
-      return `${v.name}: ${v.message}`;
-    }
-    try {
-      const seen = new WeakSet();
-      const t = JSON.stringify(v, (k, x) => {
-        if (typeof x === "object" && x !== null) {
-          if (seen.has(x)) return "[cycle]";
-          seen.add(x);
-        }
-        if (typeof x === "function") return "[function]";
-        if (typeof x === "bigint") return x.toString();
-        if (x === undefined) return null;
-        return x;
-      });
-      return t === undefined ? String(v) : t;
-    } catch (e) {
-      try { return String(v); } catch (e2) { return "[object]"; }
-    }
-  }
-  /** The arguments as JSON values (objects as JSON, errors by name and message). */
-  function jsonArg(v) {
-    if (v === undefined) return null;
-    if (typeof v === "string" || typeof v === "number" || typeof v === "boolean" || v === null) return v;
-    if (typeof v === "object" && typeof v.message === "string" && typeof v.name === "string") {
-      return { name: v.name, message: v.message, stack: typeof v.stack === "string" ? v.stack : null };
-    }
-    const t = show(v);
-    try { return JSON.parse(t); } catch (e) { return t; }
-  }
-  /** The text the console would show: format specifiers applied, arguments joined by spaces. */
-  function format(args) {
-    const out = [];
-    let i = 0;
-    if (typeof args[0] === "string" && /%[sdifoOc]/.test(args[0])) {
-      i = 1;
-      out.push(args[0].replace(/%([sdifoOc%])/g, (m, f) => {
-        if (f === "%") return "%";
-        if (i >= args.length) return m;
-        const a = args[i++];
-        if (f === "c") return "";
-        if (f === "d" || f === "i") return String(parseInt(a, 10));
-        if (f === "f") return String(Number(a));
-        return show(a);
-      }));
-    }
-    for (; i < args.length; i++) out.push(show(args[i]));
-    return out.join(" ");
-  }
-
-  function stackText(frames) {
-    if (!frames) return null;
-    try {
-      if (Array.isArray(frames)) {
-        return frames.map((f) => `${f.functionName || ""}@${f.filename}:${f.lineNumber}:${f.columnNumber}`).join("\n") || null;
-      }
-      return String(frames) || null;
-    } catch (e) { return null; }
-  }
 
   function send(r) {
     const text = cut(r.text, maxText);
@@ -557,6 +563,12 @@ function consoleChild(self, maxText, stackChars, messageName, stopName) {
   Services.cpmm.addMessageListener(stopName, stopMessage);
 }
 
+/** A Log.sys.mjs line, "<time>\t<logger>\t<LEVEL>\t<message>", taken apart. */
+function loggerLine(text) {
+  const m = /^\d+\t(\S+)\t(\w+)\t([\s\S]*)$/.exec(text);
+  return m ? { logger: m[1], level: m[2], message: m[3] } : null;
+}
+
 /** Who owns a file: the add-on whose root (file:, jar:) or moz-extension: host it lies under. */
 function ownerOfFile(file) {
   if (!file) return null;
@@ -574,15 +586,23 @@ function ownerOfFile(file) {
 
 const console_ = {
   started: false,
-  channel: new Channel("console"),
+  channel: new Channel(),
   scriptUrl: null,
 
   start() {
     if (this.started) return;
     this.started = true;
     const args = [SELF, MAX_TEXT_CHARS, STACK_CHARS, CONSOLE_MESSAGE, CONSOLE_STOP].map((a) => JSON.stringify(a));
-    this.scriptUrl = `data:application/javascript;charset=utf-8,${encodeURIComponent(`(${consoleChild.toString()})(${args.join(",")});`)}`;
-    this.fromChild = { receiveMessage: (m) => this.deliver(m.data) };
+    const source = [...CONSOLE_TEXT_HELPERS.map(String), `(${consoleChild})(${args.join(",")});`].join("\n");
+    this.scriptUrl = `data:application/javascript;charset=utf-8,${encodeURIComponent(source)}`;
+    // A child names the add-on; only an add-on this browser runs is taken.
+    this.fromChild = {
+      receiveMessage: (m) => {
+        if (m.data && typeof m.data.extensionId === "string" && WebExtensionPolicy.getByID(m.data.extensionId)) {
+          this.deliver(m.data);
+        }
+      },
+    };
     Services.ppmm.addMessageListener(CONSOLE_MESSAGE, this.fromChild);
     // Every child, present and future.
     Services.ppmm.loadProcessScript(this.scriptUrl, true);
@@ -621,13 +641,10 @@ const console_ = {
 
   /** A record made in this process, cut and sent as a child's would be. */
   own(r) {
-    const text = String(r.text);
-    if (text.length > MAX_TEXT_CHARS) {
-      const c = text.charCodeAt(MAX_TEXT_CHARS - 1);
-      r.text = text.slice(0, c >= 0xd800 && c <= 0xdbff ? MAX_TEXT_CHARS - 1 : MAX_TEXT_CHARS);
-      r.truncated = { chars: text.length };
-    }
-    if (typeof r.text.toWellFormed === "function") r.text = r.text.toWellFormed();
+    const text = cut(String(r.text), MAX_TEXT_CHARS);
+    r.text = text.text;
+    if (text.chars) r.truncated = { chars: text.chars };
+    if (r.stack) r.stack = cut(r.stack, STACK_CHARS).text;
     r.process = "parent";
     this.deliver(r);
   },
@@ -640,12 +657,12 @@ const console_ = {
     if (!id || id === SELF) return;
     let raw = [];
     try { raw = Array.from(Cu.waiveXrays(m.arguments) || []); } catch (e) { /* none */ }
-    const text = raw.map((a) => {
-      if (typeof a === "string") return a;
-      try { return JSON.stringify(a); } catch (e) { return String(a); }
-    }).join(" ");
+    const args = raw.map(jsonArg);
+    let json = null;
+    try { json = JSON.stringify(args); } catch (e) { /* left out below */ }
     this.own({
-      extensionId: id, source: "console", level: m.level || "log", text,
+      extensionId: id, source: "console", level: m.level || "log", text: format(raw),
+      args: json !== null && json.length <= MAX_TEXT_CHARS ? args : null,
       file: m.filename || null, line: m.lineNumber || 0, column: m.columnNumber || 0,
       functionName: m.functionName || null, time: m.timeStamp || Date.now(), where: "experiment", earlier,
     });
@@ -673,10 +690,10 @@ const console_ = {
     }
     const text = e && typeof e.message === "string" ? e.message : "";
     const time = e && e.timeStamp ? e.timeStamp : Date.now();
-    // Log.sys.mjs: "<time>\taddons.webextension.<id>\t<LEVEL>\t<message>".
-    const logged = /addons\.webextension\.(\S+)\t(\w+)\t([\s\S]*)$/.exec(text);
-    if (logged) {
-      const [, id, lvl, msg] = logged;
+    const logged = loggerLine(text);
+    if (logged && logged.logger.startsWith("addons.webextension.")) {
+      const { level: lvl, message: msg } = logged;
+      const id = logged.logger.slice("addons.webextension.".length);
       if (id === SELF) return;
       const level = /^(ERROR|FATAL)$/.test(lvl) ? "error" : /^WARN/.test(lvl) ? "warn" : /^(DEBUG|TRACE)$/.test(lvl) ? "debug" : "info";
       this.own({ extensionId: id, source: "browser", level, text: msg, time, where: "browser", earlier });
@@ -721,9 +738,8 @@ async function reloadAddon(id) {
     if (e instanceof Ci.nsIScriptError) {
       if (ownerOfFile(e.sourceName) === id) said.push(`${e.errorMessage} (${e.sourceName}:${e.lineNumber})`);
     } else if (text.includes(id)) {
-      // Log.sys.mjs writes "<time>\t<logger>\t<LEVEL>\t<message>": the message is the browser's words.
-      const logged = /^\d+\t[\w.]+\t\w+\t([\s\S]*)$/.exec(text);
-      said.push(logged ? logged[1] : text);
+      const logged = loggerLine(text);
+      said.push(logged ? logged.message : text);
     }
   } };
   Services.console.registerListener(listen);

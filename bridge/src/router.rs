@@ -455,7 +455,7 @@ impl Router {
         let mut part = Vec::new();
         let mut bytes = 0;
         for r in records {
-            bytes += r.text.len() + r.stack.as_ref().map_or(0, String::len) + 200;
+            bytes += r.size();
             part.push((*r).clone());
             if bytes >= CONSOLE_PART_BYTES {
                 let msg = ServerMsg::Console {

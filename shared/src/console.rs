@@ -197,8 +197,8 @@ impl ConsoleRecord {
         s
     }
 
-    /// What the record costs the store: its text, roughly.
-    fn cost(&self) -> usize {
+    /// What the record costs to keep or send: its text, roughly.
+    pub fn size(&self) -> usize {
         let args = self.args.as_ref().map_or(0, |a| a.iter().map(value_cost).sum());
         200 + self.text.len()
             + args
@@ -335,6 +335,8 @@ pub struct ConsoleStore {
     budget: usize,
     /// Records of add-ons past [`ConsoleStore::MAX_ADDONS`], not kept.
     pub refused: u64,
+    /// Bumped by every change: views rebuild what they show from it.
+    version: u64,
 }
 
 impl Default for ConsoleStore {
@@ -366,10 +368,11 @@ impl ConsoleStore {
     pub const MAX_ADDONS: usize = 512;
 
     pub fn new(budget_per_addon: usize) -> Self {
-        Self { addons: BTreeMap::new(), budget: budget_per_addon, refused: 0 }
+        Self { addons: BTreeMap::new(), budget: budget_per_addon, refused: 0, version: 0 }
     }
 
     pub fn push(&mut self, record: ConsoleRecord) {
+        self.version += 1;
         let record = record.bounded();
         if !self.addons.contains_key(&record.extension_id) && self.addons.len() >= Self::MAX_ADDONS {
             self.refused += 1;
@@ -386,12 +389,12 @@ impl ConsoleStore {
             c.errors += 1;
             c.errors_since_reload += 1;
         }
-        let cost = record.cost();
+        let cost = record.size();
         c.bytes += cost;
         c.records.push_back(Arc::new(record));
         while c.bytes > self.budget && c.records.len() > 1 {
             let old = c.records.pop_front().expect("more than one record");
-            c.bytes -= old.cost();
+            c.bytes -= old.size();
             c.dropped += 1;
         }
     }
@@ -441,8 +444,14 @@ impl ConsoleStore {
     }
 
     pub fn clear(&mut self) {
+        self.version += 1;
         self.addons.clear();
         self.refused = 0;
+    }
+
+    /// Changes with every record taken and every clear.
+    pub fn version(&self) -> u64 {
+        self.version
     }
 }
 

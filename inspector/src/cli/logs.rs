@@ -3,9 +3,7 @@
 
 use std::io::{self, Write};
 
-use serde_json::json;
 use tabscope_shared::addons::XrayState;
-use tabscope_shared::client::ClientError;
 use tabscope_shared::console::{ConsoleFilter, ConsoleRecord, Level, Origin};
 use tabscope_shared::event::ADDON_CONSOLE;
 use tabscope_shared::protocol::ServerMsg;
@@ -135,29 +133,10 @@ pub fn logs(
     }
 }
 
-/// `tabscope reload ID`: reloads the add-on and says how it went, in the
-/// browser's words when it failed.
-pub fn reload(selector: Option<&str>, id: &str, json: bool) -> anyhow::Result<()> {
-    let mut c = super::bridges::connect(selector)?;
-    match c.reload_addon(id) {
-        Ok(r) if json => super::bridges::print_json(&json!(r), true),
-        Ok(r) => {
-            println!(
-                "reloaded {}{} in {:.0} ms",
-                escape(r.extension_name.as_deref().unwrap_or(&r.extension_id)),
-                r.version.as_deref().map(|v| format!(" {}", escape(v))).unwrap_or_default(),
-                r.ms
-            );
-            Ok(())
-        }
-        Err(ClientError::Browser(e)) => anyhow::bail!("{}", escape(&e)),
-        Err(e) => Err(e.into()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_hostile_record_prints_as_one_escaped_line_with_its_stack() {

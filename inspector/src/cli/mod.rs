@@ -238,7 +238,7 @@ pub fn run(cli: Cli, cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Call { method, params } => bridges::call(sel, &method, &params),
         Cmd::Wait { event, matching, timeout } => wait::wait(sel, &event, matching.as_deref(), timeout),
         Cmd::Logs { addon, level, follow } => logs::logs(sel, addon, level, follow, cli.json),
-        Cmd::Reload { id } => logs::reload(sel, &id, cli.json),
+        Cmd::Reload { id } => reload::reload(sel, &id, cli.json),
         Cmd::Record { out, duration } => trace::record(sel, &out, duration),
         Cmd::Flight { out } => trace::save_flight(sel, &out),
         Cmd::Values { profile: Some(profile), file, edit: None } => values::values(&profile, file, cli.json),

@@ -1,6 +1,7 @@
-//! Reload on save: `tabscope launch … --addon DIR` watches each DIR and,
-//! once its files have been quiet for a moment (an editor's save is several
-//! writes), reloads that add-on through the agent, as `web-ext run` does.
+//! `tabscope reload ID`, and reload on save: `tabscope launch … --addon
+//! DIR` watches each DIR and, once its files have been quiet for a moment
+//! (an editor's save is several writes), reloads that add-on through the
+//! agent, as `web-ext run` does.
 //! `notify` watches; the burst is gathered here, since the debouncer crates
 //! either drop the kind of event (so a mere read by the browser would
 //! reload, again and again) or bring an async runtime along.
@@ -139,6 +140,26 @@ fn reload_via(bridge: &mut Discovery, id: &str) -> Result<f64, String> {
             *bridge = next;
             attempt(bridge).map_err(|e| e.to_string())
         }
+    }
+}
+
+/// `tabscope reload ID`: reloads the add-on and says how it went, in the
+/// browser's words when it failed.
+pub fn reload(selector: Option<&str>, id: &str, json: bool) -> anyhow::Result<()> {
+    let mut c = super::bridges::connect(selector)?;
+    match c.reload_addon(id) {
+        Ok(r) if json => super::bridges::print_json(&r, true),
+        Ok(r) => {
+            println!(
+                "reloaded {}{} in {:.0} ms",
+                escape(r.extension_name.as_deref().unwrap_or(&r.extension_id)),
+                r.version.as_deref().map(|v| format!(" {}", escape(v))).unwrap_or_default(),
+                r.ms
+            );
+            Ok(())
+        }
+        Err(ClientError::Browser(e)) => anyhow::bail!("{}", escape(&e)),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use egui::{Color32, RichText};
 use tabscope_shared::addons::XrayState;
-use tabscope_shared::console::{ConsoleFilter, ConsoleRecord, ConsoleStore, Level, Origin};
+use tabscope_shared::console::{ConsoleFilter, ConsoleRecord, ConsoleStore, Level};
 
 /// The window's own state.
 #[derive(Default)]
@@ -29,8 +29,6 @@ pub struct AddonConsole {
 /// What the window needs of the app: a narrow view.
 pub struct View<'a> {
     pub store: &'a ConsoleStore,
-    /// Bumped whenever the store may have changed.
-    pub generation: u64,
     /// "Thunderbird 153.8 (bridge 123)": whose console this is.
     pub browser: &'a str,
     pub xray: Option<(XrayState, Option<&'a str>)>,
@@ -106,11 +104,12 @@ impl AddonConsole {
 
     fn rebuild(&mut self, view: &View) {
         let f = self.filter();
-        if self.built_for.as_ref().is_some_and(|(g, b)| *g == view.generation && *b == f) {
+        let version = view.store.version();
+        if self.built_for.as_ref().is_some_and(|(v, b)| *v == version && *b == f) {
             return;
         }
         self.rows = view.store.matching(&f);
-        self.built_for = Some((view.generation, f));
+        self.built_for = Some((version, f));
         if self.selected.is_some_and(|i| i >= self.rows.len()) {
             self.selected = None;
         }
@@ -216,22 +215,8 @@ impl AddonConsole {
                 for i in range {
                     let r = &self.rows[i];
                     let color = level_color(r.level, ui);
-                    let mut line = format!("{:<5} [{}] ", r.level.as_str(), r.extension_id);
-                    if r.origin != Origin::Console {
-                        line.push_str(r.origin.as_str());
-                        line.push_str(": ");
-                    }
-                    line.push_str(r.text.lines().next().unwrap_or(""));
-                    if let (Some(f), l) = (r.short_file(), r.line)
-                        && !f.is_empty()
-                    {
-                        line.push_str(&format!("   {f}:{l}"));
-                    }
-                    if r.earlier {
-                        line.push_str("   (earlier)");
-                    }
                     // Control characters from the add-on, made visible (as `logs` does).
-                    let line = tabscope_shared::terminal::escape(&line).into_owned();
+                    let line = tabscope_shared::terminal::escape(&r.summary()).into_owned();
                     let mut text = RichText::new(line).monospace().color(color);
                     if r.is_error() {
                         text = text.strong();

@@ -229,7 +229,6 @@ impl App {
             };
         let view = addon_console::View {
             store: &link.live.console,
-            generation: link.live.generation,
             browser: &browser,
             xray: link.live.xray(),
             live: link.is_live(),
