@@ -19,7 +19,7 @@ function load() {
   });
   // Top-level functions and consts of a script are reachable by name from a second script in the same context.
   vm.runInContext(source, context);
-  return vm.runInContext("({ cut, format, jsonArg, consoleChild, CONSOLE_TEXT_HELPERS })", context);
+  return vm.runInContext("({ cut, format, jsonArg, makeLimiter, consoleChild, CONSOLE_TEXT_HELPERS })", context);
 }
 
 test("console text: format specifiers, objects as JSON, errors by name", () => {
@@ -48,9 +48,24 @@ test("console text: cut on a character boundary, lone surrogates made whole", ()
 test("the process script's source parses as the browser will read it", () => {
   const { consoleChild, CONSOLE_TEXT_HELPERS } = load();
   // As console_.start builds it: every helper's source, then the call.
-  const script = [...CONSOLE_TEXT_HELPERS.map(String), `(${consoleChild})("a", 1, 1, "m", "s");`].join("\n");
+  const script = [...CONSOLE_TEXT_HELPERS.map(String), `(${consoleChild})("a", 1, 1, "m", "s", 1000);`].join("\n");
   assert.doesNotThrow(() => new vm.Script(script));
-  for (const name of ["wellFormed", "cut", "show", "jsonArg", "format", "stackText"]) {
+  for (const name of ["wellFormed", "cut", "show", "jsonArg", "format", "stackText", "makeLimiter", "droppedRecord", "later"]) {
     assert.match(script, new RegExp(`^function ${name}\\(`, "m"), `${name} is a declaration the child can call`);
   }
+});
+
+test("a flood is cut to the rate, counted, said once; errors have their own allowance", () => {
+  const { makeLimiter } = load();
+  const reports = [];
+  const timers = [];
+  const allow = makeLimiter(100, (id, n) => reports.push([id, n]), (fn) => timers.push(fn));
+  let passed = 0;
+  for (let i = 0; i < 10000; i++) if (allow("a@x", false)) passed += 1;
+  assert.ok(passed >= 100 && passed < 200, `${passed} passed`);
+  assert.ok(allow("a@x", true), "an error still passes after a flood of logs");
+  assert.ok(allow("b@x", false), "another add-on is not held back");
+  assert.equal(timers.length, 1, "one report pending, not one per drop");
+  timers[0]();
+  assert.deepEqual(JSON.parse(JSON.stringify(reports)), [["a@x", 10000 - passed]]);
 });

@@ -330,6 +330,8 @@ const CONSOLE_STOP = "tabscope:console-stop";
 // characters (as an activity record's arguments are); a stack to STACK_CHARS.
 const MAX_TEXT_CHARS = 16 * 1024;
 const STACK_CHARS = 8 * 1024;
+// Records of one add-on a second, in each process, logs and errors apart.
+const MAX_PER_SECOND = 1000;
 
 // ----- console text, the same in every process -----
 //
@@ -411,14 +413,68 @@ function stackText(frames) {
   } catch (e) { return null; }
 }
 
-const CONSOLE_TEXT_HELPERS = [wellFormed, cut, show, jsonArg, format, stackText];
+/**
+ * At most `rate` records a second of each add-on (bursts of as many), kept
+ * apart for errors so that a flood of logs never hides one; the rest are
+ * counted and `report(id, dropped)` says so once a second (`later` is the
+ * process's timer). So a chatty add-on costs the browser little more than
+ * its own console calls.
+ */
+function makeLimiter(rate, report, later) {
+  const buckets = new Map(); // "id|error" -> { id, tokens, at, dropped }
+  let flushing = false;
+  function flush() {
+    flushing = false;
+    for (const b of buckets.values()) {
+      if (b.dropped) {
+        report(b.id, b.dropped);
+        b.dropped = 0;
+      }
+    }
+  }
+  return function allow(id, error) {
+    const key = `${id}|${error ? 1 : 0}`;
+    const now = Date.now();
+    let b = buckets.get(key);
+    if (!b) buckets.set(key, (b = { id, tokens: rate, at: now, dropped: 0 }));
+    b.tokens = Math.min(rate, b.tokens + ((now - b.at) * rate) / 1000);
+    b.at = now;
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return true;
+    }
+    b.dropped += 1;
+    if (!flushing) {
+      flushing = true;
+      later(flush, 1000);
+    }
+    return false;
+  };
+}
+
+/** The record that says how many were dropped. */
+function droppedRecord(id, dropped, rate) {
+  return {
+    extensionId: id, source: "tabscope", level: "warn", time: Date.now(), dropped, earlier: false,
+    text: `${dropped} console records of this add-on were dropped: more than ${rate} a second (tabscope keeps the browser responsive)`,
+  };
+}
+
+/** setTimeout for code without a window (the parent's, a process script's). */
+function later(fn, ms) {
+  const t = Components.classes["@mozilla.org/timer;1"].createInstance(Components.interfaces.nsITimer);
+  t.initWithCallback(fn, ms, Components.interfaces.nsITimer.TYPE_ONE_SHOT);
+  return t;
+}
+
+const CONSOLE_TEXT_HELPERS = [wellFormed, cut, show, jsonArg, format, stackText, makeLimiter, droppedRecord, later];
 
 /**
  * The process script, run in every content and extension process (made a
  * data: URL from its source, after CONSOLE_TEXT_HELPERS). It must use
  * nothing else of this file: it runs in another process.
  */
-function consoleChild(self, maxText, stackChars, messageName, stopName) {
+function consoleChild(self, maxText, stackChars, messageName, stopName, rate) {
   /* global Services, Cc, Ci, Cu, WebExtensionPolicy, WindowGlobalChild, ChromeUtils */
   const { classes: Cc, interfaces: Ci, utils: Cu } = Components;
   // The parent process runs process scripts too; it is covered there, and
@@ -462,6 +518,8 @@ function consoleChild(self, maxText, stackChars, messageName, stopName) {
   const builtIn = (id) => /@(mozilla\.(org|com)|thunderbird\.net)$/.test(id);
   const wanted = (o) => o && o.id !== self && !builtIn(o.id);
 
+  const allow = makeLimiter(rate, (id, n) => send(droppedRecord(id, n, rate)), later);
+
   function send(r) {
     const text = cut(r.text, maxText);
     r.text = text.text;
@@ -485,7 +543,7 @@ function consoleChild(self, maxText, stackChars, messageName, stopName) {
     const m = message && message.wrappedJSObject ? message.wrappedJSObject : message;
     if (!m) return;
     const o = owner(m.addonId, m.filename, m.innerID);
-    if (!wanted(o)) return;
+    if (!wanted(o) || !allow(o.id, m.level === "error")) return;
     let raw = [];
     try { raw = Array.from(Cu.waiveXrays(m.arguments) || []); } catch (e) { /* none */ }
     raw = raw.map((a) => { try { return Cu.waiveXrays(a); } catch (e) { return a; } });
@@ -521,7 +579,7 @@ function consoleChild(self, maxText, stackChars, messageName, stopName) {
   function fromScriptError(e, earlier) {
     if (!(e instanceof Ci.nsIScriptError)) return;
     const o = owner(null, e.sourceName, e.innerWindowID);
-    if (!wanted(o) || repeated(e)) return;
+    if (!wanted(o) || repeated(e) || !allow(o.id, true)) return;
     let stack = null;
     try { stack = e.stack ? String(e.stack) : null; } catch (x) { /* none */ }
     if (!stack) {
@@ -591,8 +649,11 @@ const console_ = {
 
   start() {
     if (this.started) return;
+    // Off by the user's choice (`--pref extensions.tabscope.console=false`).
+    if (!Services.prefs.getBoolPref("extensions.tabscope.console", true)) return;
     this.started = true;
-    const args = [SELF, MAX_TEXT_CHARS, STACK_CHARS, CONSOLE_MESSAGE, CONSOLE_STOP].map((a) => JSON.stringify(a));
+    this.allow = makeLimiter(MAX_PER_SECOND, (id, n) => this.deliver(droppedRecord(id, n, MAX_PER_SECOND)), later);
+    const args = [SELF, MAX_TEXT_CHARS, STACK_CHARS, CONSOLE_MESSAGE, CONSOLE_STOP, MAX_PER_SECOND].map((a) => JSON.stringify(a));
     const source = [...CONSOLE_TEXT_HELPERS.map(String), `(${consoleChild})(${args.join(",")});`].join("\n");
     this.scriptUrl = `data:application/javascript;charset=utf-8,${encodeURIComponent(source)}`;
     // A child names the add-on; only an add-on this browser runs is taken.
@@ -641,6 +702,7 @@ const console_ = {
 
   /** A record made in this process, cut and sent as a child's would be. */
   own(r) {
+    if (!this.allow(r.extensionId, r.level === "error")) return;
     const text = cut(String(r.text), MAX_TEXT_CHARS);
     r.text = text.text;
     if (text.chars) r.truncated = { chars: text.chars };
@@ -746,7 +808,7 @@ async function reloadAddon(id) {
   try {
     await addon.reload();
     // Startup continues after reload() resolves; give it a moment to fail.
-    for (let i = 0; i < 20 && !WebExtensionPolicy.getByID(id); i++) await new Promise((r) => setTimeoutish(r, 50));
+    for (let i = 0; i < 20 && !WebExtensionPolicy.getByID(id); i++) await new Promise((r) => later(r, 50));
   } finally {
     Services.console.unregisterListener(listen);
   }
@@ -760,13 +822,6 @@ async function reloadAddon(id) {
     result.error = said.length ? said.join("\n") : `${id} did not start again after the reload`;
   }
   return result;
-}
-
-/** setTimeout for parent code, which has no window. */
-function setTimeoutish(fn, ms) {
-  const t = Cc["@mozilla.org/timer;1"].createInstance(Ci.nsITimer);
-  t.initWithCallback(fn, ms, Ci.nsITimer.TYPE_ONE_SHOT);
-  return t;
 }
 
 var tabscopeXray = class extends ExtensionCommon.ExtensionAPI {

@@ -151,6 +151,14 @@ pub struct ConsoleRecord {
     pub earlier: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truncated: Option<ConsoleTruncated>,
+    /// A `tabscope` record: this many of the add-on's records were dropped
+    /// in the browser (more than x-ray passes on in a second).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl ConsoleRecord {
@@ -314,7 +322,8 @@ pub struct AddonConsole {
     pub errors: u64,
     /// Errors since the add-on's last reload.
     pub errors_since_reload: u64,
-    /// Records let go to stay within the budget, oldest first.
+    /// Records let go: here to stay within the budget (oldest first), and
+    /// in the browser when the add-on logged faster than x-ray passes on.
     pub dropped: u64,
 }
 
@@ -383,6 +392,7 @@ impl ConsoleStore {
             c.name.clone_from(&record.extension_name);
         }
         c.seen += 1;
+        c.dropped += record.dropped;
         if record.origin == Origin::Reload && !record.is_error() {
             c.errors_since_reload = 0;
         } else if record.is_error() {
@@ -530,6 +540,20 @@ mod tests {
         let t = kept.truncated.as_ref().unwrap();
         assert_eq!(t.chars, MAX_RECORD_TEXT as u64);
         assert!(kept.args.is_none() && t.args.unwrap() > 10 * 1024 * 1024, "{t:?}");
+    }
+
+    #[test]
+    fn drops_in_the_browser_are_counted_with_the_store_s_own() {
+        let mut s = ConsoleStore::new(1000);
+        let mut said = record("a@x", Level::Warn, "9000 console records of this add-on were dropped");
+        said.origin = Origin::Tabscope;
+        said.dropped = 9000;
+        s.push(said);
+        for _ in 0..100 {
+            s.push(record("a@x", Level::Log, "x"));
+        }
+        let a = s.addon("a@x").unwrap();
+        assert_eq!(a.dropped, 9000 + (101 - a.records().len() as u64));
     }
 
     #[test]

@@ -42,6 +42,16 @@ fn text_is(want: &'static str) -> impl Fn(&Value) -> bool {
     move |r| r["text"] == want
 }
 
+/// `tabscope watch`, ended however the test ends (a failed assertion too).
+struct Watch(std::process::Child);
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
@@ -73,10 +83,10 @@ fn run(browser: &str) {
     let mut launched =
         Launched::start(&env, browser, &["--no-inspector", "--addon", addon.to_str().unwrap()]);
     let mut watch =
-        env.command(tabscope_bin()).args(["watch", "--json"]).stdout(Stdio::piped()).spawn().unwrap();
+        Watch(env.command(tabscope_bin()).args(["watch", "--json"]).stdout(Stdio::piped()).spawn().unwrap());
     // Read as it comes: a full pipe would stall the watch (and Firefox's
     // built-in add-ons are chatty).
-    let mut watch_out = watch.stdout.take().unwrap();
+    let mut watch_out = watch.0.stdout.take().unwrap();
     let watched = std::thread::spawn(move || {
         let mut out = String::new();
         let _ = watch_out.read_to_string(&mut out);
@@ -141,6 +151,41 @@ fn run(browser: &str) {
         wait_record(&env, "the content script's error", text_is("Error: fixture content script threw"));
     assert!(cs_err["file"].as_str().unwrap().ends_with("/content.js"), "{cs_err}");
 
+    // Bad input. A 10 MB argument: one record, its text cut on a character
+    // boundary and marked, its arguments left out and their size said.
+    let page = |query: &str| {
+        let url = format!("{}?{query}", site.url);
+        let o =
+            env.tabscope(&["call", "tabs.create", &json!({"createProperties": {"url": url}}).to_string()]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    page("big=10000000");
+    let big = wait_record(&env, "the 10 MB argument", |r| {
+        r["text"].as_str().is_some_and(|t| t.starts_with("big x"))
+    });
+    assert!(big["text"].as_str().unwrap().chars().count() <= 16 * 1024, "not cut");
+    assert!(big["truncated"]["chars"].as_u64().unwrap() >= 10_000_000, "{}", big["truncated"]);
+    assert!(big["args"].is_null() && big["truncated"]["args"].as_u64().unwrap() >= 10_000_000);
+    // 100,000 logs in one go: the browser goes on answering, and every one
+    // of them is either kept or counted as dropped.
+    page("flood=100000");
+    let accounted = |env: &TestEnv| {
+        let all = logs(env);
+        let kept =
+            all.iter().filter(|r| r["text"].as_str().is_some_and(|t| t.starts_with("flood "))).count() as u64;
+        let dropped: u64 =
+            all.iter().filter(|r| r["source"] == "tabscope").filter_map(|r| r["dropped"].as_u64()).sum();
+        (kept, dropped)
+    };
+    let (kept, dropped) = wait_for(Duration::from_secs(60), || {
+        let (k, d) = accounted(&env);
+        (k + d == 100_000).then_some((k, d))
+    })
+    .unwrap_or_else(|| panic!("the flood is not accounted for: {:?} (kept, dropped)", accounted(&env)));
+    assert!(dropped > 0, "nothing was held back ({kept} kept)");
+    let o = env.tabscope(&["call", "tabs.query", r#"{"queryInfo":{}}"#]);
+    assert!(o.status.success(), "the browser stopped answering: {}", String::from_utf8_lossy(&o.stderr));
+
     // 3. Save a change: launch reloads the add-on and the new code runs,
     //    the experiment's too (not a cached copy).
     edit(&addon.join("background.js"), "marker-1", "marker-2");
@@ -185,8 +230,7 @@ fn run(browser: &str) {
     );
 
     // 6. `watch --json` carried them as tabscope.onAddonConsole events.
-    let _ = watch.kill();
-    let _ = watch.wait();
+    drop(watch);
     let out = watched.join().unwrap();
     let seen: Vec<Value> = out
         .lines()

@@ -91,7 +91,8 @@ pub fn logs(
     }
     for n in counts.iter().filter(|n| n.dropped > 0) {
         eprintln!(
-            "tabscope: {} earlier records of {} were let go (each add-on's newest {} MiB are kept; {} seen in all)",
+            "tabscope: {} records of {} were let go: logged faster than x-ray passes on (1,000 a second), \
+             or older than the newest {} MiB the bridge keeps of each add-on ({} seen in all)",
             n.dropped,
             escape(&n.extension_id),
             tabscope_shared::console::ConsoleStore::DEFAULT_BUDGET >> 20,
